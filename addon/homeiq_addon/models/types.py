@@ -1,0 +1,122 @@
+"""The model runtime's public vocabulary: roles, states, results and errors.
+
+The HTTP layer (``homeiq_addon.api``) and the suggest pipeline depend only on what is
+defined here and on :class:`homeiq_addon.models.registry.ModelRegistry`; they never touch
+OpenVINO directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+
+class Role(StrEnum):
+    """A slot in the model stack."""
+
+    EMBEDDING = "embedding"
+    RERANKER = "reranker"
+    CLASSIFIER = "classifier"
+
+
+class RoleState(StrEnum):
+    """Where a role is in its life cycle; reported by /health and /v1/models."""
+
+    NOT_LOADED = "not_loaded"
+    DOWNLOADING = "downloading"
+    CONVERTING = "converting"
+    LOADING = "loading"
+    READY = "ready"
+    ERROR = "error"
+
+
+CATEGORIES: tuple[str, ...] = ("energy", "security", "comfort", "convenience")
+PRIORITIES: tuple[str, ...] = ("high", "medium", "low")
+
+
+@dataclass(slots=True)
+class RoleStatus:
+    """What the API reports about one role."""
+
+    role: Role
+    model_id: str
+    state: RoleState = RoleState.NOT_LOADED
+    revision: str | None = None
+    precision: str | None = None  # "int8" (static), "int8-weights", "fp16", "fp32"
+    source: str | None = None  # "hub" or "local"
+    bytes_on_disk: int | None = None
+    load_seconds: float | None = None
+    error: str | None = None
+    progress: float | None = None  # 0..1 while downloading/converting, when known
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """Category and priority of one text, with the probability of every label."""
+
+    category: str
+    priority: str
+    category_scores: dict[str, float] = field(default_factory=dict)
+    priority_scores: dict[str, float] = field(default_factory=dict)
+
+
+class ModelNotReadyError(Exception):
+    """The role is still downloading, converting or loading: retry later (HTTP 503)."""
+
+    def __init__(self, role: Role, state: RoleState, retry_after_s: int = 5) -> None:
+        super().__init__(f"{role} model is {state}; retry in {retry_after_s} s")
+        self.role = role
+        self.state = state
+        self.retry_after_s = retry_after_s
+
+
+class ModelLoadError(Exception):
+    """The role failed to download, convert or load; the message says why."""
+
+    def __init__(self, role: Role, message: str) -> None:
+        super().__init__(f"{role} model failed: {message}")
+        self.role = role
+        self.message = message
+
+
+class InvalidModelIdError(ValueError):
+    """A model id is neither a valid hub id nor an existing local directory."""
+
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Sentence embeddings: masked mean pooling, L2-normalised."""
+
+    model_id: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> FloatArray:
+        """Return an array of shape (len(texts), dim). Blocking: call from an executor."""
+        ...
+
+
+class Reranker(Protocol):
+    """Cross-encoder relevance of documents to a query (sigmoid scores in 0..1)."""
+
+    model_id: str
+
+    def score(self, query: str, documents: Sequence[str]) -> FloatArray:
+        """Return one score per document, in input order. Blocking."""
+        ...
+
+
+class Classifier(Protocol):
+    """Category and priority by rank classification (label likelihoods)."""
+
+    model_id: str
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Return one classification per text, in input order. Blocking."""
+        ...

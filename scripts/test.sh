@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite: lint (ruff, mypy --strict) and both pytest runs.
+#   .venv-addon: tests/addon            (the add-on server and model runtime)
+#   .venv-ha:    tests/repo tests/patterns tests/integration tests/e2e
+# Extra arguments go to both pytest runs (e.g. -x, -k name).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh all || exit 1
+export PYTHONDONTWRITEBYTECODE=1 TOKENIZERS_PARALLELISM=false
+fail=0
+step() { printf '\n=== %s\n' "$*"; }
+
+run_pytest() {  # run_pytest VENV PATHS... -- ARGS...
+  local venv="$1"; shift
+  local paths=() ; while [ $# -gt 0 ] && [ "$1" != "--" ]; do [ -e "$1" ] && paths+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && shift
+  if [ ${#paths[@]} -eq 0 ]; then echo "no test folders"; return 0; fi
+  "$venv/bin/python" -m pytest "${paths[@]}" "$@"
+  local rc=$?
+  if [ $rc -eq 5 ]; then echo "pytest collected no tests in ${paths[*]}"; return 0; fi
+  return $rc
+}
+
+step "ruff"
+.venv-addon/bin/ruff check . || fail=1
+.venv-addon/bin/ruff format --check . || fail=1
+
+shopt -s nullglob globstar
+py_files() { local f; for f in "$@"; do [ -f "$f" ] && echo "$f"; done; }
+
+step "mypy --strict (add-on, Python $(.venv-addon/bin/python -c 'import sys;print(sys.version.split()[0])'))"
+mapfile -t addon_py < <(py_files addon/homeiq_addon/**/*.py scripts/*.py)
+[ ${#addon_py[@]} -eq 0 ] || .venv-addon/bin/mypy "${addon_py[@]}" || fail=1
+
+step "mypy --strict (integration, Python $(.venv-ha/bin/python -c 'import sys;print(sys.version.split()[0])'))"
+mapfile -t ha_py < <(py_files custom_components/homeiq/**/*.py)
+[ ${#ha_py[@]} -eq 0 ] || .venv-ha/bin/mypy "${ha_py[@]}" || fail=1
+
+step "pytest: add-on"
+run_pytest .venv-addon tests/addon -- -p no:cacheprovider "$@" || fail=1
+
+step "pytest: repository, patterns, integration, end to end"
+run_pytest .venv-ha tests/repo tests/patterns tests/integration tests/e2e -- -p no:cacheprovider "$@" || fail=1
+
+if [ $fail -ne 0 ]; then echo; echo "FAILED"; exit 1; fi
+echo; echo "all checks passed"
