@@ -33,7 +33,7 @@ mapfile -t addon_py < <(py_files addon/homeiq_addon/**/*.py scripts/*.py)
 [ ${#addon_py[@]} -eq 0 ] || .venv-addon/bin/mypy "${addon_py[@]}" || fail=1
 
 step "mypy --strict (integration, Python $(.venv-ha/bin/python -c 'import sys;print(sys.version.split()[0])'))"
-mapfile -t ha_py < <(py_files custom_components/homeiq/**/*.py)
+mapfile -t ha_py < <(py_files custom_components/homeiq/**/*.py demo/*.py evaluation/**/*.py)
 [ ${#ha_py[@]} -eq 0 ] || .venv-ha/bin/mypy "${ha_py[@]}" || fail=1
 
 step "pytest: add-on"

@@ -1,0 +1,1 @@
+"""The end-to-end demo: the add-on server and a real Home Assistant, wired together on loopback."""
