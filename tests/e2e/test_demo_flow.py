@@ -1,0 +1,82 @@
+"""The main job end to end: the real add-on (lite profile, real all-MiniLM-L6-v2 weights) and a real
+Home Assistant with the integration, talking over loopback, checked through HA's own REST and
+WebSocket APIs — what a person sees in the UI."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from demo.flow import DemoStack, Progress, analyze, get_suggestions, start_stack
+
+DOMAIN = "homeiq"
+
+
+async def _entities_of_entry(stack: DemoStack) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = await stack.ha.ws({"type": "config/entity_registry/list"})
+    return [e for e in entries if e.get("config_entry_id") == stack.entry_id]
+
+
+async def _scenario(workdir: Path) -> None:
+    progress = Progress(io.StringIO())
+    stack = await start_stack(workdir, progress, seed=5)
+    try:
+        summary = await analyze(stack)
+        assert isinstance(summary, dict) and summary
+
+        # The integration's entities exist and have states.
+        entities = await _entities_of_entry(stack)
+        platforms = {e["entity_id"].split(".")[0] for e in entities}
+        assert {"todo", "sensor", "binary_sensor", "button"} <= platforms, platforms
+        for entity in entities:
+            if entity.get("disabled_by"):
+                continue
+            state = await stack.ha.rest("GET", f"/api/states/{entity['entity_id']}")
+            assert state["state"] not in ("unavailable",), entity["entity_id"]
+
+        # get_suggestions answers with ranked, classified suggestions about the planted routines.
+        suggestions = await get_suggestions(stack, status=["new"])
+        assert suggestions, f"no suggestions; summary {summary}"
+        for suggestion in suggestions:
+            assert suggestion["category"] in {"energy", "security", "comfort", "convenience"}
+            assert suggestion["priority"] in {"high", "medium", "low"}
+            assert suggestion["text"]
+        noise = stack.home.noise_entities | stack.home.automated_entities
+        assert not [s for s in suggestions if set(s.get("entities", [])) & noise]
+
+        # The to-do list shows them.
+        todo = next(e["entity_id"] for e in entities if e["entity_id"].startswith("todo."))
+        items = await stack.ha.call_service("todo", "get_items", {"entity_id": todo}, response=True)
+        assert len(items[todo]["items"]) == len(suggestions)
+
+        # Accept one: a real automation appears, off (disabled) until the person reviews it.
+        chosen = suggestions[0]
+        accepted = await stack.ha.call_service(
+            DOMAIN,
+            "accept_suggestion",
+            {"config_entry_id": stack.entry_id, "suggestion_id": chosen["id"]},
+            response=True,
+        )
+        automation_entity = accepted["entity_id"]
+        state = await stack.ha.rest("GET", f"/api/states/{automation_entity}")
+        assert state["state"] == "off"
+        written = yaml.safe_load((stack.ha.config_dir / "automations.yaml").read_text())
+        assert any(a.get("id") == accepted["automation_id"] for a in written)
+
+        # A second analysis duplicates nothing and does not resurrect the accepted one.
+        await analyze(stack)
+        again = await get_suggestions(stack)
+        ids = [s["id"] for s in again]
+        assert len(ids) == len(set(ids))
+        assert {s["id"] for s in again if s["status"] == "new"} == {s["id"] for s in suggestions} - {chosen["id"]}
+        assert next(s for s in again if s["id"] == chosen["id"])["status"] == "accepted"
+    finally:
+        stack.stop()
+
+
+def test_demo_flow_end_to_end(tmp_path: Path) -> None:
+    asyncio.run(_scenario(tmp_path))
