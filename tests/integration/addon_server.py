@@ -1,0 +1,201 @@
+"""A small, real aiohttp server speaking the add-on's HTTP API v1 on a loopback port.
+
+It stands in for the add-on (issue 6 asks for it until the add-on lands; the end-to-end tests use
+the real one). Scoring is deterministic and easy to reason about in tests:
+- without a query, patterns keep the order they were sent in (the miner sorts best first);
+- with a query, patterns are ranked by word overlap with the query;
+- a pattern whose words overlap a `known` text (or an earlier pattern) by Jaccard >= 0.8 is
+  returned with `duplicate_of` and does not count towards `top_k`;
+- category and priority come from keywords.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import re
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "test-token-0123456789"
+VERSION = "0.1.0-test"
+ROLES = ("embedding", "reranker", "classifier")
+DUPLICATE_JACCARD = 0.8
+
+_CATEGORY_WORDS = {
+    "security": {"lock", "door", "alarm", "garage", "camera"},
+    "energy": {"off", "heating", "power", "plug", "boiler"},
+    "comfort": {"temperature", "climate", "fan", "cover", "blinds", "thermostat"},
+}
+
+
+def words(text: str) -> set[str]:
+    """Lower-case word set of a text."""
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    """Word-set similarity."""
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def classify(text: str) -> tuple[str, str]:
+    """(category, priority) from keywords."""
+    found = words(text)
+    for category, keywords in _CATEGORY_WORDS.items():
+        if found & keywords:
+            return category, "high" if category == "security" else "medium"
+    return "convenience", "low"
+
+
+@dataclass
+class FakeAddon:
+    """The server and the knobs a test turns."""
+
+    token: str = TOKEN
+    host: str = "127.0.0.1"
+    port: int = 0
+    model_state: str = "ready"
+    loading: bool = False
+    requests: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application(middlewares=[self._errors])
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/suggest", self._suggest)
+        app.router.add_post("/v1/rerank", self._rerank)
+        return app
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 (a free port the first time, the same port on a restart)."""
+        self._runner = web.AppRunner(self.app())
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        if self.port == 0:
+            server = site._server  # noqa: SLF001  # aiohttp exposes the bound port only here
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        """Close the listening socket: clients now get 'connection refused'."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def calls(self, path: str) -> list[dict[str, Any] | None]:
+        """Bodies of the requests made to `path`."""
+        return [body for p, body in self.requests if p == path]
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        body = None
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                return _error(400, "malformed", "body is not JSON")
+        self.requests.append((request.path, body))
+        if request.path != "/health" and request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(401, "unauthorized", "missing or wrong bearer token")
+        if self.loading and request.path != "/health":
+            response = _error(503, "models_loading", "models are loading")
+            response.headers["Retry-After"] = "7"
+            return response
+        request["body"] = body
+        result: web.StreamResponse = await handler(request)
+        return result
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "version": VERSION,
+                "models": {role: {"state": self.model_state, "id": f"test/{role}"} for role in ROLES},
+            }
+        )
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "profile": "test",
+                "models": {
+                    role: {
+                        "id": f"test/{role}",
+                        "revision": "0",
+                        "precision": "int8",
+                        "source": "local",
+                        "bytes": 1,
+                        "load_seconds": 0.0,
+                        "last_error": None,
+                    }
+                    for role in ROLES
+                },
+                "limits": {"max_texts": 256, "max_chars": 2000},
+            }
+        )
+
+    async def _suggest(self, request: web.Request) -> web.Response:
+        body = request["body"]
+        patterns = body.get("patterns") if isinstance(body, dict) else None
+        if not isinstance(patterns, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("id"), str) and isinstance(p.get("text"), str) for p in patterns
+        ):
+            return _error(422, "invalid_patterns", "patterns must be a list of {id, text}")
+        query = body.get("query")
+        known = [words(text) for text in body.get("known", [])]
+        top_k = int(body.get("top_k") or len(patterns))
+        scored = []
+        for position, pattern in enumerate(patterns):
+            text_words = words(pattern["text"])
+            score = jaccard(text_words, words(query)) if query else 1.0 - position / (len(patterns) + 1)
+            scored.append((round(score, 6), position, pattern, text_words))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        suggestions: list[dict[str, Any]] = []
+        kept_words: list[tuple[str, set[str]]] = []
+        kept = 0
+        for score, _, pattern, text_words in scored:
+            category, priority = classify(pattern["text"])
+            entry: dict[str, Any] = {"id": pattern["id"], "score": score, "category": category, "priority": priority}
+            duplicate = next(
+                (f"known:{i}" for i, k in enumerate(known) if jaccard(text_words, k) >= DUPLICATE_JACCARD), None
+            ) or next((pid for pid, k in kept_words if jaccard(text_words, k) >= DUPLICATE_JACCARD), None)
+            if duplicate is not None:
+                entry["duplicate_of"] = duplicate
+                suggestions.append(entry)
+                continue
+            if kept >= top_k:
+                continue
+            kept += 1
+            kept_words.append((pattern["id"], text_words))
+            suggestions.append(entry)
+        return web.json_response(
+            {
+                "profile": "test",
+                "models": {role: f"test/{role}" for role in ROLES},
+                "suggestions": suggestions,
+            }
+        )
+
+    async def _rerank(self, request: web.Request) -> web.Response:
+        body = request["body"]
+        query, documents = body.get("query"), body.get("documents")
+        if not isinstance(query, str) or not isinstance(documents, list):
+            return _error(422, "invalid_fields", "query and documents are required")
+        scores = [(index, jaccard(words(query), words(str(doc)))) for index, doc in enumerate(documents)]
+        scores.sort(key=lambda item: (-item[1], item[0]))
+        top_k = int(body.get("top_k") or len(scores))
+        return web.json_response(
+            {"model": "test/reranker", "results": [{"index": i, "score": s} for i, s in scores[:top_k]]}
+        )
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
