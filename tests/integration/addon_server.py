@@ -11,8 +11,8 @@ the real one). Scoring is deterministic and easy to reason about in tests:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -57,6 +57,9 @@ class FakeAddon:
     port: int = 0
     model_state: str = "ready"
     loading: bool = False
+    serve_v1: bool = True
+    # path -> (status, raw body text, headers): answer exactly this, after the auth check.
+    overrides: dict[str, tuple[int, str, dict[str, str]]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
@@ -71,12 +74,12 @@ class FakeAddon:
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 (a free port the first time, the same port on a restart)."""
-        self._runner = web.AppRunner(self.app())
+        self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         if self.port == 0:
-            server = site._server  # noqa: SLF001  # aiohttp exposes the bound port only here
+            server = site._server  # aiohttp exposes the bound port only here
             assert server is not None
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -103,6 +106,11 @@ class FakeAddon:
         self.requests.append((request.path, body))
         if request.path != "/health" and request.headers.get("Authorization") != f"Bearer {self.token}":
             return _error(401, "unauthorized", "missing or wrong bearer token")
+        if not self.serve_v1 and request.path.startswith("/v1/"):
+            return _error(404, "not_found", "no such endpoint")
+        if (override := self.overrides.get(request.path)) is not None:
+            status, text, headers = override
+            return web.Response(status=status, text=text, headers=headers, content_type="application/json")
         if self.loading and request.path != "/health":
             response = _error(503, "models_loading", "models are loading")
             response.headers["Retry-After"] = "7"
@@ -146,7 +154,8 @@ class FakeAddon:
         body = request["body"]
         patterns = body.get("patterns") if isinstance(body, dict) else None
         if not isinstance(patterns, list) or not all(
-            isinstance(p, dict) and isinstance(p.get("id"), str) and isinstance(p.get("text"), str) for p in patterns
+            isinstance(p, dict) and isinstance(p.get("id"), str) and isinstance(p.get("text"), str)
+            for p in patterns
         ):
             return _error(422, "invalid_patterns", "patterns must be a list of {id, text}")
         query = body.get("query")
@@ -163,9 +172,15 @@ class FakeAddon:
         kept = 0
         for score, _, pattern, text_words in scored:
             category, priority = classify(pattern["text"])
-            entry: dict[str, Any] = {"id": pattern["id"], "score": score, "category": category, "priority": priority}
+            entry: dict[str, Any] = {
+                "id": pattern["id"],
+                "score": score,
+                "category": category,
+                "priority": priority,
+            }
             duplicate = next(
-                (f"known:{i}" for i, k in enumerate(known) if jaccard(text_words, k) >= DUPLICATE_JACCARD), None
+                (f"known:{i}" for i, k in enumerate(known) if jaccard(text_words, k) >= DUPLICATE_JACCARD),
+                None,
             ) or next((pid for pid, k in kept_words if jaccard(text_words, k) >= DUPLICATE_JACCARD), None)
             if duplicate is not None:
                 entry["duplicate_of"] = duplicate

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homeiq.const import DOMAIN
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from tests.integration.addon_server import TOKEN, FakeAddon
 
 
@@ -20,5 +20,3 @@ def make_entry(addon: FakeAddon, **options: Any) -> MockConfigEntry:
         data={CONF_HOST: addon.host, CONF_PORT: addon.port, CONF_TOKEN: TOKEN},
         options=options,
     )
-
-
