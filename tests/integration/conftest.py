@@ -36,11 +36,15 @@ async def addon(socket_enabled: None) -> AsyncGenerator[FakeAddon]:
     await server.stop()
 
 
+def _write_default_config(config_dir: str) -> None:
+    Path(config_dir, "configuration.yaml").write_text("automation: !include automations.yaml\n")
+    Path(config_dir, "automations.yaml").write_text("[]\n")
+
+
 @pytest.fixture
 async def automation_setup(hass: HomeAssistant, hass_config_dir: str) -> None:
     """configuration.yaml as HA writes it on onboarding: automations live in automations.yaml."""
-    Path(hass_config_dir, "configuration.yaml").write_text("automation: !include automations.yaml\n")
-    Path(hass_config_dir, "automations.yaml").write_text("[]\n")
+    await hass.async_add_executor_job(_write_default_config, hass_config_dir)
     assert await async_setup_component(hass, "automation", {"automation": []})
 
 
