@@ -9,7 +9,7 @@ history API's `no_attributes=True`) on the recorder's own database executor, one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -104,6 +104,7 @@ def _read_changes(
                 .join(StatesMeta, States.metadata_id == StatesMeta.metadata_id)
                 .where(
                     StatesMeta.entity_id.in_(batch),
+                    States.state.is_not(None),
                     States.last_updated_ts >= start_ts,
                     States.last_updated_ts < end_ts,
                     # The recorder stores last_changed_ts as NULL when it equals last_updated_ts,
@@ -117,8 +118,6 @@ def _read_changes(
                 .order_by(States.last_updated_ts)
             )
             for entity_id, state, updated_ts, context_id, user_id, parent_id in session.execute(stmt):
-                if state is None or updated_ts is None:
-                    continue
                 changes.append(
                     RecordedChange(
                         entity_id=entity_id,
@@ -205,10 +204,3 @@ def async_subscribe(
 def window_start(now: datetime, window_days: int) -> datetime:
     """The first instant of a mining window of `window_days` days ending at `now`."""
     return now - timedelta(days=window_days)
-
-
-def exclusions_from_options(
-    entities: Iterable[str], domains: Iterable[str], areas: Iterable[str], labels: Iterable[str]
-) -> EntityExclusions:
-    """Build the exclusions from option lists."""
-    return EntityExclusions(frozenset(entities), frozenset(domains), frozenset(areas), frozenset(labels))

@@ -12,6 +12,7 @@ the real one). Scoring is deterministic and easy to reason about in tests:
 from __future__ import annotations
 
 import re
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,8 @@ class FakeAddon:
     model_state: str = "ready"
     loading: bool = False
     serve_v1: bool = True
+    # When set, /v1/suggest waits for it: lets a test act while an analysis is in flight.
+    gate: asyncio.Event | None = None
     # path -> (status, raw body text, headers): answer exactly this, after the auth check.
     overrides: dict[str, tuple[int, str, dict[str, str]]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
@@ -151,6 +154,8 @@ class FakeAddon:
         )
 
     async def _suggest(self, request: web.Request) -> web.Response:
+        if self.gate is not None:
+            await self.gate.wait()
         body = request["body"]
         patterns = body.get("patterns") if isinstance(body, dict) else None
         if not isinstance(patterns, list) or not all(

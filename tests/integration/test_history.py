@@ -137,6 +137,7 @@ async def test_live_changes_are_logged_and_survive_a_reload(
     hass.states.async_set("light.kitchen", "on", {"brightness": 3})
     hass.states.async_set("light.hall", "on")
     hass.states.async_set("light.kitchen", "unavailable")
+    hass.states.async_remove("light.kitchen")
     await hass.async_block_till_done()
 
     logged = entry.runtime_data.coordinator.history.changes_since(START)
