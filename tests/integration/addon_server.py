@@ -11,8 +11,8 @@ the real one). Scoring is deterministic and easy to reason about in tests:
 
 from __future__ import annotations
 
-import re
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 

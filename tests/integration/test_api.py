@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from custom_components.homeiq.api import (
     HomeIQClient,
@@ -10,8 +12,6 @@ from custom_components.homeiq.api import (
     HomeIQRequestError,
     HomeIQResponseError,
 )
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from tests.integration.addon_server import TOKEN, FakeAddon
 
 

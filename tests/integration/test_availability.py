@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 import logging
+from datetime import timedelta
 
-from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
-
-from custom_components.homeiq.const import DOMAIN, HEALTH_INTERVAL
-from custom_components.homeiq.diagnostics import async_get_config_entry_diagnostics
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.homeiq.const import DOMAIN, HEALTH_INTERVAL
+from custom_components.homeiq.diagnostics import async_get_config_entry_diagnostics
 from tests.integration.addon_server import TOKEN, FakeAddon
 from tests.integration.common import make_entry
 from tests.integration.test_analysis import _analyze, _setup, _write_habits
@@ -178,6 +179,7 @@ async def test_health_answers_that_break_the_contract_mark_the_add_on_down(
 async def test_analysis_errors_are_translated(
     hass: HomeAssistant,
     addon: FakeAddon,
+    *,
     automation_setup: None,
     freezer: FrozenDateTimeFactory,
     breakage: str,

@@ -6,17 +6,17 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from freezegun.api import FrozenDateTimeFactory
 import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homeiq import store as store_module
 from custom_components.homeiq.automations import async_create_automation, existing_automation_configs
 from custom_components.homeiq.const import DOMAIN
 from custom_components.homeiq.store import HistoryStore, RecordedChange, Suggestion, SuggestionStatus
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from tests.integration.addon_server import FakeAddon
 from tests.integration.test_analysis import LOCKED, _analyze, _setup, _write_habits
 
