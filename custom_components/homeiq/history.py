@@ -24,7 +24,7 @@ from homeassistant.helpers.recorder import get_instance, session_scope
 from homeassistant.util import dt as dt_util
 from sqlalchemy import or_, select
 
-from .const import DOMAIN, HABIT_DOMAINS, ORIGIN_DOMAINS, TRACKED_DOMAINS
+from .const import DOMAIN, HABIT_DOMAINS, LOGGER, ORIGIN_DOMAINS, TRACKED_DOMAINS
 from .store import HistoryStore, RecordedChange
 
 BACKFILL_CHUNK = timedelta(days=1)
@@ -143,6 +143,10 @@ async def async_backfill(
     if not entity_ids or start >= end:
         return 0
     recorder = get_instance(hass)
+    # At start-up the database may still be migrating; the live subscription is already running.
+    if not await recorder.async_db_ready:
+        LOGGER.warning("The recorder's database is not available; no history was backfilled")
+        return 0
     total = 0
     chunk_start = start
     while chunk_start < end:

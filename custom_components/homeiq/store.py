@@ -20,7 +20,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN
+from .const import DOMAIN, LOGGER
 
 STORAGE_VERSION = 1
 HISTORY_SAVE_DELAY_S = 60
@@ -77,6 +77,8 @@ class HistoryStore:
         if until := data.get("recorded_until"):
             self.recorded_until = dt_util.parse_datetime(until)
         for day, raw in (data.get("days") or {}).items():
+            if not isinstance(raw, dict):
+                continue
             entities = [str(e) for e in raw.get("e", [])]
             log = _DayLog(entities=entities, index={e: i for i, e in enumerate(entities)})
             log.rows = [list(row) for row in raw.get("c", []) if isinstance(row, list) and len(row) == 6]
@@ -252,7 +254,12 @@ class SuggestionStore:
         data = await self._store.async_load() or {}
         self.suggestions = {}
         for raw in data.get("suggestions", []):
-            suggestion = Suggestion.from_dict(raw)
+            try:
+                suggestion = Suggestion.from_dict(raw)
+            except (KeyError, TypeError, ValueError) as err:
+                # One damaged record must not cost the user every other decision.
+                LOGGER.warning("Skipping a damaged stored suggestion (%r): %s", raw, err)
+                continue
             self.suggestions[suggestion.id] = suggestion
         self.last_analysis = data.get("last_analysis")
         since = data.get("unreachable_since")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -18,6 +19,7 @@ from custom_components.homeiq.automations import async_create_automation, existi
 from custom_components.homeiq.const import DOMAIN
 from custom_components.homeiq.store import HistoryStore, RecordedChange, Suggestion, SuggestionStatus
 from tests.integration.addon_server import FakeAddon
+from tests.integration.common import make_entry
 from tests.integration.test_analysis import LOCKED, _analyze, _setup, _write_habits
 
 CONFIG = {
@@ -162,3 +164,39 @@ async def test_unload_cancels_a_running_analysis(
     assert entry.state is ConfigEntryState.NOT_LOADED
     with pytest.raises(asyncio.CancelledError):
         await running
+
+
+async def test_damaged_stored_records_are_skipped_not_fatal(
+    hass: HomeAssistant, addon: FakeAddon, automation_setup: None, hass_storage: dict[str, Any]
+) -> None:
+    entry = make_entry(addon)
+    hass_storage[f"{DOMAIN}.{entry.entry_id}.suggestions"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}.suggestions",
+        "data": {
+            "suggestions": [
+                {"id": "kept", "text": "porch light at dusk", "status": "dismissed"},
+                {"text": "no id"},
+                {"id": "bad-status", "text": "t", "status": "maybe"},
+            ]
+        },
+    }
+    hass_storage[f"{DOMAIN}.{entry.entry_id}.history"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}.history",
+        "data": {
+            "days": {
+                "2026-11-01": "garbage",
+                "2026-11-02": {"e": ["light.a"], "c": [[0, "on", 5.0, None, None, None], [1]]},
+            }
+        },
+    }
+    entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    coordinator = entry.runtime_data.coordinator
+    assert list(coordinator.suggestions.suggestions) == ["kept"]
+    assert coordinator.suggestions.suggestions["kept"].status is SuggestionStatus.DISMISSED
+    assert coordinator.history.change_count == 1
