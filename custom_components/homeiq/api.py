@@ -60,6 +60,28 @@ class HomeIQRequestError(HomeIQError):
 
 
 @dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """The add-on's request limits (reported by /v1/models); requests are trimmed to fit them."""
+
+    max_texts: int = 256
+    max_chars: int = 2000
+    max_documents: int = 256
+
+    @classmethod
+    def from_models(cls, models: Mapping[str, Any]) -> RequestLimits:
+        """Read `limits` from a /v1/models answer, keeping the defaults for anything missing."""
+        raw = models.get("limits")
+        if not isinstance(raw, Mapping):
+            return cls()
+        values = {}
+        for key in ("max_texts", "max_chars", "max_documents"):
+            value = raw.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                values[key] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
 class AddonHealth:
     """The answer of GET /health."""
 
@@ -102,6 +124,7 @@ class HomeIQClient:
         self.host = host
         self.port = port
         self._token = token
+        self.limits = RequestLimits()
 
     @property
     def base_url(self) -> str:
@@ -122,8 +145,10 @@ class HomeIQClient:
         )
 
     async def async_models(self) -> dict[str, Any]:
-        """GET /v1/models: checks the token and that the server speaks API v1."""
-        return await self._request("GET", "/v1/models", client_timeout=MODELS_TIMEOUT)
+        """GET /v1/models: checks the token and that the server speaks API v1; reads the limits."""
+        models = await self._request("GET", "/v1/models", client_timeout=MODELS_TIMEOUT)
+        self.limits = RequestLimits.from_models(models)
+        return models
 
     async def async_suggest(
         self,
@@ -133,28 +158,51 @@ class HomeIQClient:
         known: Sequence[str] = (),
         top_k: int | None = None,
     ) -> SuggestResult:
-        """POST /v1/suggest: rank, dedupe and classify pattern texts."""
-        payload: dict[str, Any] = {"patterns": [{"id": p["id"], "text": p["text"]} for p in patterns]}
+        """POST /v1/suggest: rank, dedupe and classify pattern texts.
+
+        Patterns come best first: beyond the add-on's `max_texts` the tail is left out, and texts
+        are cut to `max_chars`, so that a big home gets its best habits ranked rather than a 413.
+        """
+        limits = self.limits
+        payload: dict[str, Any] = {
+            "patterns": [
+                {"id": p["id"], "text": p["text"][: limits.max_chars]} for p in patterns[: limits.max_texts]
+            ]
+        }
         if query:
-            payload["query"] = query
-        if known:
-            payload["known"] = list(known)
+            payload["query"] = query[: limits.max_chars]
+        if known_texts := [text[: limits.max_chars] for text in known if text][: limits.max_texts]:
+            payload["known"] = known_texts
         if top_k is not None:
-            payload["top_k"] = top_k
+            payload["top_k"] = max(1, min(top_k, limits.max_texts))
         body = await self._request("POST", "/v1/suggest", payload=payload, client_timeout=ANALYSIS_TIMEOUT)
         raw = body.get("suggestions")
-        if not isinstance(raw, list):
+        # Near-duplicates come either inside `suggestions` (with `duplicate_of`) or in their own list.
+        duplicates = body.get("duplicates", [])
+        if not isinstance(raw, list) or not isinstance(duplicates, list):
             raise HomeIQResponseError("/v1/suggest answer lacks a suggestions list")
         try:
             suggestions = [
                 RankedSuggestion(
                     id=str(item["id"]),
-                    score=float(item["score"]),
+                    score=float(item["score"])
+                    if item.get("duplicate_of") is None
+                    else float(item.get("score", 0.0)),
                     category=item.get("category"),
                     priority=item.get("priority"),
                     duplicate_of=item.get("duplicate_of"),
                 )
                 for item in raw
+            ]
+            suggestions += [
+                RankedSuggestion(
+                    id=str(item["id"]),
+                    score=0.0,
+                    category=None,
+                    priority=None,
+                    duplicate_of=str(item["duplicate_of"]),
+                )
+                for item in duplicates
             ]
         except (KeyError, TypeError, ValueError) as err:
             raise HomeIQResponseError(f"/v1/suggest answer has a malformed entry: {err!r}") from err
@@ -169,21 +217,30 @@ class HomeIQClient:
     async def async_rerank(
         self, query: str, documents: Sequence[str], top_k: int | None = None
     ) -> list[tuple[int, float]]:
-        """POST /v1/rerank: (document index, score) pairs, best first."""
-        payload: dict[str, Any] = {"query": query, "documents": list(documents)}
-        if top_k is not None:
-            payload["top_k"] = top_k
-        body = await self._request("POST", "/v1/rerank", payload=payload, client_timeout=ANALYSIS_TIMEOUT)
-        results = body.get("results")
-        if not isinstance(results, list):
-            raise HomeIQResponseError("/v1/rerank answer lacks a results list")
-        try:
-            ranked = [(int(r["index"]), float(r["score"])) for r in results]
-        except (KeyError, TypeError, ValueError) as err:
-            raise HomeIQResponseError(f"/v1/rerank answer has a malformed entry: {err!r}") from err
-        if any(not 0 <= index < len(documents) for index, _ in ranked):
-            raise HomeIQResponseError("/v1/rerank answer points outside the documents")
-        return ranked
+        """POST /v1/rerank: (document index, score) pairs, best first.
+
+        More documents than the add-on takes at once are sent in chunks: cross-encoder scores
+        are per pair, so they compare across chunks.
+        """
+        limits = self.limits
+        query = query[: limits.max_chars]
+        ranked: list[tuple[int, float]] = []
+        for offset in range(0, len(documents), limits.max_documents):
+            chunk = [doc[: limits.max_chars] for doc in documents[offset : offset + limits.max_documents]]
+            payload: dict[str, Any] = {"query": query, "documents": chunk}
+            body = await self._request("POST", "/v1/rerank", payload=payload, client_timeout=ANALYSIS_TIMEOUT)
+            results = body.get("results")
+            if not isinstance(results, list):
+                raise HomeIQResponseError("/v1/rerank answer lacks a results list")
+            try:
+                chunk_ranked = [(int(r["index"]), float(r["score"])) for r in results]
+            except (KeyError, TypeError, ValueError) as err:
+                raise HomeIQResponseError(f"/v1/rerank answer has a malformed entry: {err!r}") from err
+            if any(not 0 <= index < len(chunk) for index, _ in chunk_ranked):
+                raise HomeIQResponseError("/v1/rerank answer points outside the documents")
+            ranked += [(offset + index, score) for index, score in chunk_ranked]
+        ranked.sort(key=lambda pair: (-pair[1], pair[0]))
+        return ranked[:top_k] if top_k is not None else ranked
 
     async def _request(
         self,

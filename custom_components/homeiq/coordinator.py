@@ -367,7 +367,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         mined = {pattern["id"]: pattern for pattern in (p.as_dict() for p in patterns)}
         decided = {s.id: s for s in self.suggestions.suggestions.values() if s.status in _DECIDED}
         candidates = [p for pid, p in mined.items() if pid not in decided]
-        known = existing_automation_texts(self.hass) + [s.text for s in decided.values()]
+        # Decided texts first: if the add-on's limit cuts the list, the user's decisions are kept.
+        known = [s.text for s in decided.values()] + existing_automation_texts(self.hass)
         result = SuggestResult(profile=None, models={}, suggestions=[])
         if candidates:
             try:

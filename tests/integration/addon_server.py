@@ -5,7 +5,9 @@ the real one). Scoring is deterministic and easy to reason about in tests:
 - without a query, patterns keep the order they were sent in (the miner sorts best first);
 - with a query, patterns are ranked by word overlap with the query;
 - a pattern whose words overlap a `known` text (or an earlier pattern) by Jaccard >= 0.8 is
-  returned with `duplicate_of` and does not count towards `top_k`;
+  listed in `duplicates` (as the add-on does; or inline with `duplicate_of`, the older form)
+  and does not count towards `top_k`;
+- requests over the limits it reports in /v1/models are refused with 422, as the add-on does;
 - category and priority come from keywords.
 """
 
@@ -59,6 +61,10 @@ class FakeAddon:
     model_state: str = "ready"
     loading: bool = False
     serve_v1: bool = True
+    inline_duplicates: bool = False
+    limits: dict[str, int] = field(
+        default_factory=lambda: {"max_texts": 256, "max_chars": 2000, "max_documents": 256}
+    )
     # When set, /v1/suggest waits for it: lets a test act while an analysis is in flight.
     gate: asyncio.Event | None = None
     # path -> (status, raw body text, headers): answer exactly this, after the auth check.
@@ -149,7 +155,7 @@ class FakeAddon:
                     }
                     for role in ROLES
                 },
-                "limits": {"max_texts": 256, "max_chars": 2000},
+                "limits": self.limits,
             }
         )
 
@@ -164,6 +170,13 @@ class FakeAddon:
         ):
             return _error(422, "invalid_patterns", "patterns must be a list of {id, text}")
         query = body.get("query")
+        texts = [p["text"] for p in patterns] + list(body.get("known", [])) + ([query] if query else [])
+        if (
+            len(patterns) > self.limits["max_texts"]
+            or len(body.get("known", [])) > self.limits["max_texts"]
+            or any(not text or len(text) > self.limits["max_chars"] for text in texts)
+        ):
+            return _error(422, "invalid_request", "over the limits")
         known = [words(text) for text in body.get("known", [])]
         top_k = int(body.get("top_k") or len(patterns))
         scored = []
@@ -173,6 +186,7 @@ class FakeAddon:
             scored.append((round(score, 6), position, pattern, text_words))
         scored.sort(key=lambda item: (-item[0], item[1]))
         suggestions: list[dict[str, Any]] = []
+        duplicates: list[dict[str, Any]] = []
         kept_words: list[tuple[str, set[str]]] = []
         kept = 0
         for score, _, pattern, text_words in scored:
@@ -189,7 +203,7 @@ class FakeAddon:
             ) or next((pid for pid, k in kept_words if jaccard(text_words, k) >= DUPLICATE_JACCARD), None)
             if duplicate is not None:
                 entry["duplicate_of"] = duplicate
-                suggestions.append(entry)
+                (suggestions if self.inline_duplicates else duplicates).append(entry)
                 continue
             if kept >= top_k:
                 continue
@@ -201,6 +215,7 @@ class FakeAddon:
                 "profile": "test",
                 "models": {role: f"test/{role}" for role in ROLES},
                 "suggestions": suggestions,
+                "duplicates": [{"id": d["id"], "duplicate_of": d["duplicate_of"]} for d in duplicates],
             }
         )
 
@@ -209,6 +224,8 @@ class FakeAddon:
         query, documents = body.get("query"), body.get("documents")
         if not isinstance(query, str) or not isinstance(documents, list):
             return _error(422, "invalid_fields", "query and documents are required")
+        if len(documents) > self.limits["max_documents"]:
+            return _error(422, "invalid_request", "too many documents")
         scores = [(index, jaccard(words(query), words(str(doc)))) for index, doc in enumerate(documents)]
         scores.sort(key=lambda item: (-item[1], item[0]))
         top_k = int(body.get("top_k") or len(scores))
