@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from functools import partial
+from time import monotonic
 from typing import Any, TypeAlias, override
 
 from homeassistant.components import persistent_notification
@@ -78,6 +79,10 @@ from .patterns import HomeContext, MiningOptions, StateChange, mine_patterns
 from .store import HistoryStore, RecordedChange, Suggestion, SuggestionStatus, SuggestionStore
 
 FIRST_RETRY = timedelta(seconds=30)
+# An analysis waits this long for the add-on to load its models (download + conversion on a
+# first start can take minutes on a small board) before it reports "models loading".
+MODELS_LOADING_WAIT = timedelta(minutes=15)
+DEFAULT_RETRY_AFTER_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,11 +377,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         result = SuggestResult(profile=None, models={}, suggestions=[])
         if candidates:
             try:
-                result = await self.client.async_suggest(
-                    [{"id": p["id"], "text": p["text"]} for p in candidates],
-                    query=options.focus_query or None,
-                    known=known,
-                    top_k=options.max_suggestions,
+                result = await self._async_suggest_when_ready(
+                    [{"id": p["id"], "text": p["text"]} for p in candidates], known
                 )
             except HomeIQError as err:
                 self._handle_call_error(err)
@@ -401,6 +403,26 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         self._notify_high_priority(new)
         self.async_update_listeners()
         return summary
+
+    async def _async_suggest_when_ready(
+        self, patterns: list[dict[str, str]], known: list[str]
+    ) -> SuggestResult:
+        """Ask the add-on, waiting while it loads its models (it loads them on first use)."""
+        deadline = monotonic() + MODELS_LOADING_WAIT.total_seconds()
+        while True:
+            try:
+                return await self.client.async_suggest(
+                    patterns,
+                    query=self.options.focus_query or None,
+                    known=known,
+                    top_k=self.options.max_suggestions,
+                )
+            except HomeIQModelsLoadingError as err:
+                wait = err.retry_after if err.retry_after is not None else DEFAULT_RETRY_AFTER_S
+                if monotonic() + wait > deadline:
+                    raise
+                LOGGER.info("The add-on is loading its models; asking again in %s s", wait)
+                await asyncio.sleep(wait)
 
     def _merge(
         self, result: SuggestResult, mined: Mapping[str, Mapping[str, Any]], now: datetime

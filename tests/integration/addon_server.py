@@ -62,6 +62,8 @@ class FakeAddon:
     loading: bool = False
     serve_v1: bool = True
     inline_duplicates: bool = False
+    # Answer this many /v1/suggest calls with 503 + "Retry-After: 0" (models loading on first use).
+    suggest_loading_for: int = 0
     limits: dict[str, int] = field(
         default_factory=lambda: {"max_texts": 256, "max_chars": 2000, "max_documents": 256}
     )
@@ -113,20 +115,33 @@ class FakeAddon:
             except ValueError:
                 return _error(400, "malformed", "body is not JSON")
         self.requests.append((request.path, body))
-        if request.path != "/health" and request.headers.get("Authorization") != f"Bearer {self.token}":
-            return _error(401, "unauthorized", "missing or wrong bearer token")
-        if not self.serve_v1 and request.path.startswith("/v1/"):
-            return _error(404, "not_found", "no such endpoint")
-        if (override := self.overrides.get(request.path)) is not None:
-            status, text, headers = override
-            return web.Response(status=status, text=text, headers=headers, content_type="application/json")
-        if self.loading and request.path != "/health":
-            response = _error(503, "models_loading", "models are loading")
-            response.headers["Retry-After"] = "7"
-            return response
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
         request["body"] = body
         result: web.StreamResponse = await handler(request)
         return result
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """The answer that replaces the endpoint's, per the knobs the test turned; None when none."""
+        path = request.path
+        if path != "/health" and request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(401, "unauthorized", "missing or wrong bearer token")
+        if not self.serve_v1 and path.startswith("/v1/"):
+            return _error(404, "not_found", "no such endpoint")
+        if (override := self.overrides.get(path)) is not None:
+            status, text, headers = override
+            return web.Response(status=status, text=text, headers=headers, content_type="application/json")
+        retry_after = None
+        if self.suggest_loading_for > 0 and path == "/v1/suggest":
+            self.suggest_loading_for -= 1
+            retry_after = "0"
+        elif self.loading and path != "/health":
+            retry_after = "7"
+        if retry_after is None:
+            return None
+        response = _error(503, "models_loading", "models are loading")
+        response.headers["Retry-After"] = retry_after
+        return response
 
     # --- endpoints --------------------------------------------------------------------------
 

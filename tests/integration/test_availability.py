@@ -15,6 +15,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
+from custom_components.homeiq import coordinator as coordinator_module
 from custom_components.homeiq.const import DOMAIN, HEALTH_INTERVAL
 from custom_components.homeiq.diagnostics import async_get_config_entry_diagnostics
 from tests.integration.addon_server import TOKEN, FakeAddon
@@ -184,7 +185,10 @@ async def test_analysis_errors_are_translated(
     freezer: FrozenDateTimeFactory,
     breakage: str,
     translation_key: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Do not wait for models to load: report at once.
+    monkeypatch.setattr(coordinator_module, "MODELS_LOADING_WAIT", timedelta(0))
     await _write_habits(hass, freezer)
     entry = await _setup(hass, addon)
     if breakage == "loading":
@@ -258,3 +262,37 @@ async def test_unload_stops_listening_and_removal_deletes_the_stores(
     await hass.config_entries.async_remove(setup_entry.entry_id)
     await hass.async_block_till_done()
     assert history_key not in hass_storage
+
+
+async def test_analysis_waits_while_the_add_on_loads_its_models(
+    hass: HomeAssistant, addon: FakeAddon, automation_setup: None, freezer: FrozenDateTimeFactory
+) -> None:
+    await _write_habits(hass, freezer)
+    entry = await _setup(hass, addon)
+    addon.suggest_loading_for = 2
+
+    summary = await _analyze(hass, entry)
+
+    assert summary["new"] == 4
+    assert len(addon.calls("/v1/suggest")) == 3
+
+
+async def test_a_loading_add_on_without_retry_after_is_asked_again_later(
+    hass: HomeAssistant,
+    addon: FakeAddon,
+    automation_setup: None,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(coordinator_module, "MODELS_LOADING_WAIT", timedelta(seconds=10))
+    await _write_habits(hass, freezer)
+    entry = await _setup(hass, addon)
+    addon.overrides["/v1/suggest"] = (503, "{}", {})
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _analyze(hass, entry)
+
+    # The default wait (15 s) exceeds the budget (10 s): reported at once, not slept on.
+    assert err.value.translation_key == "models_loading"
+    assert err.value.translation_placeholders == {"retry_after": "30"}
+    assert len(addon.calls("/v1/suggest")) == 1
