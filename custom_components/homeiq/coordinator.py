@@ -23,6 +23,7 @@ from homeassistant.exceptions import (
     HomeAssistantError,
     ServiceValidationError,
 )
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_change
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -240,6 +241,11 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         self._failures = 0
         self.update_interval = HEALTH_INTERVAL
         entry_id = self.config_entry.entry_id
+        if self.data is not None and health.version != self.data.version:
+            # The add-on was updated: keep the service device's software version current.
+            dr.async_get(self.hass).async_get_or_create(
+                config_entry_id=entry_id, identifiers={(DOMAIN, entry_id)}, sw_version=health.version
+            )
         if self.suggestions.unreachable_since is not None:
             self.suggestions.unreachable_since = None
             await self.suggestions.async_save()

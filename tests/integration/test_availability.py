@@ -11,6 +11,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -296,3 +297,33 @@ async def test_a_loading_add_on_without_retry_after_is_asked_again_later(
     assert err.value.translation_key == "models_loading"
     assert err.value.translation_placeholders == {"retry_after": "30"}
     assert len(addon.calls("/v1/suggest")) == 1
+
+
+async def test_an_updated_add_on_updates_the_device_version(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, addon: FakeAddon, freezer: FrozenDateTimeFactory
+) -> None:
+    addon.overrides["/health"] = (200, '{"status": "ok", "version": "0.2.0", "models": {}}', {})
+
+    await _poll(hass, freezer, HEALTH_INTERVAL)
+
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), setup_entry.entry_id)
+    assert device.sw_version == "0.2.0"
+
+
+async def test_a_failed_analysis_from_the_button_is_logged(
+    hass: HomeAssistant,
+    addon: FakeAddon,
+    automation_setup: None,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await _write_habits(hass, freezer)
+    entry = await _setup(hass, addon)
+    addon.serve_v1 = False
+    entity_id = er.async_get(hass).async_get_entity_id("button", DOMAIN, f"{entry.entry_id}_analyze")
+    assert entity_id is not None
+
+    await hass.services.async_call("button", "press", {"entity_id": entity_id}, blocking=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert "Analysis failed" in caplog.text
