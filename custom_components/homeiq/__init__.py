@@ -5,11 +5,12 @@ from __future__ import annotations
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import HomeIQClient
-from .const import DOMAIN
+from .const import DOMAIN, ISSUE_ADDON_UNREACHABLE, ISSUE_MODELS_FAILED
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQData
 from .services import async_setup_services
 from .store import HistoryStore, SuggestionStore
@@ -49,6 +50,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> b
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> None:
-    """Delete the entry's stores when the user removes it."""
+    """Delete the entry's stores and repair issues when the user removes it."""
     await HistoryStore(hass, entry.entry_id).async_remove()
     await SuggestionStore(hass, entry.entry_id).async_remove()
+    for issue in (ISSUE_ADDON_UNREACHABLE, ISSUE_MODELS_FAILED):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")

@@ -195,6 +195,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         except HomeIQUnsupportedApiError as err:
             raise ConfigEntryError(translation_domain=DOMAIN, translation_key="unsupported_api") from err
         except HomeIQError as err:
+            # Set-up retries do not poll: keep the "unreachable for a day" clock running here too.
+            await self._async_note_failure(err)
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="setup_failed") from err
 
     @override

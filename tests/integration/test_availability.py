@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -14,6 +15,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.homeiq import coordinator as coordinator_module
@@ -327,3 +329,23 @@ async def test_a_failed_analysis_from_the_button_is_logged(
     await hass.async_block_till_done(wait_background_tasks=True)
 
     assert "Analysis failed" in caplog.text
+
+
+async def test_an_add_on_still_down_after_a_restart_raises_the_repair_issue(
+    hass: HomeAssistant, addon: FakeAddon, automation_setup: None, hass_storage: dict[str, Any]
+) -> None:
+    entry = make_entry(addon)
+    key = f"{DOMAIN}.{entry.entry_id}.suggestions"
+    since = (dt_util.utcnow() - timedelta(days=2)).isoformat()
+    hass_storage[key] = {"version": 1, "key": key, "data": {"suggestions": [], "unreachable_since": since}}
+    await addon.stop()
+    entry.add_to_hass(hass)
+
+    await hass.config_entries.async_setup(entry.entry_id)
+
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    issue_id = f"addon_unreachable_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    await hass.config_entries.async_remove(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
