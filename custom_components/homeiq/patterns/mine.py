@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from .clock import LocalClock
+from .duration import find_durations
 from .events import build_event_table
 from .existing import is_covered, parse_automations
 from .model import HomeContext, Pattern, StateChange
 from .options import MiningOptions
-from .render import time_pattern
+from .render import duration_pattern, sequence_pattern, time_pattern
+from .sequence import find_sequences
 from .time_of_day import build_sun_table, find_time_habits
 
 DEFAULT_OPTIONS = MiningOptions()
@@ -41,10 +43,13 @@ def mine_patterns(
     sun = None
     if home.latitude is not None and home.longitude is not None:
         sun = build_sun_table(clock, table.start, table.end, home.latitude, home.longitude)
+    names = home.entity_names
+    day_of, _ = clock.day_and_minute(table.time)
     patterns = [
-        time_pattern(habit, home.entity_names, options.time_round_min)
-        for habit in find_time_habits(table, clock, sun, options)
+        time_pattern(h, names, options.time_round_min) for h in find_time_habits(table, clock, sun, options)
     ]
+    patterns += [sequence_pattern(h, names) for h in find_sequences(table, day_of, options)]
+    patterns += [duration_pattern(h, names) for h in find_durations(table, day_of, options)]
     covered = parse_automations(existing_automations)
     kept = [p for p in patterns if not is_covered(p, covered, options.existing_time_tolerance_min)]
     kept.sort(key=lambda p: (-p.confidence, -p.support_days, p.id))

@@ -60,9 +60,17 @@ class MiningOptions:
     # --- time of day and sun
     time_cluster_radius_min: float = 40.0
     """Minutes either side of a cluster's centre that still belong to it."""
-    min_time_lift: float = 2.0
-    """A time cluster's day-hit rate must exceed the entity's average rate over the day by this factor,
-    so that entities toggled all day long do not look like routines."""
+    min_time_lift: float = 3.0
+    """Changes per minute inside a time cluster over changes per minute in the hours around it
+    (``time_context_min``): entities toggled all day long have no such peak."""
+    time_context_min: float = 180.0
+    """Minutes either side of a cluster's centre that form its background for ``min_time_lift``."""
+    max_events_per_day: float = 1.5
+    """A routine happens about once a day: clusters averaging more changes per day than this are an
+    entity used all the time, not a routine."""
+    max_time_deviation_min: float = 15.0
+    """Median distance (minutes) of a cluster's changes from its centre; changes spread evenly over
+    the cluster's window (median ~radius/2) are clutter, not a routine."""
     day_split_ratio: float = 0.6
     """If the weekday and weekend day-hit rates are within this ratio of each other the habit is
     'every day'; otherwise it is split into weekdays or weekends."""

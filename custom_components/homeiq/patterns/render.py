@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .actions import ServiceCall, service_for
+from .duration import DurationHabit
 from .model import Pattern, PatternKind
+from .sequence import SequenceHabit
 from .time_of_day import TimeHabit
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -160,3 +162,74 @@ def time_pattern(habit: TimeHabit, names: Mapping[str, str], round_min: int) -> 
 
 def _description(support_days: int) -> str:
     return f"Suggested by HomeIQ from a habit seen on {support_days} days."
+
+
+def _delay_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {max(1, round(seconds / 5) * 5)} s"
+    return f"about {round(seconds / 60)} min"
+
+
+def sequence_pattern(habit: SequenceHabit, names: Mapping[str, str]) -> Pattern:
+    """An A -> B habit as a pattern: when A changes, set B."""
+    b_name = entity_name(habit.entity_id, names)
+    a_name = entity_name(habit.trigger_entity, names)
+    text = (
+        f"{b_name} {state_phrase(habit.entity_id, habit.state)} {_delay_text(habit.median_delay_s)} after "
+        f"{a_name} {state_phrase(habit.trigger_entity, habit.trigger_state)}"
+    )
+    call = required_service(habit.entity_id, habit.state)
+    return Pattern(
+        id=f"sequence:{habit.trigger_entity}:{habit.trigger_state}:{habit.entity_id}:{habit.state}",
+        kind="sequence",
+        text=text,
+        trigger={"type": "state", "entity_id": habit.trigger_entity, "to": habit.trigger_state},
+        action={"entity_id": habit.entity_id, "state": habit.state},
+        entities=(habit.trigger_entity, habit.entity_id),
+        support_days=habit.support_days,
+        occurrences=habit.occurrences,
+        confidence=habit.confidence,
+        automation=automation_config(
+            alias=text,
+            description=_description(habit.support_days),
+            triggers=[{"trigger": "state", "entity_id": habit.trigger_entity, "to": habit.trigger_state}],
+            conditions=[],
+            call=call,
+        ),
+    )
+
+
+def duration_pattern(habit: DurationHabit, names: Mapping[str, str]) -> Pattern:
+    """An auto-off habit as a pattern: when the entity has been on for N minutes, switch it off."""
+    name = entity_name(habit.entity_id, names)
+    for_min = max(1, round(habit.minutes)) if habit.minutes < 30 else round(habit.minutes / 5) * 5
+    text = (
+        f"{name} {state_phrase(habit.entity_id, habit.off_state)} by hand about {for_min} min after it "
+        f"{state_phrase(habit.entity_id, habit.state)}"
+    )
+    call = required_service(habit.entity_id, habit.off_state)
+    return Pattern(
+        id=f"duration:{habit.entity_id}:{habit.state}:{habit.off_state}",
+        kind="duration",
+        text=text,
+        trigger={"type": "state", "entity_id": habit.entity_id, "to": habit.state, "for_min": for_min},
+        action={"entity_id": habit.entity_id, "state": habit.off_state},
+        entities=(habit.entity_id,),
+        support_days=habit.support_days,
+        occurrences=habit.occurrences,
+        confidence=habit.confidence,
+        automation=automation_config(
+            alias=f"Turn off {name} after {for_min} min",
+            description=_description(habit.support_days),
+            triggers=[
+                {
+                    "trigger": "state",
+                    "entity_id": habit.entity_id,
+                    "to": habit.state,
+                    "for": {"minutes": for_min},
+                }
+            ],
+            conditions=[],
+            call=call,
+        ),
+    )

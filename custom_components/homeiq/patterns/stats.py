@@ -34,7 +34,8 @@ def circular_mean(minutes: FloatArray) -> float:
     """Mean time of day in minutes [0, 1440) on the circle."""
     angles = minutes * (2 * math.pi / MINUTES_PER_DAY)
     angle = math.atan2(float(np.sin(angles).mean()), float(np.cos(angles).mean()))
-    return (angle * MINUTES_PER_DAY / (2 * math.pi)) % MINUTES_PER_DAY
+    mean = (angle * MINUTES_PER_DAY / (2 * math.pi)) % MINUTES_PER_DAY
+    return 0.0 if mean >= MINUTES_PER_DAY else mean  # -1e-14 % 1440 == 1440.0
 
 
 def circular_spread(minutes: FloatArray) -> float:
@@ -68,17 +69,17 @@ def circular_clusters(minutes: FloatArray, radius: float, min_size: int) -> list
         peak = int(np.argmax(density))
         if density[peak] < min_size:
             break
-        centre = float(peak)
-        members = np.flatnonzero(circular_distance(values, centre) <= radius)
+        # Bin ``peak`` of ``density`` covers values in [peak - width, peak + width + 1).
+        window_centre = peak + 0.5
+        members = np.flatnonzero(circular_distance(values, window_centre) <= width + 0.5)
+        if members.size == 0:  # cannot happen with min_size >= 1; guards the loop's progress
+            break
         for _ in range(3):
             centre = circular_mean(values[members])
             refined = np.flatnonzero(circular_distance(values, centre) <= radius)
-            if np.array_equal(refined, members):
+            if refined.size < min_size or np.array_equal(refined, members):
                 break
             members = refined
-        if members.size < min_size:
-            # The re-centred window lost members; take the histogram window as it was.
-            members = np.flatnonzero(circular_distance(values, float(peak)) <= radius)
         clusters.append(remaining[members])
         remaining = np.delete(remaining, members)
     return clusters

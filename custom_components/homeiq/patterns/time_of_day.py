@@ -246,7 +246,7 @@ def _choose_day_set(group: _Group, cluster: _Cluster, eligible: IntArray) -> Tim
             choice = ("weekend", h_we, lb_we)
     if choice is None or choice[1] < options.min_support_days:
         return None
-    if _lift(cluster, eligible, options.time_cluster_radius_min) < options.min_time_lift:
+    if _lift(cluster, options) < options.min_time_lift:
         return None
     day_set, support, confidence = choice
     member_days = weekday(cluster.habit_days[members])
@@ -255,6 +255,10 @@ def _choose_day_set(group: _Group, cluster: _Cluster, eligible: IntArray) -> Tim
     else:
         chosen = members[(member_days < 5) if day_set == "weekdays" else (member_days >= 5)]
     centre = circular_mean(cluster.values[chosen])
+    if chosen.size > options.max_events_per_day * support:
+        return None
+    if float(np.median(circular_distance(cluster.values[chosen], centre))) > options.max_time_deviation_min:
+        return None
     return TimeHabit(
         entity_id=group.entity_id,
         state=group.state,
@@ -269,14 +273,20 @@ def _choose_day_set(group: _Group, cluster: _Cluster, eligible: IntArray) -> Tim
     )
 
 
-def _lift(cluster: _Cluster, eligible: IntArray, radius: float) -> float:
-    """Day-hit rate at the centre over the average day-hit rate of same-width windows all day long."""
-    rates = []
-    for hour in range(24):
-        near = cluster.valid & (circular_distance(cluster.values, cluster.centre + 60.0 * hour) <= radius)
-        rates.append(np.intersect1d(np.unique(cluster.habit_days[near]), eligible).size)
-    baseline = float(np.mean(rates))
-    return rates[0] / baseline if baseline > 0 else 0.0
+def _lift(cluster: _Cluster, options: MiningOptions) -> float:
+    """Changes per minute within the cluster's window over changes per minute just before it, or
+    just after it, whichever is busier.
+
+    Taking the busier side rejects the edge of a busy period (an entity toggled all evening has a
+    'peak' at its last hour when compared with the quiet night alone). One change is added to each
+    side, so that a clean routine with nothing around it has a large but finite lift.
+    """
+    radius, context = options.time_cluster_radius_min, options.time_context_min
+    signed = (cluster.values[cluster.valid] - cluster.centre + 720.0) % 1440.0 - 720.0
+    inside = int((np.abs(signed) <= radius).sum())
+    before = int(((signed < -radius) & (signed >= -context)).sum())
+    after = int(((signed > radius) & (signed <= context)).sum())
+    return (inside / (2 * radius)) / ((max(before, after) + 1) / (context - radius))
 
 
 def _number(habits: list[TimeHabit]) -> list[TimeHabit]:
