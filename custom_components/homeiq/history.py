@@ -64,16 +64,12 @@ class EntitySelector:
         if (entry := self._entities.async_get(entity_id)) is None:
             return True
         # Our own entities and entities HA marks as configuration/diagnostic are never habits.
-        if (
-            entry.platform == DOMAIN
-            or entry.entity_category is not None
-            or self._exclusions.labels & entry.labels
-        ):
+        if entry.platform == DOMAIN or entry.entity_category is not None or excluded.labels & entry.labels:
             return False
         area_id = entry.area_id
         if area_id is None and entry.device_id and (device := self._devices.async_get(entry.device_id)):
             area_id = device.area_id
-        return area_id is None or area_id not in self._exclusions.areas
+        return area_id is None or area_id not in excluded.areas
 
     @callback
     def included_entity_ids(self) -> list[str]:
