@@ -1,0 +1,206 @@
+"""State history in: a backfill from the recorder, then a live `state_changed` subscription.
+
+Why a direct query: the recorder's history API (`history.state_changes_during_period` and friends)
+returns `LazyState` objects whose `context` is always empty, yet the origin of a change (a user in
+the UI, an automation, or a physical switch) lives in that context. So the backfill reads the
+`states` table's columns it needs (entity, state, time, context ids; never attributes, like the
+history API's `no_attributes=True`) on the recorder's own database executor, one day at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from homeassistant.components.recorder.db_schema import States, StatesMeta
+from homeassistant.components.recorder.models import bytes_to_ulid_or_none, bytes_to_uuid_hex_or_none
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.recorder import get_instance, session_scope
+from homeassistant.util import dt as dt_util
+from sqlalchemy import or_, select
+
+from .const import DOMAIN, HABIT_DOMAINS, LOGGER, ORIGIN_DOMAINS, TRACKED_DOMAINS
+from .store import HistoryStore, RecordedChange
+
+BACKFILL_CHUNK = timedelta(days=1)
+# Entity ids per SQL `IN (...)`, well under SQLite's bound-parameter limit.
+ENTITY_ID_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class EntityExclusions:
+    """What the user left out of the analysis (options flow)."""
+
+    entities: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+    areas: frozenset[str] = frozenset()
+    labels: frozenset[str] = frozenset()
+
+
+class EntitySelector:
+    """Decides which entities' changes are tracked: tracked domains minus the exclusions."""
+
+    def __init__(self, hass: HomeAssistant, exclusions: EntityExclusions) -> None:
+        """Bind to the registries; decisions are made per call, so registry edits apply at once."""
+        self._hass = hass
+        self._exclusions = exclusions
+        self._entities = er.async_get(hass)
+        self._devices = dr.async_get(hass)
+
+    @callback
+    def is_included(self, entity_id: str) -> bool:
+        """True when changes of `entity_id` may become habits or their triggers."""
+        domain = entity_id.partition(".")[0]
+        if domain in ORIGIN_DOMAINS:
+            return True
+        excluded = self._exclusions
+        if domain not in HABIT_DOMAINS or domain in excluded.domains or entity_id in excluded.entities:
+            return False
+        if (entry := self._entities.async_get(entity_id)) is None:
+            return True
+        # Our own entities and entities HA marks as configuration/diagnostic are never habits.
+        if entry.platform == DOMAIN or entry.entity_category is not None or excluded.labels & entry.labels:
+            return False
+        area_id = entry.area_id
+        if area_id is None and entry.device_id and (device := self._devices.async_get(entry.device_id)):
+            area_id = device.area_id
+        return area_id is None or area_id not in excluded.areas
+
+    @callback
+    def included_entity_ids(self) -> list[str]:
+        """Entity ids to backfill: current states and registry entries that pass the filter."""
+        candidates = {state.entity_id for state in self._hass.states.async_all(TRACKED_DOMAINS)}
+        candidates.update(entry.entity_id for entry in self._entities.entities.values())
+        return sorted(entity_id for entity_id in candidates if self.is_included(entity_id))
+
+
+def _read_changes(
+    hass: HomeAssistant, start: datetime, end: datetime, entity_ids: Sequence[str]
+) -> list[RecordedChange]:
+    """Read state changes (not attribute-only updates) in [start, end) on the recorder executor."""
+    changes: list[RecordedChange] = []
+    start_ts, end_ts = start.timestamp(), end.timestamp()
+    with session_scope(hass=hass, read_only=True) as session:
+        for offset in range(0, len(entity_ids), ENTITY_ID_BATCH):
+            batch = list(entity_ids[offset : offset + ENTITY_ID_BATCH])
+            stmt = (
+                select(
+                    StatesMeta.entity_id,
+                    States.state,
+                    States.last_updated_ts,
+                    States.context_id_bin,
+                    States.context_user_id_bin,
+                    States.context_parent_id_bin,
+                )
+                .join(StatesMeta, States.metadata_id == StatesMeta.metadata_id)
+                .where(
+                    StatesMeta.entity_id.in_(batch),
+                    States.state.is_not(None),
+                    States.last_updated_ts >= start_ts,
+                    States.last_updated_ts < end_ts,
+                    # The recorder stores last_changed_ts as NULL when it equals last_updated_ts,
+                    # i.e. when the state itself changed; origin records keep attribute updates too.
+                    or_(
+                        States.last_changed_ts.is_(None),
+                        States.last_changed_ts == States.last_updated_ts,
+                        *(StatesMeta.entity_id.startswith(f"{domain}.") for domain in ORIGIN_DOMAINS),
+                    ),
+                )
+                .order_by(States.last_updated_ts)
+            )
+            for entity_id, state, updated_ts, context_id, user_id, parent_id in session.execute(stmt):
+                changes.append(
+                    RecordedChange(
+                        entity_id=entity_id,
+                        state=state,
+                        when=dt_util.utc_from_timestamp(updated_ts),
+                        context_id=bytes_to_ulid_or_none(context_id),
+                        user_id=bytes_to_uuid_hex_or_none(user_id),
+                        parent_id=bytes_to_ulid_or_none(parent_id),
+                    )
+                )
+    changes.sort(key=lambda change: change.when)
+    return changes
+
+
+async def async_backfill(
+    hass: HomeAssistant,
+    store: HistoryStore,
+    entity_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> int:
+    """Copy the recorder's changes in [start, end) into the per-day store; returns how many."""
+    if not entity_ids or start >= end:
+        return 0
+    recorder = get_instance(hass)
+    # At start-up the database may still be migrating; the live subscription is already running.
+    if not await recorder.async_db_ready:
+        LOGGER.warning("The recorder's database is not available; no history was backfilled")
+        return 0
+    total = 0
+    chunk_start = start
+    while chunk_start < end:
+        chunk_end = min(chunk_start + BACKFILL_CHUNK, end)
+        changes = await recorder.async_add_executor_job(
+            partial(_read_changes, hass, chunk_start, chunk_end, entity_ids)
+        )
+        total += store.add_all(changes)
+        chunk_start = chunk_end
+    return total
+
+
+def change_from_event(event: Event[EventStateChangedData]) -> RecordedChange | None:
+    """The change to log for a `state_changed` event, or None for attribute-only updates.
+
+    `unavailable`/`unknown` are kept: the pattern engine ignores the first state after them (a
+    device coming back is not somebody switching it).
+    """
+    new_state, old_state = event.data["new_state"], event.data["old_state"]
+    if new_state is None:
+        return None
+    if (
+        old_state is not None
+        and old_state.state == new_state.state
+        and new_state.domain not in ORIGIN_DOMAINS
+    ):
+        return None
+    context = new_state.context
+    return RecordedChange(
+        entity_id=new_state.entity_id,
+        state=new_state.state,
+        when=new_state.last_changed,
+        context_id=context.id,
+        user_id=context.user_id,
+        parent_id=context.parent_id,
+    )
+
+
+@callback
+def async_subscribe(
+    hass: HomeAssistant,
+    selector: EntitySelector,
+    on_change: Callable[[RecordedChange], None],
+) -> CALLBACK_TYPE:
+    """Call `on_change` for every tracked state change from now on; returns the unsubscribe."""
+
+    @callback
+    def _is_tracked(event_data: EventStateChangedData) -> bool:
+        return selector.is_included(event_data["entity_id"])
+
+    @callback
+    def _on_state_changed(event: Event[EventStateChangedData]) -> None:
+        if (change := change_from_event(event)) is not None:
+            on_change(change)
+
+    return hass.bus.async_listen(EVENT_STATE_CHANGED, _on_state_changed, event_filter=_is_tracked)
+
+
+def window_start(now: datetime, window_days: int) -> datetime:
+    """The first instant of a mining window of `window_days` days ending at `now`."""
+    return now - timedelta(days=window_days)

@@ -1,0 +1,104 @@
+"""Every threshold and window of the pattern engine, with its unit, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Domains that never hold a habit of their own: measurements, bookkeeping and our own machinery.
+# automation/script records are still read, to tell which changes they caused (see events.py).
+DEFAULT_EXCLUDED_DOMAINS = frozenset(
+    {
+        "automation",
+        "button",
+        "calendar",
+        "camera",
+        "conversation",
+        "counter",
+        "event",
+        "image",
+        "input_button",
+        "input_number",
+        "input_text",
+        "number",
+        "persistent_notification",
+        "scene",
+        "script",
+        "select",
+        "sensor",
+        "stt",
+        "sun",
+        "text",
+        "timer",
+        "tts",
+        "update",
+        "weather",
+        "zone",
+    }
+)
+
+
+@dataclass(frozen=True)
+class MiningOptions:
+    """Thresholds and windows for mining; the defaults suit a month of a typical home."""
+
+    # --- what is read
+    window_days: int = 28
+    """Days of history (before ``now``) that are mined."""
+    excluded_domains: frozenset[str] = DEFAULT_EXCLUDED_DOMAINS
+    """Entity domains ignored entirely (neither trigger nor action)."""
+    excluded_entities: frozenset[str] = frozenset()
+    """Entity ids ignored entirely."""
+
+    # --- evidence every pattern needs
+    min_support_days: int = 5
+    """Distinct days on which the habit must have happened."""
+    min_confidence: float = 0.5
+    """Minimum Wilson lower bound of the habit's success rate (0..1)."""
+    confidence_z: float = 1.645
+    """z of the Wilson bound: 1.645 is a one-sided 95 % bound."""
+
+    # --- time of day and sun
+    time_cluster_radius_min: float = 40.0
+    """Minutes either side of a cluster's centre that still belong to it."""
+    min_time_lift: float = 3.0
+    """Changes per minute inside a time cluster over changes per minute in the hours around it
+    (``time_context_min``): entities toggled all day long have no such peak."""
+    time_context_min: float = 180.0
+    """Minutes either side of a cluster's centre that form its background for ``min_time_lift``."""
+    max_events_per_day: float = 1.5
+    """A routine happens about once a day: clusters averaging more changes per day than this are an
+    entity used all the time, not a routine."""
+    max_time_deviation_min: float = 15.0
+    """Median distance (minutes) of a cluster's changes from its centre; changes spread evenly over
+    the cluster's window (median ~radius/2) are clutter, not a routine."""
+    day_split_ratio: float = 0.6
+    """If the weekday and weekend day-hit rates are within this ratio of each other the habit is
+    'every day'; otherwise it is split into weekdays or weekends."""
+    time_round_min: int = 5
+    """Suggested clock times are rounded to this many minutes."""
+    sun_max_offset_min: float = 120.0
+    """Largest offset from sunrise/sunset (minutes) a sun-relative habit may have."""
+    sun_spread_ratio: float = 0.75
+    """A habit is sun-relative only if its spread around the sun event is below this fraction of its
+    spread in clock time (near the solstices both are alike and clock time wins)."""
+
+    # --- sequences A -> B
+    sequence_window_s: float = 300.0
+    """B must follow A within this many seconds."""
+    min_sequence_lift: float = 3.0
+    """P(B within the window after A) over P(B within the window after a random moment)."""
+
+    # --- durations (auto-off)
+    min_duration_min: float = 1.0
+    """Shorter on-periods are ignored (flicks, retries)."""
+    max_duration_min: float = 240.0
+    """Longer on-periods are not auto-off material."""
+    duration_tolerance: float = 0.3
+    """An on-period is 'consistent' within this fraction of the typical duration ..."""
+    duration_tolerance_min: float = 3.0
+    """... or within this many minutes, whichever is larger."""
+
+    # --- dedup against existing automations
+    existing_time_tolerance_min: float = 60.0
+    """An existing time-triggered automation on the same entity within this many minutes covers a
+    time-of-day habit."""

@@ -1,0 +1,173 @@
+"""History in: states written at frozen times, read back through the real recorder, kept per day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import EntityCategory
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import area_registry as ar
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
+
+from custom_components.homeiq.const import (
+    CONF_EXCLUDED_AREAS,
+    CONF_EXCLUDED_DOMAINS,
+    CONF_EXCLUDED_ENTITIES,
+    CONF_EXCLUDED_LABELS,
+)
+from custom_components.homeiq.history import EntityExclusions, EntitySelector, async_backfill
+from custom_components.homeiq.store import HistoryStore, RecordedChange
+from tests.integration.addon_server import FakeAddon
+from tests.integration.common import make_entry
+
+USER = "0123456789abcdef0123456789abcdef"
+START = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+
+
+async def _write_history(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> dict[str, Context]:
+    """Three days of changes with each kind of origin, one write per frozen minute."""
+    contexts = {}
+    for day in range(3):
+        at = START + timedelta(days=day)
+        freezer.move_to(at)
+        contexts[f"user{day}"] = Context(user_id=USER)
+        hass.states.async_set("light.porch", "on", context=contexts[f"user{day}"])
+        freezer.move_to(at + timedelta(minutes=1))
+        # Attribute-only update: not a state change, must not be logged.
+        hass.states.async_set("light.porch", "on", {"brightness": 10})
+        freezer.move_to(at + timedelta(minutes=2))
+        contexts[f"automation{day}"] = Context(parent_id="01JABCDEFGHJKMNPQRSTVWXYZ0")
+        hass.states.async_set("light.porch", "off", context=contexts[f"automation{day}"])
+        freezer.move_to(at + timedelta(minutes=3))
+        hass.states.async_set("switch.kettle", "on")  # physical: no user, no parent
+        freezer.move_to(at + timedelta(minutes=4))
+        hass.states.async_set("automation.morning", "on", {"last_triggered": at.isoformat()})
+        hass.states.async_set("sensor.power", str(100 + day))  # numeric sensor: not tracked
+    await async_wait_recording_done(hass)
+    return contexts
+
+
+async def test_backfill_reads_changes_with_their_origin_from_the_recorder(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    contexts = await _write_history(hass, freezer)
+    store = HistoryStore(hass, "test")
+    selector = EntitySelector(hass, EntityExclusions())
+
+    count = await async_backfill(
+        hass, store, selector.included_entity_ids(), START - timedelta(hours=1), START + timedelta(days=3)
+    )
+
+    changes = store.changes_since(START - timedelta(hours=1))
+    assert count == len(changes)
+    porch = [c for c in changes if c.entity_id == "light.porch"]
+    assert [(c.state, c.when) for c in porch[:2]] == [("on", START), ("off", START + timedelta(minutes=2))]
+    assert porch[0].user_id == USER
+    assert porch[0].parent_id is None
+    assert porch[0].context_id == contexts["user0"].id
+    assert porch[1].parent_id == "01JABCDEFGHJKMNPQRSTVWXYZ0"
+    kettle = [c for c in changes if c.entity_id == "switch.kettle"]
+    assert len(kettle) == 1  # on once; later writes of the same state are not changes
+    assert kettle[0].user_id is None
+    assert kettle[0].parent_id is None
+    # Automation records keep their attribute-only updates: their contexts mark what they caused.
+    assert len([c for c in changes if c.entity_id == "automation.morning"]) == 3
+    assert not [c for c in changes if c.entity_id.startswith("sensor.")]
+    assert store.day_count == 3
+
+
+async def test_exclusions_by_entity_domain_area_and_label(hass: HomeAssistant) -> None:
+    entities, devices, areas = er.async_get(hass), dr.async_get(hass), ar.async_get(hass)
+    garage = areas.async_create("Garage")
+    entry = MockConfigEntry(domain="test")
+    entry.add_to_hass(hass)
+    device = devices.async_get_or_create(config_entry_id=entry.entry_id, identifiers={("test", "d1")})
+    devices.async_update_device(device.id, area_id=garage.id)
+    entities.async_get_or_create(
+        "light", "test", "in_garage", device_id=device.id, suggested_object_id="garage"
+    )
+    labelled = entities.async_get_or_create("light", "test", "labelled", suggested_object_id="labelled")
+    entities.async_update_entity(labelled.entity_id, labels={"guest"})
+    entities.async_get_or_create(
+        "light", "test", "config", suggested_object_id="cfg", entity_category=EntityCategory.CONFIG
+    )
+    entities.async_get_or_create("button", "homeiq", "ours", suggested_object_id="ours")
+    entities.async_get_or_create("switch", "homeiq", "own_switch", suggested_object_id="own")
+    for entity_id in ("light.kitchen", "light.hall", "media_player.tv", "fan.bedroom"):
+        hass.states.async_set(entity_id, "off")
+    selector = EntitySelector(
+        hass,
+        EntityExclusions(
+            entities=frozenset({"light.hall"}),
+            domains=frozenset({"media_player"}),
+            areas=frozenset({garage.id}),
+            labels=frozenset({"guest"}),
+        ),
+    )
+
+    assert selector.included_entity_ids() == ["fan.bedroom", "light.kitchen"]
+    assert selector.is_included("automation.anything")
+    assert not selector.is_included("sensor.power")
+
+
+async def test_live_changes_are_logged_and_survive_a_reload(
+    hass: HomeAssistant, addon: FakeAddon, automation_setup: None, freezer: FrozenDateTimeFactory
+) -> None:
+    freezer.move_to(START)
+    entry = make_entry(
+        addon,
+        **{
+            CONF_EXCLUDED_ENTITIES: ["light.hall"],
+            CONF_EXCLUDED_DOMAINS: [],
+            CONF_EXCLUDED_AREAS: [],
+            CONF_EXCLUDED_LABELS: [],
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    freezer.tick(timedelta(minutes=5))
+    user = Context(user_id=USER)
+    hass.states.async_set("light.kitchen", "on", context=user)
+    hass.states.async_set("light.kitchen", "on", {"brightness": 3})
+    hass.states.async_set("light.hall", "on")
+    hass.states.async_set("light.kitchen", "unavailable")
+    hass.states.async_remove("light.kitchen")
+    await hass.async_block_till_done()
+
+    logged = entry.runtime_data.coordinator.history.changes_since(START)
+    assert [(c.entity_id, c.state, c.user_id) for c in logged] == [
+        ("light.kitchen", "on", USER),
+        ("light.kitchen", "unavailable", None),
+    ]
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    history = entry.runtime_data.coordinator.history
+    assert [(c.entity_id, c.state) for c in history.changes_since(START)] == [
+        ("light.kitchen", "on"),
+        ("light.kitchen", "unavailable"),
+    ]
+    assert history.recorded_until is not None
+    assert history.recorded_until >= START + timedelta(minutes=5)
+
+
+async def test_store_keeps_days_beyond_the_recorder_and_prunes_beyond_the_window(hass: HomeAssistant) -> None:
+    store = HistoryStore(hass, "window")
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    for days_ago in (40, 27, 20, 1):
+        store.add(RecordedChange("light.porch", "on", now - timedelta(days=days_ago), user_id=USER))
+    await store.async_save()
+
+    reloaded = HistoryStore(hass, "window")
+    await reloaded.async_load()
+    assert reloaded.day_count == 4
+    assert reloaded.prune(now - timedelta(days=28)) == 1
+    window = reloaded.changes_since(now - timedelta(days=28))
+    assert [round((now - c.when) / timedelta(days=1)) for c in window] == [27, 20, 1]
+    assert window[0].user_id == USER

@@ -1,0 +1,38 @@
+"""Set-up, unload and availability of the integration against the loopback add-on."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.homeiq.const import DOMAIN
+from tests.integration.addon_server import VERSION, FakeAddon
+
+
+async def test_setup_creates_service_device_and_entities(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, addon: FakeAddon
+) -> None:
+    assert setup_entry.state is ConfigEntryState.LOADED
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), setup_entry.entry_id)
+    assert device.identifiers == {(DOMAIN, setup_entry.entry_id)}
+    assert device.entry_type is dr.DeviceEntryType.SERVICE
+    assert device.sw_version == VERSION
+    assert device.configuration_url == f"http://127.0.0.1:{addon.port}"
+    entities = {
+        e.translation_key: e.entity_id
+        for e in er.async_entries_for_config_entry(er.async_get(hass), setup_entry.entry_id)
+    }
+    assert set(entities) == {
+        "addon_connectivity",
+        "analyze",
+        "new_suggestions",
+        "last_analysis",
+        "suggestions",
+    }
+    assert hass.states.get(entities["addon_connectivity"]).state == "on"
+    assert hass.states.get(entities["new_suggestions"]).state == "0"
+    assert hass.states.get(entities["suggestions"]).state == "0"
+    assert hass.states.get(entities["last_analysis"]).state == "unknown"
