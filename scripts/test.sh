@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint (ruff, mypy --strict) and both pytest runs.
 #   .venv-addon: tests/addon            (the add-on server and model runtime)
-#   .venv-ha:    tests/repo tests/patterns tests/integration tests/e2e
+#   .venv-ha:    tests/repo tests/patterns tests/integration, then tests/e2e (real processes)
 # Extra arguments go to both pytest runs (e.g. -x, -k name).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +39,12 @@ mapfile -t ha_py < <(py_files custom_components/homeiq/**/*.py demo/*.py evaluat
 step "pytest: add-on"
 run_pytest .venv-addon tests/addon -- -p no:cacheprovider "$@" || fail=1
 
-step "pytest: repository, patterns, integration, end to end"
-run_pytest .venv-ha tests/repo tests/patterns tests/integration tests/e2e -- -p no:cacheprovider "$@" || fail=1
+step "pytest: repository, patterns, integration"
+run_pytest .venv-ha tests/repo tests/patterns tests/integration -- -p no:cacheprovider "$@" || fail=1
+
+# End to end: real processes on loopback ports, so without the HA test plugin (it blocks sockets).
+step "pytest: end to end"
+run_pytest .venv-ha tests/e2e -- -p no:cacheprovider -p no:homeassistant "$@" || fail=1
 
 if [ $fail -ne 0 ]; then echo; echo "FAILED"; exit 1; fi
 echo; echo "all checks passed"
