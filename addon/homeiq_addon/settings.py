@@ -42,6 +42,7 @@ LOG_LEVELS: dict[str, str] = {
 ENV_PREFIX = "HOMEIQ_"
 TOKEN_FILE_NAME = "token"  # noqa: S105 - a file name, not a secret
 OPTIONS_FILE_NAME = "options.json"
+DEFAULT_DATA_DIR = Path("/data")  # the add-on's persistent volume
 
 
 class SettingsError(ValueError):
@@ -73,7 +74,7 @@ class Settings:
 
     host: str = "0.0.0.0"  # noqa: S104 - inside the add-on container the Supervisor network needs it
     port: int = 8765
-    data_dir: Path = Path("/data")
+    data_dir: Path = DEFAULT_DATA_DIR
     profile: str = "full"
     embedding_model: str = DEFAULT_MODELS[Role.EMBEDDING]
     reranker_model: str = DEFAULT_MODELS[Role.RERANKER]
@@ -171,6 +172,10 @@ def _non_empty(value: Any) -> str:
     return text
 
 
+def _path(value: Any) -> Path:
+    return Path(_non_empty(value)).expanduser()
+
+
 def _model_id(value: Any) -> str:
     """A hub id, or a local model directory (made absolute so the cwd no longer matters)."""
     text = _non_empty(value)
@@ -182,7 +187,7 @@ def _model_id(value: Any) -> str:
 OPTION_VALIDATORS: dict[str, Any] = {
     "host": _non_empty,
     "port": vol.All(vol.Coerce(int), vol.Range(min=1, max=65535)),
-    "data_dir": vol.All(_non_empty, Path),
+    "data_dir": _path,
     "profile": vol.In(PROFILES),
     "embedding_model": _model_id,
     "reranker_model": _model_id,
@@ -270,7 +275,7 @@ def load_settings(
     )
     env_options = _validate(options_from_env(environ), "environment", ignore_unknown=False)
 
-    data_dir = cli_options.get("data_dir") or env_options.get("data_dir") or Settings.data_dir
+    data_dir = cli_options.get("data_dir") or env_options.get("data_dir") or DEFAULT_DATA_DIR
     if options_file is None:
         override = environ.get(ENV_PREFIX + "OPTIONS_FILE")
         options_file = Path(override) if override else Path(data_dir) / OPTIONS_FILE_NAME

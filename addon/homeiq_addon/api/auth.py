@@ -22,8 +22,8 @@ PUBLIC_PATHS_KEY: web.AppKey[frozenset[str]] = web.AppKey("public_paths")
 def load_or_create_token(path: Path, explicit: str | None = None) -> str:
     """Return the API token: ``explicit`` when given, else the stored one, else a new one.
 
-    A new token is written with mode 0600 (created exclusively, so a racing second start
-    reads the first one's token instead of overwriting it). The token itself is never logged.
+    A new token is written with mode 0600; a racing second start reads the first one's token
+    instead of overwriting it. The token itself is never logged.
     """
     if explicit:
         return explicit
@@ -37,12 +37,21 @@ def load_or_create_token(path: Path, explicit: str | None = None) -> str:
         return token
     path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
+    # Written to a private temp file and renamed into place: never a half-written token.
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(token + "\n")
+    try:
+        os.link(temp, path)  # fails if a racing start created one first: use that one
+    except FileExistsError:
+        existing = path.read_text(encoding="ascii").strip()
+        if existing:
+            temp.unlink()
+            return existing
+        temp.replace(path)  # an empty file left by a crash
+    else:
+        temp.unlink()
     _LOGGER.info("Generated a new API token in %s (Home Assistant receives it through discovery)", path)
     return token
 
