@@ -1,4 +1,4 @@
-"""Helpers for the API tests: a small JSON Schema checker for the OpenAPI response schemas.
+"""Helpers for the API tests: settings for the tiny models, and a JSON Schema checker.
 
 It covers the keywords the add-on's OpenAPI document uses (type, enum, properties, required,
 additionalProperties, items, anyOf, min/max, lengths); an unknown keyword fails loudly so a
@@ -7,7 +7,14 @@ schema can't silently go unchecked.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from aiohttp import ClientResponse
+
+from homeiq_addon.api.openapi import build_openapi
+from homeiq_addon.api.schemas import build_request_schemas
+from homeiq_addon.settings import Limits, Settings
 
 _TYPES: dict[str, Any] = {
     "object": dict,
@@ -80,3 +87,42 @@ def schema_errors(  # noqa: PLR0912 - one branch per JSON Schema keyword
             elif isinstance(extra, dict):
                 errors += schema_errors(item, extra, f"{path}.{key}", root)
     return errors
+
+
+# ---- the server under test ----------------------------------------------------------------
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def api_settings(data_dir: Path, models: dict[str, Path], **changes: Any) -> Settings:
+    """Settings that serve the tiny local models (FP32, as the shared cache was converted)."""
+    base: dict[str, Any] = {
+        "data_dir": data_dir,
+        "embedding_model": str(models["embedding"]),
+        "reranker_model": str(models["reranker"]),
+        "classifier_model": str(models["classifier"]),
+        "precision": "fp32",
+        "threads": 2,
+        "token": TOKEN,
+    }
+    base.update(changes)
+    return Settings(**base)
+
+
+async def checked_json(response: ClientResponse, status: int) -> Any:
+    """The response body, after checking status and the schema the OpenAPI document promises."""
+    body = await response.json()
+    assert response.status == status, body
+    document = build_openapi(build_request_schemas(Limits()))
+    if status >= 400:
+        schema = document["components"]["schemas"]["Error"]
+    else:
+        path = response.url.path
+        method = response.method.lower()
+        schema = document["paths"][path][method]["responses"][str(status)]["content"]["application/json"][
+            "schema"
+        ]
+    errors = schema_errors(body, schema, root=document)
+    assert errors == [], errors
+    return body

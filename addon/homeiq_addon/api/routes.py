@@ -115,15 +115,9 @@ async def load_models(request: web.Request) -> web.Response:
     """Start fetching/converting/loading roles in the background; progress is in /v1/models."""
     body = await read_json(request, "models_load", allow_empty=True)
     settings = request.app[SETTINGS_KEY]
-    roles = [Role(r) for r in body.get("roles", [r.value for r in settings.roles()])]
-    foreign = [r.value for r in roles if r not in settings.roles()]
-    if foreign:
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"The {settings.profile} profile has no model of its own for: {', '.join(foreign)} "
-            "(it ranks and classifies with the embedding model).",
-        )
+    requested = [Role(r) for r in body.get("roles", [r.value for r in settings.roles()])]
+    # The lite profile serves every role with the embedding model: loading it is what was asked.
+    roles = list(dict.fromkeys(r if r in settings.roles() else Role.EMBEDDING for r in requested))
     registry = request.app[REGISTRY_KEY]
     registry.start_loading(roles)
     return web.json_response(
