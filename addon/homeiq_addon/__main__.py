@@ -97,84 +97,72 @@ def _open_registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry(settings.model_settings())
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, registry: ModelRegistry) -> int:
     """Run the API until SIGINT/SIGTERM."""
     from aiohttp import web  # noqa: PLC0415 - keep `info`/`--help` light
 
     from homeiq_addon.api import create_app  # noqa: PLC0415
     from homeiq_addon.api.auth import load_or_create_token  # noqa: PLC0415
 
-    registry = _open_registry(settings)
-    try:
-        token = load_or_create_token(settings.token_path, settings.token)
-        app = create_app(settings, registry, token)
-        roles = ", ".join(f"{r} = {settings.model_id(r)}" for r in settings.roles())
-        _LOGGER.info(
-            "HomeIQ engine %s: profile %s on %s; models: %s",
-            __version__,
-            settings.profile,
-            settings.device,
-            roles,
-        )
-        if settings.prefetch:
-            _LOGGER.info("Fetching and loading the models now (prefetch is on)")
-            registry.start_loading(settings.roles())
-        else:
-            _LOGGER.info("Models are fetched and loaded on first use (or POST /v1/models/load)")
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            print=lambda _: _LOGGER.info("Listening on http://%s:%s", settings.host, settings.port),
-            access_log=logging.getLogger("aiohttp.access"),
-            handle_signals=True,
-        )
-    finally:
-        registry.close()
+    token = load_or_create_token(settings.token_path, settings.token)
+    app = create_app(settings, registry, token)
+    roles = ", ".join(f"{r} = {settings.model_id(r)}" for r in settings.roles())
+    _LOGGER.info(
+        "HomeIQ engine %s: profile %s on %s; models: %s",
+        __version__,
+        settings.profile,
+        settings.device,
+        roles,
+    )
+    if settings.prefetch:
+        _LOGGER.info("Fetching and loading the models now (prefetch is on)")
+        registry.start_loading(settings.roles())
+    else:
+        _LOGGER.info("Models are fetched and loaded on first use (or POST /v1/models/load)")
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=lambda _: _LOGGER.info("Listening on http://%s:%s", settings.host, settings.port),
+        access_log=logging.getLogger("aiohttp.access"),
+        handle_signals=True,
+    )
     _LOGGER.info("Stopped")
     return 0
 
 
-def fetch(settings: Settings, roles: Sequence[Role], timeout_s: float) -> int:
+def fetch(registry: ModelRegistry, roles: Sequence[Role], timeout_s: float) -> int:
     """Download, convert and load ``roles``; print progress; exit 1 if any fails."""
-    registry = _open_registry(settings)
-    try:
-        registry.start_loading(list(roles))
-        deadline = time.monotonic() + timeout_s
-        last: dict[Role, tuple[RoleState, float | None]] = {}
-        while True:
-            statuses = registry.status()
-            for role in roles:
-                status = statuses[role]
-                seen = (status.state, None if status.progress is None else round(status.progress, 1))
-                if last.get(role) != seen:
-                    last[role] = seen
-                    progress = f" {status.progress:.0%}" if status.progress is not None else ""
-                    print(f"{role}: {status.state}{progress} ({status.model_id})", flush=True)
-            states = {statuses[r].state for r in roles}
-            if states <= {RoleState.READY, RoleState.ERROR}:
-                break
-            if time.monotonic() > deadline:
-                print(f"gave up after {timeout_s:.0f} s", file=sys.stderr)
-                return 1
-            time.sleep(0.25)
-        failed = [r for r in roles if statuses[r].state is RoleState.ERROR]
-        for role in failed:
-            print(f"{role} failed: {statuses[role].error}", file=sys.stderr)
-        return 1 if failed else 0
-    finally:
-        registry.close()
+    registry.start_loading(list(roles))
+    deadline = time.monotonic() + timeout_s
+    last: dict[Role, tuple[RoleState, float | None]] = {}
+    while True:
+        statuses = registry.status()
+        for role in roles:
+            status = statuses[role]
+            seen = (status.state, None if status.progress is None else round(status.progress, 1))
+            if last.get(role) != seen:
+                last[role] = seen
+                progress = f" {status.progress:.0%}" if status.progress is not None else ""
+                print(f"{role}: {status.state}{progress} ({status.model_id})", flush=True)
+        states = {statuses[r].state for r in roles}
+        if states <= {RoleState.READY, RoleState.ERROR}:
+            break
+        if time.monotonic() > deadline:
+            print(f"gave up after {timeout_s:.0f} s", file=sys.stderr)
+            return 1
+        time.sleep(0.25)
+    failed = [r for r in roles if statuses[r].state is RoleState.ERROR]
+    for role in failed:
+        print(f"{role} failed: {statuses[role].error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
-def info(settings: Settings) -> int:
+def info(settings: Settings, registry: ModelRegistry) -> int:
     """Print the /v1/models report without starting the server."""
     from homeiq_addon.api.routes import models_report  # noqa: PLC0415
 
-    registry = _open_registry(settings)
-    try:
-        print(json.dumps(models_report(settings, registry.status()), indent=2))
-    finally:
-        registry.close()
+    print(json.dumps(models_report(settings, registry.status()), indent=2))
     return 0
 
 
@@ -189,15 +177,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     try:
-        if args.command == "serve":
-            return serve(settings)
-        if args.command == "fetch":
-            roles = [Role(r) for r in args.roles] if args.roles else settings.roles()
-            return fetch(settings, roles, args.timeout)
-        return info(settings)
-    except OSError as err:  # data dir not writable, port in use, ...
+        registry = _open_registry(settings)
+    except ValueError as err:  # a model id that is neither a hub id nor a model directory, ...
+        print(f"homeiq: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"homeiq: cannot use data dir {settings.data_dir}: {err}", file=sys.stderr)
+        return 1
+    try:
+        return _dispatch(args, settings, registry)
+    except OSError as err:  # port in use, data dir not writable, ...
         _LOGGER.error("Stopped: %s", err)
         return 1
+    finally:
+        registry.close()
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, registry: ModelRegistry) -> int:
+    if args.command == "serve":
+        return serve(settings, registry)
+    if args.command == "fetch":
+        requested = [Role(r) for r in args.roles] if args.roles else settings.roles()
+        # The lite profile serves every role with the embedding model.
+        roles = list(dict.fromkeys(r if r in settings.roles() else Role.EMBEDDING for r in requested))
+        return fetch(registry, roles, args.timeout)
+    return info(settings, registry)
 
 
 if __name__ == "__main__":

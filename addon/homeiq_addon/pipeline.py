@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,9 @@ DEFAULT_QUERY = (
     "or makes the home more comfortable or secure."
 )
 KNOWN_PREFIX = "known:"
+# Identical texts embed to a cosine of 1 only up to float32 rounding; threshold 1.0 must still
+# catch them.
+_SIMILARITY_SLACK = 1e-5
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,7 @@ def find_duplicates(
     before it, reaches ``threshold``. Known texts are checked first: an automation that already
     exists matters more than a sibling suggestion. Vectors are L2-normalised, so dot = cosine.
     """
+    threshold -= _SIMILARITY_SLACK
     kept: list[int] = []
     duplicates: list[Duplicate] = []
     known_sims = pattern_vectors @ known_vectors.T if len(known_vectors) else None
@@ -87,10 +92,14 @@ def find_duplicates(
             sims = pattern_sims[i, kept]
             best = int(np.argmax(sims))
             if sims[best] >= threshold:
-                duplicates.append(Duplicate(pattern_id, ids[kept[best]], round(float(sims[best]), 4)))
+                duplicates.append(Duplicate(pattern_id, ids[kept[best]], _similarity(sims[best])))
                 continue
         kept.append(i)
     return kept, duplicates
+
+
+def _similarity(value: np.floating[Any]) -> float:
+    return round(min(1.0, float(value)), 4)
 
 
 def suggest(

@@ -199,7 +199,7 @@ async def test_a_model_that_failed_to_load_answers_503_with_the_reason(
 ) -> None:
     broken = tmp_path / "not-a-model"
     broken.mkdir()
-    (broken / "README.md").write_text("nothing to load here")
+    (broken / "config.json").write_text("{}")  # looks like a model folder, but no model type
     settings = api_settings(tmp_path / "data", tiny_models, profile="lite", embedding_model=str(broken))
     registry = ModelRegistry(settings.model_settings())
     try:
@@ -212,5 +212,21 @@ async def test_a_model_that_failed_to_load_answers_503_with_the_reason(
         models = await checked_json(await client.get("/v1/models", headers=AUTH), 200)
         assert models["models"]["embedding"]["state"] == "error"
         assert models["models"]["embedding"]["error"]
+    finally:
+        registry.close()
+
+
+async def test_suggest_before_any_model_is_ready_starts_every_role_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    settings = api_settings(tmp_path, tiny_models)
+    registry = ModelRegistry(settings.model_settings())
+    try:
+        client = await aiohttp_client(create_app(settings, registry, TOKEN))
+        response = await client.post("/v1/suggest", json={"patterns": [{"id": "a", "text": "t"}]}, headers=AUTH)
+        await _error(response, 503, "model_not_ready")
+        assert int(response.headers["Retry-After"]) >= 1
+        health = await checked_json(await client.get("/health"), 200)
+        assert {m["state"] for m in health["models"].values()}.isdisjoint({"not_loaded"})
     finally:
         registry.close()

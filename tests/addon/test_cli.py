@@ -31,7 +31,7 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "homeiq_addon", *args],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
         timeout=timeout,
         env=_env(),
         cwd=ROOT,
@@ -112,11 +112,23 @@ def test_fetch_converts_and_loads_the_requested_role(tmp_path: Path, tiny_models
 def test_fetch_of_a_broken_model_exits_1_with_the_reason(tmp_path: Path) -> None:
     broken = tmp_path / "broken-model"
     broken.mkdir()
+    (broken / "config.json").write_text("{}")
     result = _cli(
         "fetch", "--data-dir", str(tmp_path / "data"), "--profile", "lite", "--embedding-model", str(broken)
     )
     assert result.returncode == 1
     assert "embedding failed" in result.stderr
+
+
+def test_a_directory_that_is_no_model_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _cli(
+        "info", "--data-dir", str(tmp_path / "data"), "--profile", "lite", "--embedding-model", str(empty)
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(empty) in result.stderr
 
 
 def test_serve_answers_with_a_generated_token_and_stops_cleanly(
@@ -125,7 +137,7 @@ def test_serve_answers_with_a_generated_token_and_stops_cleanly(
     data_dir = tmp_path / "data"
     shutil.copytree(fp32_data_dir, data_dir)
     port = _free_port()
-    log = (tmp_path / "serve.log").open("w+")
+    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
     process = subprocess.Popen(
         [
             sys.executable, "-m", "homeiq_addon", "serve", "--host", "127.0.0.1", "--port", str(port),

@@ -8,7 +8,7 @@ import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from aiohttp import web
@@ -21,6 +21,7 @@ from homeiq_addon.models.types import Classification, ModelNotReadyError, Role, 
 from homeiq_addon.settings import Settings
 
 JSON_CONTENT_TYPE = "application/json"
+ModelT = TypeVar("ModelT")
 
 
 def _reject_constant(name: str) -> Any:
@@ -181,6 +182,15 @@ async def classify(request: web.Request) -> web.Response:
     )
 
 
+def _try_get(get: Callable[[], ModelT], not_ready: list[ModelNotReadyError]) -> ModelT | None:
+    """The model, or None after noting why it is not ready (load errors propagate)."""
+    try:
+        return get()
+    except ModelNotReadyError as err:
+        not_ready.append(err)
+        return None
+
+
 async def suggest(request: web.Request) -> web.Response:
     """Embed → drop near-duplicates → rank → classify the patterns; the top_k best."""
     body = await read_json(request, "suggest")
@@ -194,19 +204,17 @@ async def suggest(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS_KEY]
     registry = request.app[REGISTRY_KEY]
     # Ask for every role before failing, so all missing ones start loading at once.
-    getters: list[Callable[[], Any]] = [registry.get_embedder, registry.get_reranker, registry.get_classifier]
-    models: list[Any] = []
     not_ready: list[ModelNotReadyError] = []
-    for get in getters:
-        try:
-            models.append(get())
-        except ModelNotReadyError as err:
-            not_ready.append(err)
-    if not_ready:
+    embedder = _try_get(registry.get_embedder, not_ready)
+    reranker = _try_get(registry.get_reranker, not_ready)
+    classifier = _try_get(registry.get_classifier, not_ready)
+    if embedder is None or reranker is None or classifier is None:
         raise max(not_ready, key=lambda e: e.retry_after_s)
     job = functools.partial(
         pipeline.suggest,
-        *models,
+        embedder,
+        reranker,
+        classifier,
         [pipeline.Pattern(p["id"], p["text"]) for p in body["patterns"]],
         body["known"],
         query=body.get("query"),

@@ -6,8 +6,9 @@ published schema and the validation the handlers run cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import voluptuous as vol
 
@@ -121,7 +122,9 @@ def build_request_schemas(limits: Limits) -> RequestSchemas:
                     description="Texts of existing automations and dismissed suggestions.",
                 ): _texts(limits, min_items=0),
                 vol.Optional(
-                    "top_k", default=DEFAULT_SUGGEST_TOP_K, description="Suggestions to return."
+                    "top_k",
+                    default=min(DEFAULT_SUGGEST_TOP_K, limits.max_texts),
+                    description="Suggestions to return.",
                 ): vol.All(Integer(), vol.Range(min=1, max=limits.max_texts)),
                 vol.Optional(
                     "dedupe_threshold", description="Cosine similarity from which texts count as duplicates."
@@ -169,7 +172,7 @@ def to_json_schema(validator: Any) -> dict[str, Any]:  # noqa: PLR0911 - one bra
     if isinstance(validator, Number):
         return {"type": "number"}
     if isinstance(validator, vol.In):
-        return {"enum": list(validator.container)}
+        return {"enum": list(cast(Iterable[Any], validator.container))}
     if isinstance(validator, vol.All):
         return _all_schema(validator)
     raise TypeError(f"no JSON Schema for validator {validator!r}")
@@ -183,7 +186,7 @@ def _object_schema(mapping: dict[Any, Any]) -> dict[str, Any]:
         prop = to_json_schema(value)
         if getattr(marker, "description", None):
             prop["description"] = marker.description
-        default = getattr(marker, "default", vol.UNDEFINED)
+        default: Any = getattr(marker, "default", vol.UNDEFINED)
         if default is not vol.UNDEFINED:
             prop["default"] = default()
         properties[name] = prop
