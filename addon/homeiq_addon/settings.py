@@ -64,7 +64,7 @@ class BatchingOptions:
     """Request coalescing: concurrent same-role requests share one inference batch."""
 
     max_batch_texts: int = 64  # texts in one coalesced inference batch
-    max_wait_ms: float = 0.0  # extra wait for company once a batch could start; 0 = greedy
+    max_wait_ms: float = 5.0  # longest wait for requests already on their way (never for a lone one)
     max_queue: int = 128  # waiting requests per role before answering 503
 
 

@@ -181,15 +181,60 @@ async def test_closing_answers_waiting_requests_with_503(executor: ThreadPoolExe
     running.cancel()
 
 
-async def test_max_wait_lets_a_lone_request_gather_company(executor: ThreadPoolExecutor) -> None:
+async def test_a_request_on_its_way_joins_the_batch_of_an_earlier_one(executor: ThreadPoolExecutor) -> None:
     recorder = Recorder()
-    batcher = RequestBatcher("test", recorder, executor, BatchingOptions(max_wait_ms=100))
+    batcher = RequestBatcher("test", recorder, executor, BatchingOptions(max_wait_ms=10_000))
     batcher.start()
     try:
-        first = asyncio.ensure_future(batcher.submit(["early"]))
-        await asyncio.sleep(0.02)
-        second = asyncio.ensure_future(batcher.submit(["late"]))
-        await asyncio.gather(first, second)
+        release = asyncio.Event()
+
+        async def slow_handler() -> list[str]:
+            with batcher.expecting():  # e.g. still reading its body
+                await release.wait()
+            return await batcher.submit(["late"])
+
+        late = asyncio.ensure_future(slow_handler())
+        await asyncio.sleep(0)
+        early = asyncio.ensure_future(batcher.submit(["early"]))
+        await asyncio.sleep(0.05)
+        assert recorder.batches == []  # the worker waits for the announced request
+        release.set()
+        assert await asyncio.gather(early, late) == [["EARLY"], ["LATE"]]
     finally:
         await batcher.close()
     assert recorder.batches == [["early", "late"]]
+
+
+async def test_a_lone_request_does_not_wait_for_company(executor: ThreadPoolExecutor) -> None:
+    recorder = Recorder()
+    batcher = RequestBatcher("test", recorder, executor, BatchingOptions(max_wait_ms=60_000))
+    batcher.start()
+    try:
+        # Nobody else is on the way, so the one-minute wait never applies.
+        assert await asyncio.wait_for(batcher.submit(["alone"]), timeout=10) == ["ALONE"]
+    finally:
+        await batcher.close()
+
+
+async def test_a_request_that_gives_up_on_its_way_stops_the_wait(executor: ThreadPoolExecutor) -> None:
+    recorder = Recorder()
+    batcher = RequestBatcher("test", recorder, executor, BatchingOptions(max_wait_ms=60_000))
+    batcher.start()
+    try:
+        release = asyncio.Event()
+
+        async def invalid_request() -> None:
+            with batcher.expecting():
+                await release.wait()
+                raise ValueError("422: invalid body")
+
+        failing = asyncio.ensure_future(invalid_request())
+        await asyncio.sleep(0)
+        early = asyncio.ensure_future(batcher.submit(["early"]))
+        await asyncio.sleep(0.05)
+        release.set()
+        assert await asyncio.wait_for(early, timeout=10) == ["EARLY"]
+        with pytest.raises(ValueError, match="invalid body"):
+            await failing
+    finally:
+        await batcher.close()

@@ -3,8 +3,10 @@
 A handler submits its items (texts, or query/document pairs) and awaits its own slice of the
 results. One worker per role takes everything that queued up while the previous batch was
 running (up to ``max_batch_texts`` items), runs it as one call on the model executor and hands
-each request its part. Under load, batches grow by themselves; an idle server answers a lone
-request at once (``max_wait_ms`` = 0) instead of waiting for company that is not coming.
+each request its part. Under load, batches grow by themselves; handlers announce themselves
+(:meth:`RequestBatcher.expecting`) while they read their body, so the worker waits a moment
+(at most ``max_wait_ms``) only for requests that are really on their way. A lone request on
+an idle server is answered at once instead of waiting for company that is not coming.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -65,6 +67,8 @@ class RequestBatcher(Generic[ItemT, ResultT]):
         self._options = options
         self._pending: deque[_Job[ItemT, ResultT]] = deque()
         self._wakeup = asyncio.Event()
+        self._arrival = asyncio.Event()  # a submit, or an expected request that gave up
+        self._expected = 0
         self._worker: asyncio.Task[None] | None = None
         self.stats = BatcherStats()
 
@@ -101,6 +105,7 @@ class RequestBatcher(Generic[ItemT, ResultT]):
         self._pending.append(_Job(items, future))
         self.stats.requests += 1
         self._wakeup.set()
+        self._arrival.set()
         return await future
 
     def _take_batch(self) -> list[_Job[ItemT, ResultT]]:
@@ -126,8 +131,7 @@ class RequestBatcher(Generic[ItemT, ResultT]):
                 await self._wakeup.wait()
             # Let handlers that are already runnable (bodies parsed) join this batch.
             await asyncio.sleep(0)
-            if self._options.max_wait_ms > 0 and self._queued_items() < self._options.max_batch_texts:
-                await asyncio.sleep(self._options.max_wait_ms / 1000)
+            await self._wait_for_expected(loop)
             batch = self._take_batch()
             if not batch:
                 continue
@@ -154,6 +158,31 @@ class RequestBatcher(Generic[ItemT, ResultT]):
                 if not job.future.done():
                     job.future.set_result(list(results[start:end]))
                 start = end
+
+    async def _wait_for_expected(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait (up to max_wait_ms) for requests whose handlers started but have not submitted.
+
+        A lone request never waits: nobody else is expected. Under concurrency this gathers
+        the requests that are a few event-loop steps away into the same batch.
+        """
+        deadline = loop.time() + self._options.max_wait_ms / 1000
+        while self._expected > 0 and self._queued_items() < self._options.max_batch_texts:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrival.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrival.wait(), remaining)
+
+    @contextlib.contextmanager
+    def expecting(self) -> Iterator[None]:
+        """Mark a request on its way to :meth:`submit` (while its body is read and checked)."""
+        self._expected += 1
+        try:
+            yield
+        finally:
+            self._expected -= 1
+            self._arrival.set()
 
     def _queued_items(self) -> int:
         return sum(len(job.items) for job in self._pending)
