@@ -49,10 +49,13 @@ def plan_batches(
     while start < len(order):
         # The longest item in the batch decides its padded length; grow while it fits.
         end = start + 1
+        first = bucket_length(lengths[order[start]], max_length)
         while end < len(order) and end - start < max_batch:
             seq = bucket_length(lengths[order[end]], max_length)
             if bucket_batch(end + 1 - start, max_batch) * seq > token_budget:
                 break
+            if seq > first + SEQ_STEP and seq > first * 3 // 2:
+                break  # a much longer item: padding every short one to it would waste more than it saves
             end += 1
         seq = bucket_length(lengths[order[end - 1]], max_length)
         yield Batch(tuple(order[start:end]), bucket_batch(end - start, max_batch), seq)
