@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.fake_hub import FakeHub
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -180,3 +182,31 @@ def test_serve_answers_with_a_generated_token_and_stops_cleanly(
     assert "Generated a new API token" in output
     assert token not in output
     assert "Stopped" in output
+
+
+def test_fetch_downloads_a_hub_model_from_the_endpoint_in_the_environment(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    """A plain container is configured by HOMEIQ_* variables alone; the hub is a loopback fake."""
+    with FakeHub() as hub:
+        hub.add_folder("acme/tiny-embedder", tiny_models["embedding"], sha="a" * 40)
+        env = {
+            **_env(),
+            "HOMEIQ_DATA_DIR": str(tmp_path),
+            "HOMEIQ_PROFILE": "lite",
+            "HOMEIQ_EMBEDDING_MODEL": "acme/tiny-embedder",
+            "HOMEIQ_PRECISION": "fp32",
+            "HOMEIQ_HUB_ENDPOINT": hub.url,
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "homeiq_addon", "fetch"],
+            capture_output=True,
+            encoding="utf-8",
+            timeout=600,
+            env=env,
+            cwd=ROOT,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "embedding: ready (acme/tiny-embedder)" in result.stdout
+    assert hub.requests, "nothing was downloaded from the fake hub"
