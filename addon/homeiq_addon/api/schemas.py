@@ -40,11 +40,18 @@ class Number:
 
 
 class String:
-    """A JSON string."""
+    """A JSON string that is valid Unicode (JSON escapes can carry lone surrogates)."""
 
     def __call__(self, value: Any) -> str:
         if not isinstance(value, str):
             raise vol.Invalid("expected a string")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:
+                # "\ud800" parses, but the tokenizers (and UTF-8 output) cannot take it: a 422,
+                # not a 500 from deep inside a model call.
+                raise vol.Invalid(f"contains an unpaired surrogate at position {err.start}") from err
         return value
 
 
