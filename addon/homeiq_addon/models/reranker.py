@@ -63,12 +63,18 @@ class OVReranker:
 
     def encode_pairs(self, query: str, documents: Sequence[str]) -> list[list[int]]:
         """Token ids of each (query, document) pair, as the tokenizer's pair template builds them."""
+        pairs = [(query, d) for d in documents]
         try:
-            return [e.ids for e in self._tok.encode_batch([(query, d) for d in documents])]
-        except Exception as err:  # tokenizers cannot cut the document enough: the query alone is too long
-            raise ValueError(
-                f"query is too long for the reranker ({self.max_length} tokens per pair)"
-            ) from err
+            return [e.ids for e in self._tok.encode_batch(pairs)]
+        except Exception:  # tokenizers raises a bare Exception when it cannot cut the document enough
+            _LOGGER.debug("Query longer than a %d-token pair; cutting the query too", self.max_length)
+        # The query alone is longer than a pair may be: cut the query too (longest first), so a
+        # very long query still ranks the documents instead of failing the request with a 500.
+        self._tok.enable_truncation(self.max_length, strategy="longest_first")
+        try:
+            return [e.ids for e in self._tok.encode_batch(pairs)]
+        finally:
+            self._tok.enable_truncation(self.max_length, strategy="only_second")
 
     def score(self, query: str, documents: Sequence[str]) -> FloatArray:
         """Return one sigmoid relevance score per document, in input order. Blocking."""
