@@ -63,7 +63,11 @@ def bearer_token_matches(header: str | None, token: str) -> bool:
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(presented.strip().encode(), token.encode())
+    # aiohttp hands over header bytes that are not UTF-8 as surrogates: compare them as bytes
+    # (never equal to a valid token) instead of failing with a UnicodeEncodeError (a 500).
+    return hmac.compare_digest(
+        presented.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
+    )
 
 
 @web.middleware
