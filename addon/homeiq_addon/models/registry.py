@@ -266,6 +266,10 @@ class ModelRegistry:
         with self._lock:
             self._closed = True
         self._store.close()
+        # Let a model that is being compiled finish: a daemon thread still inside OpenVINO when
+        # the interpreter exits aborts the process ("terminate called ..."), i.e. exit code -6.
+        for thread in list(self._threads.values()):
+            thread.join(timeout=60)
         self.executor.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             self._models.clear()

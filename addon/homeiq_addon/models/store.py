@@ -13,6 +13,7 @@ and a corrupt or partial entry is removed and rebuilt.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -191,6 +192,7 @@ class ModelStore:
         self._convert_lock = threading.Lock()  # conversions are CPU-heavy: one at a time
         self._children: set[subprocess.Popen[str]] = set()
         self._children_lock = threading.Lock()
+        self._closed = False  # set by close(): no new conversion starts (the server is stopping)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / TMP
         if tmp.is_dir():
@@ -251,8 +253,9 @@ class ModelStore:
         return removed
 
     def close(self) -> None:
-        """Stop conversion child processes still running."""
+        """Stop conversion child processes still running, and start no new ones."""
         with self._children_lock:
+            self._closed = True
             for child in self._children:
                 child.kill()
 
@@ -335,9 +338,14 @@ class ModelStore:
         total = sum(siblings[n].size or 0 for n in wanted) or 1
         done = 0
         for name in wanted:
-            path = Path(
-                hf_hub_download(repo_id, name, revision=revision, local_dir=dest, endpoint=self.hub_endpoint)
-            )
+            try:
+                path = Path(
+                    hf_hub_download(
+                        repo_id, name, revision=revision, local_dir=dest, endpoint=self.hub_endpoint
+                    )
+                )
+            except Exception as err:  # name the file: the hub client's own message often does not
+                raise ModelStoreError(f"downloading {name} failed: {_short(err)}") from err
             sib = siblings[name]
             if sib.size is not None and path.stat().st_size != sib.size:
                 raise ModelStoreError(f"{name} is {path.stat().st_size} bytes, the hub says {sib.size}")
@@ -366,8 +374,19 @@ class ModelStore:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (addon_root, env.get("PYTHONPATH")) if p)
         with self._convert_lock:
             started = time.monotonic()
-            child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            # Explicit UTF-8: the child's progress bars print "█", and the locale's encoding in this
+            # process is not reliably UTF-8 (it was ASCII here once models had loaded).
             with self._children_lock:
+                if self._closed:  # roles queued behind another conversion when the server stopped
+                    raise ModelStoreError("the add-on is stopping")
+                child = subprocess.Popen(
+                    cmd,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    encoding="utf-8",
+                    errors="replace",
+                    env=env,
+                )
                 self._children.add(child)
             try:
                 _, err = child.communicate(timeout=CONVERT_TIMEOUT_S)
@@ -380,7 +399,11 @@ class ModelStore:
                     self._children.discard(child)
         if child.returncode != 0:
             lines = [ln for ln in err.splitlines() if ln.startswith("conversion failed")] or err.splitlines()
-            raise ModelStoreError(lines[-1] if lines else f"conversion exited with {child.returncode}")
+            message = lines[-1] if lines else f"conversion exited with {child.returncode}"
+            # OpenVINO reports a full disk as "basic_ios::clear: iostream error": say what it is.
+            if full := _disk_full(out.parent):
+                message = f"{message} ({full})"
+            raise ModelStoreError(message)
         _LOGGER.info("Converted %s model in %.1f s", role, time.monotonic() - started)
 
     def _remove(self, path: Path) -> None:
@@ -401,6 +424,24 @@ def _fingerprint(local_dir: Path) -> str:
         st = path.stat()
         digest.update(f"{path.relative_to(local_dir)}:{st.st_size}:{st.st_mtime_ns};".encode())
     return "local-" + digest.hexdigest()[:16]
+
+
+def _disk_full(directory: Path) -> str | None:
+    """A message when ``directory``'s file system has no room for another MiB, else None."""
+    probe = directory / f".space-probe-{uuid.uuid4().hex}"
+    try:
+        with probe.open("wb") as fh:
+            fh.write(b"\0" * (1 << 20))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            free_mb = shutil.disk_usage(directory).free / 1e6
+            return f"no space left on device: {free_mb:.1f} MB free in {directory}"
+        return None
+    finally:
+        probe.unlink(missing_ok=True)
+    return None
 
 
 def _short(err: BaseException) -> str:
