@@ -33,16 +33,21 @@ def free_port() -> int:
         return port
 
 
-def server_env(token: str) -> dict[str, str]:
-    """The environment of the server: this checkout's package, the token, nothing from HOMEIQ_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEIQ_")}
+def server_env(token: str, *, hub: bool = False) -> dict[str, str]:
+    """The environment of the server: this checkout's package, the token, nothing from HOMEIQ_*.
+
+    Without ``hub`` the Hugging Face client is switched offline, so nothing can leave loopback.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOMEIQ_", "HF_"))}
     env.update(
         PYTHONPATH=f"{ROOT / 'addon'}{os.pathsep}{ROOT}",
         HOMEIQ_TOKEN=token,
-        HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
         PYTHONDONTWRITEBYTECODE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
     )
+    if not hub:
+        env["HF_HUB_OFFLINE"] = "1"
     return env
 
 
@@ -74,6 +79,7 @@ class LiveServer:
     token: str = TOKEN
     port: int = field(default_factory=free_port)
     prefix: list[str] = field(default_factory=list)
+    hub: bool = False  # True: the server may reach a (loopback) hub given by --hub-endpoint
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,7 +96,11 @@ class LiveServer:
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=server_env(self.token), cwd=ROOT
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=server_env(self.token, hub=self.hub),
+                cwd=ROOT,
             )
         return self
 
