@@ -132,7 +132,7 @@ def write_manifest(root: Path, meta: dict[str, Any]) -> None:
     }
     data = {**meta, "files": files, "created": time.time()}
     tmp = root / (MANIFEST + ".part")
-    with tmp.open("w") as fh:
+    with tmp.open("w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
@@ -142,7 +142,7 @@ def write_manifest(root: Path, meta: dict[str, Any]) -> None:
 def verify_entry(root: Path) -> dict[str, Any]:
     """Check every file of an entry against its manifest; raise ModelStoreError when not intact."""
     try:
-        manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text())
+        manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         files: dict[str, dict[str, Any]] = manifest["files"]
     except (OSError, ValueError, KeyError) as err:
         raise ModelStoreError(f"manifest missing or unreadable in {root.name}") from err
@@ -260,7 +260,9 @@ class ModelStore:
     def _entry(
         self, path: Path, source: ModelSource, revision: str, precision: str, manifest: dict[str, Any]
     ) -> Entry:
-        info = json.loads((path / INFO_FILE).read_text()) if (path / INFO_FILE).exists() else {}
+        info = (
+            json.loads((path / INFO_FILE).read_text(encoding="utf-8")) if (path / INFO_FILE).exists() else {}
+        )
         size = sum(int(f["size"]) for f in manifest["files"].values())
         return Entry(path, source.model_id, revision, source.kind, precision, size, info)
 
@@ -361,12 +363,19 @@ class ModelStore:
             "--precision",
             precision,
         ]
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONIOENCODING": "utf-8"}
         addon_root = str(Path(__file__).resolve().parents[2])  # so the child imports this package
         env["PYTHONPATH"] = os.pathsep.join(p for p in (addon_root, env.get("PYTHONPATH")) if p)
         with self._convert_lock:
             started = time.monotonic()
-            child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            child = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                encoding="utf-8",
+                errors="replace",
+                env=env,
+            )
             with self._children_lock:
                 self._children.add(child)
             try:
