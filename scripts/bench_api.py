@@ -27,27 +27,11 @@ from typing import Any
 
 import aiohttp
 
+from homeiq_addon.models.pattern_texts import pattern_texts
+
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a loopback-only benchmark server
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-ROOMS = ["kitchen", "hallway", "bedroom", "living room", "garage", "office", "bathroom", "porch"]
-ACTIONS = [
-    "Turn on the {room} light at {hour:02d}:{minute:02d} on weekdays",
-    "Switch off the {room} heater when the window opens after {hour:02d}:{minute:02d}",
-    "Close the {room} blinds at sunset, usually around {hour:02d}:{minute:02d}",
-    "When motion is detected in the {room} after {hour:02d}:{minute:02d}, dim the lights to 30 %",
-]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pattern_texts(count: int) -> list[str]:
-    """Short pattern sentences like the ones the integration sends, all different."""
-    texts = []
-    for i in range(count):
-        template = ACTIONS[i % len(ACTIONS)]
-        texts.append(
-            template.format(room=ROOMS[(i // 4) % len(ROOMS)], hour=(6 + i) % 24, minute=(7 * i) % 60)
-        )
-    return texts
 
 
 def default_embedding_model() -> str:

@@ -25,14 +25,16 @@ from homeiq_addon.models.registry import ModelSettings
 ROLES = ("embedding", "reranker", "classifier")
 
 
-def _corpus() -> list[str]:
+def _corpus(whole_labels: bool = False) -> list[str]:
     texts = pattern_texts(400) + query_texts()
+    if whole_labels:  # frequent enough that Unigram keeps every label word as one token
+        texts += [" ".join((*CATEGORY_DEFINITIONS, *PRIORITY_DEFINITIONS))] * 300
     texts += [f"{k}: {v}" for k, v in {**CATEGORY_DEFINITIONS, **PRIORITY_DEFINITIONS}.items()]
     texts += ["Which category fits the suggestion best? Answer with one word."] * 3
     return texts
 
 
-def _unigram_tokenizer(special: list[str], unk: str, vocab_size: int) -> object:
+def _unigram_tokenizer(special: list[str], unk: str, vocab_size: int, whole_labels: bool = False) -> object:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.Unigram())
@@ -40,8 +42,20 @@ def _unigram_tokenizer(special: list[str], unk: str, vocab_size: int) -> object:
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=special, unk_token=unk)
-    tok.train_from_iterator(_corpus(), trainer)
+    tok.train_from_iterator(_corpus(whole_labels), trainer)
     return tok
+
+
+def _match_transformers(out: Path) -> None:
+    """Write tokenizer.json as transformers itself runs it for this folder.
+
+    transformers 5 rebuilds parts of a T5/XLM-R tokenizer pipeline on load (e.g. a
+    whitespace split before the Metaspace step); the runtime reads tokenizer.json with the
+    ``tokenizers`` library, so both must describe the same pipeline for a fair reference.
+    """
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(out).backend_tokenizer.save(str(out / "tokenizer.json"))
 
 
 def build_embedding(out: Path, seed: int = 0) -> Path:
@@ -97,6 +111,7 @@ def build_reranker(out: Path, seed: int = 0) -> Path:
         model_max_length=512,
     )
     fast.save_pretrained(out)
+    _match_transformers(out)
     cfg = XLMRobertaConfig(
         vocab_size=len(fast),
         hidden_size=32,
@@ -118,15 +133,19 @@ def build_reranker(out: Path, seed: int = 0) -> Path:
     return out
 
 
-def build_classifier(out: Path, seed: int = 0) -> Path:
-    """T5 (gated-GELU, untied head like flan-t5) with a tiny T5-style tokenizer."""
+def build_classifier(out: Path, seed: int = 0, whole_labels: bool = True) -> Path:
+    """T5 (gated-GELU, untied head like flan-t5) with a tiny T5-style tokenizer.
+
+    With ``whole_labels`` every label word is one token, as in flan-t5's vocabulary (the
+    one-decoder-step path); without, some labels split into pieces (the multi-token path).
+    """
     import torch
     from tokenizers import processors
     from transformers import T5Config, T5ForConditionalGeneration, T5TokenizerFast
 
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
-    tok = _unigram_tokenizer(["<pad>", "</s>", "<unk>"], "<unk>", 700)
+    tok = _unigram_tokenizer(["<pad>", "</s>", "<unk>"], "<unk>", 700, whole_labels)
     tok.post_processor = processors.TemplateProcessing(  # type: ignore[attr-defined]
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
     )
@@ -139,6 +158,7 @@ def build_classifier(out: Path, seed: int = 0) -> Path:
         model_max_length=512,
     )
     fast.save_pretrained(out)
+    _match_transformers(out)
     cfg = T5Config(
         vocab_size=len(fast),
         d_model=32,
@@ -153,10 +173,7 @@ def build_classifier(out: Path, seed: int = 0) -> Path:
         eos_token_id=1,
         decoder_start_token_id=0,
     )
-    model = T5ForConditionalGeneration(cfg).eval()
-    with torch.no_grad():  # spread the label likelihoods a little (random init is near uniform)
-        model.lm_head.weight.mul_(4.0)
-    model.save_pretrained(out)
+    T5ForConditionalGeneration(cfg).eval().save_pretrained(out)
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -169,6 +170,9 @@ def info(settings: Settings, registry: ModelRegistry) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, merge settings, dispatch. Exit codes: 0 ok, 1 failed, 2 bad options."""
     args = build_parser().parse_args(argv)
+    # Inference already uses every allowed core; the tokenizer's own thread pool would only
+    # compete with it (and warns after a fork). Set before any tokenizer is created.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     cli = {name: value for name, value in vars(args).items() if name not in {"command", "roles", "timeout"}}
     try:
         settings = load_settings(cli)

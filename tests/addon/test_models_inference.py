@@ -20,8 +20,8 @@ from transformers import (
 from homeiq_addon.models.labels import category_prompt, priority_prompt
 from homeiq_addon.models.pattern_texts import pattern_texts
 from homeiq_addon.models.registry import ModelRegistry
-from homeiq_addon.models.types import CATEGORIES, PRIORITIES
-from tests.tiny_models import tiny_settings
+from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role
+from tests.tiny_models import build_classifier, tiny_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [*pattern_texts(37), "", "ok", "light " * 400]
@@ -101,13 +101,13 @@ def test_reranker_encodes_a_real_text_pair_and_keeps_the_query(
 
 
 def reference_label_probs(folder: Path, prompt: str, labels: tuple[str, ...]) -> np.ndarray:
-    """Rank classification in PyTorch: log P(label tokens + </s> | prompt), softmax over labels."""
+    """Rank classification in PyTorch: log P(label tokens | prompt), softmax over labels."""
     tok = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
     enc = tok(prompt, return_tensors="pt", truncation=True, max_length=512)
     totals = []
     for label in labels:
-        target = tok(label, return_tensors="pt").input_ids  # label tokens + </s>
+        target = tok(label, add_special_tokens=False, return_tensors="pt").input_ids
         with torch.no_grad():
             logits = model(**enc, labels=target).logits
         logp = torch.log_softmax(logits, dim=-1)[0]
@@ -117,16 +117,31 @@ def reference_label_probs(folder: Path, prompt: str, labels: tuple[str, ...]) ->
     return p / p.sum()
 
 
+@pytest.fixture(scope="module")
+def split_label_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny T5 whose tokenizer splits some label words into several pieces."""
+    return build_classifier(tmp_path_factory.mktemp("t5-split-labels"), seed=3, whole_labels=False)
+
+
+@pytest.mark.parametrize("labels", ["single-token", "multi-token"])
 def test_classifier_probabilities_match_pytorch_rank_classification(
-    fp32_registry: ModelRegistry, tiny_models: dict[str, Path]
+    labels: str,
+    data_dir: Path,
+    tiny_models: dict[str, Path],
+    split_label_classifier: Path,
 ) -> None:
-    classifier = fp32_registry.get_classifier()
+    folder = tiny_models["classifier"] if labels == "single-token" else split_label_classifier
+    registry = ModelRegistry(tiny_settings(data_dir, tiny_models, classifier_model=str(folder)))
+    registry.start_loading([Role.CLASSIFIER])
+    registry.wait(timeout=120)
+    classifier = registry.get_classifier()
+    assert classifier.single_step == [labels == "single-token"] * 2  # type: ignore[attr-defined]
     texts = [*pattern_texts(5), ""]
     results = classifier.classify(texts)
     assert len(results) == len(texts)
     for text, result in zip(texts, results, strict=True):
-        cat = reference_label_probs(tiny_models["classifier"], category_prompt(text), CATEGORIES)
-        pri = reference_label_probs(tiny_models["classifier"], priority_prompt(text), PRIORITIES)
+        cat = reference_label_probs(folder, category_prompt(text), CATEGORIES)
+        pri = reference_label_probs(folder, priority_prompt(text), PRIORITIES)
         got_cat = np.array([result.category_scores[c] for c in CATEGORIES])
         got_pri = np.array([result.priority_scores[p] for p in PRIORITIES])
         assert np.abs(got_cat - cat).max() < 1e-3
@@ -134,6 +149,7 @@ def test_classifier_probabilities_match_pytorch_rank_classification(
         assert result.category == CATEGORIES[int(np.argmax(got_cat))]
         assert result.priority == PRIORITIES[int(np.argmax(got_pri))]
         assert abs(sum(result.category_scores.values()) - 1) < 1e-4
+    registry.close()
 
 
 SERVING_SCRIPT = """

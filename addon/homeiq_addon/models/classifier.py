@@ -1,10 +1,14 @@
 """Rank classification with flan-t5 on OpenVINO.
 
-For each text, a prompt per question (category, priority) defines the labels; the encoder
-runs once over all prompts of a batch, then the decoder scores each label's tokens. The
-probability of a label is the softmax over labels of its sequence log-likelihood. Nothing
-is parsed from generated text, and there is no default label: every result carries the
-full distribution.
+For each text, a prompt per question (category, priority) defines the labels. The encoder
+runs once per prompt (all prompts of a request go through it in length-sorted batches);
+then the decoder scores each label's answer tokens: a label's score is the log-likelihood
+of its tokens, and the probabilities are the softmax of those scores over the labels.
+
+When every label of a question is a single token (as with flan-t5's vocabulary), one
+decoder step per prompt scores all labels at once (one row, batched across prompts);
+otherwise each label gets its own decoder row. Nothing is parsed from generated text and
+there is no default label: every result carries the full distribution.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from .types import CATEGORIES, PRIORITIES, Classification, FloatArray
 QUESTIONS = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
 
 
+def _softmax(scores: Sequence[float]) -> FloatArray:
+    x = np.asarray(scores, dtype=np.float64)
+    e = np.exp(x - x.max())
+    return np.asarray(e / e.sum(), dtype=np.float32)
+
+
 class OVClassifier:
     """flan-t5 encoder + cache-less decoder returning next-token log-probabilities."""
 
@@ -39,21 +49,28 @@ class OVClassifier:
         self._tok = load_tokenizer(model_dir, self.max_length)
         self._pad = pad_token_id(self._tok, 0)
         self._start = int(info.get("decoder_start_token_id", self._pad))
-        self._eos = int(info.get("eos_token_id", 1))
         self._options = options
-        kw = {"device": options.device, "threads": options.threads, "cache_dir": options.cache_dir}
-        self._enc = runtime.compile_model(model_dir / "openvino_encoder_model.xml", **kw)  # type: ignore[arg-type]
-        self._dec = runtime.compile_model(model_dir / "openvino_decoder_model.xml", **kw)  # type: ignore[arg-type]
+        kw: dict[str, Any] = {
+            "device": options.device,
+            "threads": options.threads,
+            "cache_dir": options.cache_dir,
+        }
+        self._enc = runtime.compile_model(model_dir / "openvino_encoder_model.xml", **kw)
+        self._dec = runtime.compile_model(model_dir / "openvino_decoder_model.xml", **kw)
         self._enc_req = self._enc.create_infer_request()
         self._dec_req = self._dec.create_infer_request()
-        # Each label's answer tokens, e.g. "▁energy" "</s>" (EOS makes it a complete answer).
-        self._answers = [
-            [[*self._tok.encode(label, add_special_tokens=False).ids, self._eos] for label in labels]
+        # Each label's answer tokens, e.g. ["▁energy"].
+        self.answers = [
+            [self._tok.encode(label, add_special_tokens=False).ids for label in labels]
             for labels, _ in QUESTIONS
         ]
+        if any(not ans for answers in self.answers for ans in answers):
+            raise ValueError("a label encodes to no tokens with this tokenizer")
+        self.single_step = [all(len(a) == 1 for a in answers) for answers in self.answers]
         if options.warm:
-            for batch, length in warm_shapes(self.max_length, 8, options.token_budget):
-                self._encode([[self._pad]] * batch, batch, length)
+            for batch, length in warm_shapes(self.max_length, options.max_batch, options.token_budget):
+                hidden, mask = self._encode([[self._pad]] * batch, batch, length)
+                self._decode(np.full((batch, 1), self._start, dtype=np.int64), hidden, mask)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """Return category and priority with their probabilities for every text. Blocking."""
@@ -67,9 +84,15 @@ class OVClassifier:
             token_budget=self._options.token_budget,
         ):
             hidden, mask = self._encode([rows[i] for i in b.indices], b.batch, b.length)
+            # One decoder step for every prompt of the batch whose labels are single tokens.
+            first = self._decode(np.full((b.batch, 1), self._start, dtype=np.int64), hidden, mask)[:, 0, :]
             for pos, idx in enumerate(b.indices):
                 question = idx % len(QUESTIONS)
-                probs[idx] = self._score(hidden[pos], mask[pos], self._answers[question])
+                answers = self.answers[question]
+                if self.single_step[question]:
+                    probs[idx] = _softmax([float(first[pos, a[0]]) for a in answers])
+                else:
+                    probs[idx] = self._score_rows(hidden[pos], mask[pos], answers)
         out = []
         for t in range(len(texts)):
             cat, pri = probs[2 * t], probs[2 * t + 1]
@@ -90,27 +113,31 @@ class OVClassifier:
         hidden = self._enc_req.infer({"input_ids": ids, "attention_mask": mask})[self._enc.outputs[0]]
         return np.asarray(hidden, dtype=np.float32), mask
 
-    def _score(self, hidden: FloatArray, mask: np.ndarray[Any, Any], answers: list[list[int]]) -> FloatArray:
-        """Softmax over labels of log P(answer tokens | prompt), one decoder pass for all labels."""
+    def _decode(
+        self, dec_in: np.ndarray[Any, Any], hidden: FloatArray, mask: np.ndarray[Any, Any]
+    ) -> FloatArray:
+        logp = self._dec_req.infer(
+            {
+                "decoder_input_ids": dec_in,
+                "encoder_hidden_states": np.ascontiguousarray(hidden),
+                "encoder_attention_mask": np.ascontiguousarray(mask),
+            }
+        )[self._dec.outputs[0]]
+        return np.asarray(logp, dtype=np.float32)
+
+    def _score_rows(
+        self, hidden: FloatArray, mask: np.ndarray[Any, Any], answers: list[list[int]]
+    ) -> FloatArray:
+        """Multi-token labels: one decoder row per label (teacher forcing), summed log-probs."""
         steps = max(map(len, answers))
         n = bucket_batch(len(answers), 8)
         dec_in = np.full((n, steps), self._pad, dtype=np.int64)
         for r, ans in enumerate(answers):
             seq = [self._start, *ans[:-1]]
             dec_in[r, : len(seq)] = seq
-        enc = np.broadcast_to(hidden, (n, *hidden.shape))
-        enc_mask = np.broadcast_to(mask, (n, *mask.shape))
-        logp = self._dec_req.infer(
-            {
-                "decoder_input_ids": dec_in,
-                "encoder_hidden_states": np.ascontiguousarray(enc),
-                "encoder_attention_mask": np.ascontiguousarray(enc_mask),
-            }
-        )[self._dec.outputs[0]]
-        totals = np.array(
-            [sum(float(logp[r, t, tok]) for t, tok in enumerate(ans)) for r, ans in enumerate(answers)],
-            dtype=np.float64,
+        logp = self._decode(
+            dec_in, np.broadcast_to(hidden, (n, *hidden.shape)), np.broadcast_to(mask, (n, *mask.shape))
         )
-        totals -= totals.max()
-        p = np.exp(totals)
-        return np.asarray(p / p.sum(), dtype=np.float32)
+        return _softmax(
+            [sum(float(logp[r, t, tok]) for t, tok in enumerate(ans)) for r, ans in enumerate(answers)]
+        )

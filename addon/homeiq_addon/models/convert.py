@@ -197,7 +197,7 @@ def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             hidden: torch.Tensor = self.encoder(
-                input_ids=input_ids, attention_mask=_mask4d(attention_mask)
+                input_ids=input_ids, attention_mask=_additive(_mask4d(attention_mask))
             ).last_hidden_state
             return hidden
 
@@ -214,7 +214,7 @@ def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any
         ) -> torch.Tensor:
             logits = self.model(
                 encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden_states),  # type: ignore[arg-type]
-                attention_mask=_mask4d(encoder_attention_mask),
+                attention_mask=_additive(_mask4d(encoder_attention_mask)),
                 decoder_input_ids=decoder_input_ids,
                 decoder_attention_mask=_causal4d(decoder_input_ids),
                 use_cache=False,
@@ -259,13 +259,20 @@ def _mask4d(mask: Any) -> Any:
     return mask[:, None, None, :].bool()
 
 
+def _additive(mask4d: Any) -> Any:
+    """T5 adds its mask to the position bias: 0 where attending, the float minimum elsewhere."""
+    import torch
+
+    return (1.0 - mask4d.to(torch.float32)) * torch.finfo(torch.float32).min
+
+
 def _causal4d(ids: Any) -> Any:
-    """A (batch, 1, len, len) lower-triangular boolean mask for the T5 decoder."""
+    """A (batch, 1, len, len) lower-triangular additive mask for the T5 decoder."""
     import torch
 
     n = ids.shape[1]
     causal = torch.ones(n, n, dtype=torch.bool).tril()
-    return causal[None, None, :, :].expand(ids.shape[0], 1, n, n)
+    return _additive(causal[None, None, :, :].expand(ids.shape[0], 1, n, n))
 
 
 def _name_io(model: Any, inputs: list[str], outputs: list[str]) -> None:
@@ -284,7 +291,7 @@ def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any
         raise ValueError(f"unknown role {role!r}")
     if precision not in ("int8", "fp32"):
         raise ValueError(f"unknown precision {precision!r}")
-    cfg = json.loads((source / "config.json").read_text())
+    cfg = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if cfg.get("auto_map"):
         # Custom code would need trust_remote_code, which we never grant.
         raise ValueError("model needs custom code (trust_remote_code), which is not allowed")
@@ -303,7 +310,7 @@ def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any
             "convert_seconds": round(time.monotonic() - started, 2),
         }
     )
-    (out / INFO_FILE).write_text(json.dumps(info, indent=2))
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
     return info
 
 

@@ -29,7 +29,7 @@ def read_info(model_dir: Path) -> dict[str, Any]:
     path = model_dir / INFO_FILE
     if not path.exists():
         return {}
-    data: dict[str, Any] = json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
@@ -58,7 +58,7 @@ def pad_token_id(tok: Tokenizer, default: int) -> int:
 def config_max_length(model_dir: Path, default: int, offset: int = 0) -> int:
     """max_position_embeddings from config.json (minus XLM-R's padding offset), capped by default."""
     try:
-        cfg = json.loads((model_dir / "config.json").read_text())
+        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         return min(default, int(cfg["max_position_embeddings"]) - offset)
     except (OSError, KeyError, ValueError):
         return default

@@ -133,7 +133,7 @@ def write_manifest(root: Path, meta: dict[str, Any]) -> None:
     }
     data = {**meta, "files": files, "created": time.time()}
     tmp = root / (MANIFEST + ".part")
-    with tmp.open("w") as fh:
+    with tmp.open("w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
@@ -143,7 +143,7 @@ def write_manifest(root: Path, meta: dict[str, Any]) -> None:
 def verify_entry(root: Path) -> dict[str, Any]:
     """Check every file of an entry against its manifest; raise ModelStoreError when not intact."""
     try:
-        manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text())
+        manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         files: dict[str, dict[str, Any]] = manifest["files"]
     except (OSError, ValueError, KeyError) as err:
         raise ModelStoreError(f"manifest missing or unreadable in {root.name}") from err
@@ -263,7 +263,9 @@ class ModelStore:
     def _entry(
         self, path: Path, source: ModelSource, revision: str, precision: str, manifest: dict[str, Any]
     ) -> Entry:
-        info = json.loads((path / INFO_FILE).read_text()) if (path / INFO_FILE).exists() else {}
+        info = (
+            json.loads((path / INFO_FILE).read_text(encoding="utf-8")) if (path / INFO_FILE).exists() else {}
+        )
         size = sum(int(f["size"]) for f in manifest["files"].values())
         return Entry(path, source.model_id, revision, source.kind, precision, size, info)
 
@@ -369,13 +371,13 @@ class ModelStore:
             "--precision",
             precision,
         ]
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONIOENCODING": "utf-8"}
         addon_root = str(Path(__file__).resolve().parents[2])  # so the child imports this package
         env["PYTHONPATH"] = os.pathsep.join(p for p in (addon_root, env.get("PYTHONPATH")) if p)
         with self._convert_lock:
             started = time.monotonic()
-            # Explicit UTF-8: the child's progress bars print "█", and the locale's encoding in this
-            # process is not reliably UTF-8 (it was ASCII here once models had loaded).
+            # Explicit UTF-8 both ways: the child's progress bars print "█", and the locale's
+            # encoding in this process is not reliably UTF-8.
             with self._children_lock:
                 if self._closed:  # roles queued behind another conversion when the server stopped
                     raise ModelStoreError("the add-on is stopping")
