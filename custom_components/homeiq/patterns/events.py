@@ -79,7 +79,7 @@ class EventTable:
 
     ``entity`` and ``state`` are codes into ``entity_ids`` and ``states``; ``prev_state`` is the code
     of the entity's previous state (-1 when unknown); ``time`` is POSIX seconds; ``manual`` is False
-    for changes an automation or script caused.
+    for changes an automation or script caused; ``context`` is a hash of the context id (0: none).
     """
 
     entity_ids: list[str]
@@ -89,6 +89,7 @@ class EventTable:
     prev_state: npt.NDArray[np.int32]
     time: npt.NDArray[np.float64]
     manual: npt.NDArray[np.bool_]
+    context: npt.NDArray[np.int64]
     start: float
     end: float
     window_start: float
@@ -240,6 +241,7 @@ def build_event_table(
         prev_state=prev[idx],
         time=kept_time,
         manual=~automated[idx],
+        context=ctx_arr[idx],
         start=start,
         end=end,
         window_start=window_start,
