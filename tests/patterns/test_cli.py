@@ -14,6 +14,7 @@ import pytest
 from custom_components.homeiq.patterns import (
     HomeContext,
     MiningOptions,
+    Pattern,
     StateChange,
     mine_patterns,
     read_events_jsonl,
@@ -111,3 +112,17 @@ def test_bad_options_and_time_zone_raise_value_errors() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         mine_patterns([], HomeContext("UTC"), now=datetime(2026, 11, 2))
     assert mine_patterns([], HomeContext("UTC")) == []
+
+
+def test_pattern_dict_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    events = _write_events(path)
+    [pattern, *_] = mine_patterns(events, HomeContext("Europe/Amsterdam"))
+    data = json.loads(json.dumps(pattern.as_dict()))
+    again = Pattern.from_dict(data)
+    assert again.as_dict() == data
+    assert again.id == pattern.id
+    with pytest.raises(ValueError, match="kind"):
+        Pattern.from_dict({**data, "kind": "telepathy"})
+    with pytest.raises(KeyError):
+        Pattern.from_dict({k: v for k, v in data.items() if k != "action"})

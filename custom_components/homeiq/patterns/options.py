@@ -48,6 +48,8 @@ class MiningOptions:
     """Entity domains ignored entirely (neither trigger nor action)."""
     excluded_entities: frozenset[str] = frozenset()
     """Entity ids ignored entirely."""
+    excluded_users: frozenset[str] = frozenset()
+    """User ids whose changes are not habits (service accounts, guests); like automation changes."""
 
     # --- evidence every pattern needs
     min_support_days: int = 5
