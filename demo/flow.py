@@ -162,7 +162,8 @@ async def start_stack(
             for change in home.events:
                 current[change.entity_id] = change.state
             for entity_id, state in sorted(current.items()):
-                attributes = {"friendly_name": home.friendly_names.get(entity_id, entity_id)}
+                name = home.friendly_names.get(entity_id)
+                attributes = {"friendly_name": name} if name else {}
                 await ha.rest(
                     "POST", f"/api/states/{entity_id}", {"state": state, "attributes": attributes}, expect=201
                 )
