@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
+from homeassistant.util.yaml import dump as yaml_dump
 
 from evaluation.synthetic_home import SyntheticHome, generate_home
 
@@ -98,7 +98,7 @@ def automations_yaml(home: SyntheticHome) -> str:
         config.setdefault("id", f"demo_existing_{index}")
         config.setdefault("alias", f"Existing automation {index + 1}")
         configs.append(config)
-    return str(yaml.safe_dump(configs, sort_keys=False, allow_unicode=True))
+    return yaml_dump(configs)
 
 
 async def start_stack(
