@@ -162,11 +162,7 @@ async def start_stack(
             for change in home.events:
                 current[change.entity_id] = change.state
             for entity_id, state in sorted(current.items()):
-                name = home.friendly_names.get(entity_id)
-                attributes = {"friendly_name": name} if name else {}
-                await ha.rest(
-                    "POST", f"/api/states/{entity_id}", {"state": state, "attributes": attributes}, expect=201
-                )
+                await ha.rest("POST", f"/api/states/{entity_id}", {"state": state}, expect=201)
             progress.note(f"{rows:,} recorder rows; {len(current)} entities now in HA's state machine")
         with progress.phase("integration set-up", "config flow: host, port and token of the add-on"):
             stack.entry_id = await configure_integration(ha, addon)
