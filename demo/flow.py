@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
+from homeassistant.util.yaml import dump as yaml_dump
 
 from evaluation.synthetic_home import SyntheticHome, generate_home
 
@@ -98,7 +98,7 @@ def automations_yaml(home: SyntheticHome) -> str:
         config.setdefault("id", f"demo_existing_{index}")
         config.setdefault("alias", f"Existing automation {index + 1}")
         configs.append(config)
-    return str(yaml.safe_dump(configs, sort_keys=False, allow_unicode=True))
+    return yaml_dump(configs)
 
 
 async def start_stack(
@@ -162,10 +162,7 @@ async def start_stack(
             for change in home.events:
                 current[change.entity_id] = change.state
             for entity_id, state in sorted(current.items()):
-                attributes = {"friendly_name": home.friendly_names.get(entity_id, entity_id)}
-                await ha.rest(
-                    "POST", f"/api/states/{entity_id}", {"state": state, "attributes": attributes}, expect=201
-                )
+                await ha.rest("POST", f"/api/states/{entity_id}", {"state": state}, expect=201)
             progress.note(f"{rows:,} recorder rows; {len(current)} entities now in HA's state machine")
         with progress.phase("integration set-up", "config flow: host, port and token of the add-on"):
             stack.entry_id = await configure_integration(ha, addon)

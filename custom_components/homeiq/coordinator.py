@@ -16,6 +16,7 @@ from typing import Any, TypeAlias, override
 
 from homeassistant.components import persistent_notification
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import ATTR_FRIENDLY_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
@@ -23,8 +24,7 @@ from homeassistant.exceptions import (
     HomeAssistantError,
     ServiceValidationError,
 )
-from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_track_time_change
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -347,10 +347,12 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
             for c in self.history.changes_since(start)
         ]
         # Friendly names make the suggestion texts read like the user's own home.
+        # Without a friendly name the pattern engine words one from the entity id ("Bedroom light").
         names = {
-            entity_id: state.name
+            entity_id: str(name)
             for entity_id in {event.entity_id for event in events}
             if (state := self.hass.states.get(entity_id)) is not None
+            and (name := state.attributes.get(ATTR_FRIENDLY_NAME))
         }
         home = HomeContext(
             time_zone=self.hass.config.time_zone,

@@ -72,7 +72,9 @@ async def _scenario(workdir: Path) -> None:
         again = await get_suggestions(stack, status=["new", "accepted", "dismissed", "snoozed"])
         ids = [s["id"] for s in again]
         assert len(ids) == len(set(ids))
-        assert {s["id"] for s in again if s["status"] == "new"} == {s["id"] for s in suggestions} - {chosen["id"]}
+        assert {s["id"] for s in again if s["status"] == "new"} == {s["id"] for s in suggestions} - {
+            chosen["id"]
+        }
         assert [s["status"] for s in again if s["id"] == chosen["id"]] == ["accepted"]
     finally:
         stack.stop()
