@@ -477,7 +477,15 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         if isinstance(err, HomeIQAuthError):
             self.config_entry.async_start_reauth(self.hass)
         elif isinstance(err, HomeIQConnectionError):
+            was_up = self.last_update_success
             self.async_set_update_error(err)
+            if was_up:
+                # A call, not a poll, found the outage: check again in FIRST_RETRY (then back off
+                # as failed polls do) rather than at the next regular poll, up to HEALTH_INTERVAL
+                # away, so the entities come back soon after the add-on does.
+                self._failures = 1
+                self.update_interval = FIRST_RETRY
+                self._schedule_refresh()
 
     def _notify_high_priority(self, new: list[Suggestion]) -> None:
         high = [s for s in new if s.priority == "high"]
