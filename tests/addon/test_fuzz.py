@@ -412,6 +412,25 @@ def test_fuzzed_raw_bodies_headers_and_content_types_never_crash(
         assert status in {400, 401}  # 400: the HTTP parser refused a malformed header first
 
 
+def test_ten_thousand_character_texts_are_served_by_every_endpoint(fuzzer: Fuzzer) -> None:
+    """Hand-written: long texts (allowed up to 12,000 characters here) are cut by the tokenizers."""
+    long_text = "Turn on the hallway light when motion is detected after sunset. " * 160  # 10,240
+    long_text = long_text[:10_000]
+    status, body = fuzzer.post_json("/v1/embed", {"texts": [long_text, "short"]}, label="hand")
+    assert status == 200 and len(body["embeddings"]) == 2
+    status, body = fuzzer.post_json(
+        "/v1/rerank", {"query": long_text, "documents": [long_text, "a"]}, label="hand"
+    )
+    assert status == 200 and len(body["results"]) == 2
+    status, body = fuzzer.post_json("/v1/classify", {"texts": [long_text]}, label="hand")
+    assert status == 200 and len(body["results"]) == 1
+    patterns = [{"id": "long", "text": long_text}, {"id": "short", "text": "Lock the door at 23:00"}]
+    status, body = fuzzer.post_json("/v1/suggest", {"patterns": patterns, "query": long_text}, label="hand")
+    assert status == 200
+    status, body = fuzzer.post_json("/v1/embed", {"texts": ["x" * (MAX_CHARS + 1)]}, label="hand")
+    assert status == 422 and body["error"]["message"].startswith("texts[0]")
+
+
 def test_after_the_fuzzing_the_server_still_answers_and_counted_enough(
     fuzzer: Fuzzer, server: LiveServer
 ) -> None:
@@ -425,5 +444,5 @@ def test_after_the_fuzzing_the_server_still_answers_and_counted_enough(
     took = time.monotonic() - STARTED[0]
     statuses = dict(sorted(STATUSES.items()))
     print(f"\nfuzz: {total} requests in {took:.1f} s {dict(REQUESTS)}; statuses {statuses}")
-    if set(REQUESTS) == set(BUDGETS):  # the whole module ran (not a -k selection)
+    if set(BUDGETS) <= set(REQUESTS):  # the whole module ran (not a -k selection)
         assert total >= 2000 * min(1.0, SCALE), dict(REQUESTS)
