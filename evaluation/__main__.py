@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"     missed: {name}")
         for pattern_id in s.noise_patterns + s.automation_effects:
             print(f"     wrong:  {pattern_id}")
+    mean_recall = sum(s.recall for s in scores) / len(scores) if scores else 0.0
+    print(f"mean recall over {len(scores)} seeds: {mean_recall:.1%}")
     verdict = "met" if ok else "NOT met"
     print(f"targets (recall >= {TARGET_RECALL:.0%}, no noise, no automation effects): {verdict}")
     return 0 if ok else 1

@@ -65,7 +65,6 @@ class SyntheticHome:
     routines: list[PlantedRoutine]
     noise_entities: frozenset[str]
     automated_entities: frozenset[str]
-    friendly_names: dict[str, str] = field(default_factory=dict)
 
     def home_context(self) -> HomeContext:
         """The home's time zone and location for ``mine_patterns``."""

@@ -9,7 +9,17 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from custom_components.homeiq.patterns import StateChange, read_events_jsonl, state_change_to_dict
+import pytest
+
+from custom_components.homeiq.patterns import (
+    HomeContext,
+    MiningOptions,
+    Pattern,
+    StateChange,
+    mine_patterns,
+    read_events_jsonl,
+    state_change_to_dict,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("Europe/Amsterdam")
@@ -90,3 +100,29 @@ def test_cli_rejects_bad_input_with_a_clear_error(tmp_path: Path) -> None:
     missing = _cli("mine", str(tmp_path / "nope.jsonl"), "--time-zone", "UTC")
     assert missing.returncode == 2
     assert "Traceback" not in missing.stderr
+
+
+def test_bad_options_and_time_zone_raise_value_errors() -> None:
+    with pytest.raises(ValueError, match="min_confidence"):
+        MiningOptions(min_confidence=1.5)
+    with pytest.raises(ValueError, match="window_days, min_support_days"):
+        MiningOptions(window_days=0, min_support_days=0)
+    with pytest.raises(ValueError, match="unknown time zone"):
+        mine_patterns([], HomeContext("Mars/Olympus"))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        mine_patterns([], HomeContext("UTC"), now=datetime(2026, 11, 2))
+    assert mine_patterns([], HomeContext("UTC")) == []
+
+
+def test_pattern_dict_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    events = _write_events(path)
+    [pattern, *_] = mine_patterns(events, HomeContext("Europe/Amsterdam"))
+    data = json.loads(json.dumps(pattern.as_dict()))
+    again = Pattern.from_dict(data)
+    assert again.as_dict() == data
+    assert again.id == pattern.id
+    with pytest.raises(ValueError, match="kind"):
+        Pattern.from_dict({**data, "kind": "telepathy"})
+    with pytest.raises(KeyError):
+        Pattern.from_dict({k: v for k, v in data.items() if k != "action"})

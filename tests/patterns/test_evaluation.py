@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ import pytest
 from custom_components.homeiq.patterns import Pattern, mine_patterns, read_events_jsonl
 from evaluation import generate_home, score_home, score_seeds
 from evaluation.__main__ import main as evaluation_main
+from evaluation.score import matches
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -108,3 +110,29 @@ def test_evaluation_cli_reports_targets(capsys: pytest.CaptureFixture[str]) -> N
     assert evaluation_main(["score", "--seeds", "4"]) == 0
     out = capsys.readouterr().out
     assert "targets (recall >= 90%, no noise, no automation effects): met" in out
+
+
+def test_input_order_and_iterators_do_not_change_the_result() -> None:
+    home = generate_home(5, days=21)
+    context = home.home_context()
+    expected = mine_patterns(home.events, context, existing_automations=home.automations, now=home.end)
+    shuffled = list(home.events)
+    random.Random(1).shuffle(shuffled)
+    assert mine_patterns(shuffled, context, existing_automations=home.automations, now=home.end) == expected
+    streamed = mine_patterns(iter(home.events), context, existing_automations=home.automations, now=home.end)
+    assert streamed == expected
+    assert expected
+
+
+def test_ids_are_stable_between_nightly_runs() -> None:
+    """Mining again a day later (one day more, one day less) keeps the ids of the same habits."""
+    home = generate_home(6, days=29)
+    context = home.home_context()
+    today = mine_patterns(home.events, context, existing_automations=home.automations, now=home.end)
+    yesterday = mine_patterns(
+        home.events, context, existing_automations=home.automations, now=home.end - timedelta(days=1)
+    )
+    shared = {p.id for p in today} & {p.id for p in yesterday}
+    found = [p for p in today if any(matches(r, p) for r in home.routines)]
+    assert found
+    assert {p.id for p in found} <= shared

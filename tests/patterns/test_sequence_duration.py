@@ -114,3 +114,27 @@ def test_existing_auto_off_automation_suppresses_the_suggestion() -> None:
     ]
     patterns = mine_patterns(fan_periods(1, 15, 0.9), HOME, existing_automations=existing, now=NOW)
     assert kinds(patterns, "duration") == []
+
+
+def test_changes_of_one_action_are_not_a_sequence() -> None:
+    """A light group (or a scene) switches its members under one context: one action, not A -> B."""
+    rng = random.Random(6)
+    events = []
+    for i in range(28):
+        day = START + timedelta(days=i)
+        for k in range(3):
+            moment = datetime.combine(day, time(8), TZ) + timedelta(minutes=rng.uniform(0, 800))
+            ctx = f"user-action-{i}-{k}"
+            events.append(StateChange("light.group", "on", moment, ctx, user_id="u"))
+            events.append(
+                StateChange("light.member", "on", moment + timedelta(seconds=0.5), ctx, user_id="u")
+            )
+            events.append(StateChange("light.group", "off", moment + timedelta(minutes=rng.uniform(20, 200))))
+            events.append(
+                StateChange("light.member", "off", moment + timedelta(minutes=rng.uniform(20, 200)))
+            )
+    events.sort(key=lambda e: e.when)
+    assert kinds(mine_patterns(events, HOME, now=NOW), "sequence") == []
+    # The same timing under separate contexts is a sequence: the test above can fail.
+    separate = [StateChange(e.entity_id, e.state, e.when, f"{e.context_id}-{e.entity_id}") for e in events]
+    assert kinds(mine_patterns(separate, HOME, now=NOW), "sequence")

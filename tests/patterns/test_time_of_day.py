@@ -7,7 +7,9 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from custom_components.homeiq.patterns import HomeContext, Pattern, StateChange, mine_patterns
+import pytest
+
+from custom_components.homeiq.patterns import HomeContext, MiningOptions, Pattern, StateChange, mine_patterns
 
 ZONE = "Europe/Amsterdam"
 TZ = ZoneInfo(ZONE)
@@ -190,3 +192,23 @@ def test_numeric_unknown_and_attribute_only_changes_are_ignored() -> None:
     )
     assert all(p.action["entity_id"] != "input_boolean.guest" for p in patterns)
     assert all(p.action["entity_id"] != "input_boolean.level" for p in patterns)
+
+
+def test_changes_by_excluded_users_are_not_habits() -> None:
+    events = routine("light.desk", "on", time(8, 0), user_id="service-account")
+    assert len(only(mine_patterns(events, HOME, now=NOW), "light.desk", "on")) == 1
+    options = MiningOptions(excluded_users=frozenset({"service-account"}))
+    assert only(mine_patterns(events, HOME, now=NOW, options=options), "light.desk", "on") == []
+
+
+def test_excluded_entities_and_domains_are_ignored() -> None:
+    events = routine("light.desk", "on", time(8, 0)) + routine("switch.pump", "on", time(9, 0))
+    options = MiningOptions(
+        excluded_entities=frozenset({"light.desk"}), excluded_domains=frozenset({"switch"})
+    )
+    assert mine_patterns(events, HOME, now=NOW, options=options) == []
+
+
+def test_naive_times_are_rejected() -> None:
+    with pytest.raises(ValueError, match="no time zone"):
+        mine_patterns([StateChange("light.a", "on", datetime(2026, 11, 1, 7, 0))], HOME)

@@ -79,7 +79,7 @@ class EventTable:
 
     ``entity`` and ``state`` are codes into ``entity_ids`` and ``states``; ``prev_state`` is the code
     of the entity's previous state (-1 when unknown); ``time`` is POSIX seconds; ``manual`` is False
-    for changes an automation or script caused.
+    for changes an automation or script caused; ``context`` is a hash of the context id (0: none).
     """
 
     entity_ids: list[str]
@@ -89,6 +89,7 @@ class EventTable:
     prev_state: npt.NDArray[np.int32]
     time: npt.NDArray[np.float64]
     manual: npt.NDArray[np.bool_]
+    context: npt.NDArray[np.int64]
     start: float
     end: float
     window_start: float
@@ -114,7 +115,7 @@ class _Encoded:
     entity: npt.NDArray[np.int32]
     state: npt.NDArray[np.int32]
     time: npt.NDArray[np.float64]
-    has_parent: npt.NDArray[np.bool_]
+    not_manual: npt.NDArray[np.bool_]  # parent_id set, or an excluded user
     context: npt.NDArray[np.int64]
     automated_contexts: set[int]
 
@@ -128,6 +129,7 @@ def _encode(events: Iterable[StateChange], options: MiningOptions) -> _Encoded:
     skip_entity: dict[str, bool] = {}
     numeric_cache: dict[str, bool] = {}
     automated_contexts: set[int] = set()
+    excluded_users = options.excluded_users
 
     ent = array("i")
     st = array("i")
@@ -169,8 +171,13 @@ def _encode(events: Iterable[StateChange], options: MiningOptions) -> _Encoded:
             states.append(state)
         ent.append(code)
         st.append(scode)
-        tm.append(change.when.timestamp())
-        parent.append(1 if change.parent_id else 0)
+        when = change.when
+        if when.tzinfo is None:
+            raise ValueError(f"{entity_id}: state change time {when.isoformat()} has no time zone")
+        tm.append(when.timestamp())
+        # Changes by excluded users (service accounts, guests) are kept for state tracking but, like
+        # an automation's, are not habits.
+        parent.append(1 if change.parent_id or (change.user_id and change.user_id in excluded_users) else 0)
         ctx.append(hash(change.context_id) if change.context_id else 0)
 
     return _Encoded(
@@ -179,7 +186,7 @@ def _encode(events: Iterable[StateChange], options: MiningOptions) -> _Encoded:
         entity=np.frombuffer(ent, dtype=np.int32) if len(ent) else np.zeros(0, np.int32),
         state=np.frombuffer(st, dtype=np.int32) if len(st) else np.zeros(0, np.int32),
         time=np.frombuffer(tm, dtype=np.float64) if len(tm) else np.zeros(0, np.float64),
-        has_parent=np.frombuffer(parent, dtype=np.int8).astype(bool) if len(parent) else np.zeros(0, bool),
+        not_manual=np.frombuffer(parent, dtype=np.int8).astype(bool) if len(parent) else np.zeros(0, bool),
         context=np.frombuffer(ctx, dtype=np.int64) if len(ctx) else np.zeros(0, np.int64),
         automated_contexts=automated_contexts,
     )
@@ -201,7 +208,7 @@ def build_event_table(
     # Per entity in time order, to know each change's previous state.
     order = np.lexsort((time, entity))
     entity, state_arr, time = entity[order], state_arr[order], time[order]
-    has_parent, ctx_arr = raw.has_parent[order], raw.context[order]
+    not_manual, ctx_arr = raw.not_manual[order], raw.context[order]
     prev = np.full(entity.size, -1, dtype=np.int32)
     if entity.size > 1:
         same_entity = entity[1:] == entity[:-1]
@@ -217,7 +224,7 @@ def build_event_table(
         & (time >= window_start)
         & (time <= end)
     )
-    automated = has_parent.copy()
+    automated = not_manual.copy()
     if raw.automated_contexts:
         automated |= np.isin(ctx_arr, np.fromiter(raw.automated_contexts, dtype=np.int64))
     idx = np.flatnonzero(keep)
@@ -234,6 +241,7 @@ def build_event_table(
         prev_state=prev[idx],
         time=kept_time,
         manual=~automated[idx],
+        context=ctx_arr[idx],
         start=start,
         end=end,
         window_start=window_start,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .clock import LocalClock
 from .duration import find_durations
@@ -29,12 +30,17 @@ def mine_patterns(
 ) -> list[Pattern]:
     """Find habits in the state changes of the last ``options.window_days`` before ``now``.
 
-    ``now`` defaults to the time of the newest event. Events may come in any order and are read
+    ``now`` defaults to the time of the newest event. Raises ValueError for an unknown time zone or a
+    naive ``now``. Events may come in any order and are read
     once (an iterator is fine). Changes caused by automations or scripts are not habits; what
     ``existing_automations`` already do is left out. Patterns come sorted by confidence, best first.
     """
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    try:
+        ZoneInfo(home.time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {home.time_zone!r}") from err
     table = build_event_table(events, options, now)
     if len(table) == 0:
         return []

@@ -80,6 +80,27 @@ class Pattern:
         )
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Pattern:
+        """The pattern of an ``as_dict`` object (for suggestions kept in a store); KeyError or
+        ValueError when a field is missing or malformed."""
+        kind = str(data["kind"])
+        if kind not in ("time_of_day", "sun", "sequence", "duration"):
+            raise ValueError(f"unknown pattern kind {kind!r}")
+        return cls(
+            id=str(data["id"]),
+            kind=kind,  # type: ignore[arg-type]
+            text=str(data["text"]),
+            trigger=dict(data["trigger"]),
+            action=dict(data["action"]),
+            entities=tuple(str(e) for e in data["entities"]),
+            support_days=int(data["support_days"]),
+            occurrences=int(data["occurrences"]),
+            confidence=float(data["confidence"]),
+            automation=dict(data["automation"]),
+            conditions=dict(data["conditions"]) if data.get("conditions") else None,
+        )
+
 
 def _plain(value: Any) -> Any:
     """Deep-copy mappings and sequences into plain dicts and lists (JSON-ready)."""

@@ -48,6 +48,8 @@ class MiningOptions:
     """Entity domains ignored entirely (neither trigger nor action)."""
     excluded_entities: frozenset[str] = frozenset()
     """Entity ids ignored entirely."""
+    excluded_users: frozenset[str] = frozenset()
+    """User ids whose changes are not habits (service accounts, guests); like automation changes."""
 
     # --- evidence every pattern needs
     min_support_days: int = 5
@@ -102,3 +104,23 @@ class MiningOptions:
     existing_time_tolerance_min: float = 60.0
     """An existing time-triggered automation on the same entity within this many minutes covers a
     time-of-day habit."""
+
+    def __post_init__(self) -> None:
+        """Reject values the detectors cannot work with, naming the option."""
+        checks = {
+            "window_days": self.window_days >= 1,
+            "min_support_days": self.min_support_days >= 1,
+            "min_confidence": 0.0 <= self.min_confidence <= 1.0,
+            "confidence_z": self.confidence_z >= 0.0,
+            "time_cluster_radius_min": 1.0 <= self.time_cluster_radius_min <= 360.0,
+            "time_context_min": self.time_context_min > self.time_cluster_radius_min,
+            "max_events_per_day": self.max_events_per_day >= 1.0,
+            "day_split_ratio": 0.0 <= self.day_split_ratio <= 1.0,
+            "time_round_min": 1 <= self.time_round_min <= 60,
+            "sequence_window_s": self.sequence_window_s > 0.0,
+            "min_duration_min": 0.0 <= self.min_duration_min < self.max_duration_min,
+            "duration_tolerance": self.duration_tolerance >= 0.0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid mining options: {', '.join(bad)}")

@@ -37,16 +37,20 @@ class SequenceHabit:
     median_delay_s: float
 
 
-def _window_members(times: npt.NDArray[np.float64], ends: npt.NDArray[np.float64], window: float) -> IntArray:
-    """Indices of events in ``[end - window, end)`` for each end, concatenated (may repeat)."""
+def _window_members(
+    times: npt.NDArray[np.float64], ends: npt.NDArray[np.float64], window: float
+) -> tuple[IntArray, IntArray]:
+    """Events in ``[end - window, end)`` for each end: their indices, and which end each belongs to
+    (concatenated; an event may appear for several ends)."""
     lo = np.searchsorted(times, ends - window, side="left")
     hi = np.searchsorted(times, ends, side="left")
     lengths = hi - lo
     total = int(lengths.sum())
     if total == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     starts: IntArray = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths).astype(np.int64)
-    return np.arange(total, dtype=np.int64) + starts
+    owners: IntArray = np.repeat(np.arange(ends.size, dtype=np.int64), lengths)
+    return np.arange(total, dtype=np.int64) + starts, owners
 
 
 def _covered_fraction(times: npt.NDArray[np.float64], window: float, span: float) -> float:
@@ -82,9 +86,15 @@ def find_sequences(table: EventTable, day_of: IntArray, options: MiningOptions) 
             continue
         b_index = manual[chunk]
         b_times = table.time[b_index]
+        members, owners = _window_members(table.time, b_times, window)
+        b_context = table.context[b_index][owners]
+        # Not B itself, and not a change of the same action (a scene or light group switches many
+        # lights under one context: that is one action, not B following A).
+        keep = (table.entity[members] != b_entity) & (
+            (b_context == 0) | (table.context[members] != b_context)
+        )
         # Each A event counts once, however many B events follow it.
-        preceding = np.unique(_window_members(table.time, b_times, window))
-        preceding = preceding[table.entity[preceding] != b_entity]
+        preceding = np.unique(members[keep])
         if preceding.size < options.min_support_days:
             continue
         a_keys = keys[preceding]

@@ -49,17 +49,21 @@ def circular_spread(minutes: FloatArray) -> float:
     return math.sqrt(max(0.0, -2.0 * math.log(min(1.0, length)))) * MINUTES_PER_DAY / (2 * math.pi)
 
 
-def circular_clusters(minutes: FloatArray, radius: float, min_size: int) -> list[npt.NDArray[np.intp]]:
+def circular_clusters(
+    minutes: FloatArray, radius: float, min_size: int, min_peak_ratio: float = 0.0
+) -> list[npt.NDArray[np.intp]]:
     """Greedy density clusters on the 24 h circle.
 
     Repeatedly takes the densest window of width 2*radius (on a 1-minute histogram), re-centres it
     on the circular mean of its members, and removes them. Returns index arrays into ``minutes``,
-    densest first; stops when the densest window holds fewer than ``min_size`` values.
+    densest first; stops when the densest window holds fewer than ``min_size`` values or fewer
+    than ``min_peak_ratio`` times the average window of all values (the rest is background).
     """
     clusters: list[npt.NDArray[np.intp]] = []
     remaining = np.arange(minutes.size)
     width = round(radius)
     kernel_len = 2 * width + 1
+    background = min_peak_ratio * minutes.size * kernel_len / MINUTES_PER_DAY
     while remaining.size >= min_size:
         values = minutes[remaining]
         hist = np.bincount(values.astype(np.int64) % 1440, minlength=1440).astype(np.float64)
@@ -67,7 +71,7 @@ def circular_clusters(minutes: FloatArray, radius: float, min_size: int) -> list
         cumulative = np.concatenate([[0.0], np.cumsum(wrapped)])
         density = cumulative[kernel_len:] - cumulative[:-kernel_len]
         peak = int(np.argmax(density))
-        if density[peak] < min_size:
+        if density[peak] < min_size or density[peak] < background:
             break
         # Bin ``peak`` of ``density`` covers values in [peak - width, peak + width + 1).
         window_centre = peak + 0.5

@@ -173,10 +173,13 @@ def _basis_habits(group: _Group, basis: Basis, values: FloatArray) -> list[TimeH
     valid = ~np.isnan(values)
     values = np.where(valid, values, 0.0)
     habits: list[TimeHabit] = []
-    for cluster in circular_clusters(values, options.time_cluster_radius_min, options.min_support_days):
-        members = cluster[valid[cluster]]
-        if members.size < options.min_support_days:
-            continue
+    # Windows under half the lift a habit needs are background: stop clustering there.
+    clusters = circular_clusters(
+        values[valid], options.time_cluster_radius_min, options.min_support_days, options.min_time_lift / 2
+    )
+    valid_index = np.flatnonzero(valid)
+    for found in clusters:
+        members = valid_index[found]
         centre = circular_mean(values[members])
         if basis != "clock" and abs(_signed(centre)) > options.sun_max_offset_min:
             continue
