@@ -1,0 +1,87 @@
+"""Length-aware batching with shape buckets.
+
+Every new (batch, sequence) shape costs OpenVINO memory and 20-40 ms on first use, so
+sequence lengths are rounded up to a multiple of 16 and batch sizes to a power of two;
+texts are sorted by length so that padding stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+SEQ_STEP = 16
+
+IntArray = npt.NDArray[np.int64]
+
+
+def bucket_length(length: int, max_length: int) -> int:
+    """Round ``length`` up to a multiple of 16, capped at ``max_length``."""
+    return min(max_length, max(SEQ_STEP, -(-length // SEQ_STEP) * SEQ_STEP))
+
+
+def bucket_batch(size: int, max_batch: int) -> int:
+    """Round ``size`` up to a power of two, capped at ``max_batch``."""
+    out = 1
+    while out < size:
+        out *= 2
+    return min(out, max_batch)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One inference: which items (indices into the input) and the padded shape."""
+
+    indices: tuple[int, ...]
+    batch: int
+    length: int
+
+
+def plan_batches(
+    lengths: Sequence[int], *, max_length: int, max_batch: int = 32, token_budget: int = 2048
+) -> Iterator[Batch]:
+    """Group items sorted by length into bucketed batches of at most ``token_budget`` tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    start = 0
+    while start < len(order):
+        # The longest item in the batch decides its padded length; grow while it fits.
+        end = start + 1
+        first = bucket_length(lengths[order[start]], max_length)
+        while end < len(order) and end - start < max_batch:
+            seq = bucket_length(lengths[order[end]], max_length)
+            if bucket_batch(end + 1 - start, max_batch) * seq > token_budget:
+                break
+            if seq > first + SEQ_STEP and seq > first * 3 // 2:
+                break  # a much longer item: padding every short one to it would waste more than it saves
+            end += 1
+        seq = bucket_length(lengths[order[end - 1]], max_length)
+        yield Batch(tuple(order[start:end]), bucket_batch(end - start, max_batch), seq)
+        start = end
+
+
+def pad_ids(rows: Sequence[Sequence[int]], batch: int, length: int, pad_id: int) -> tuple[IntArray, IntArray]:
+    """Pad token id rows to (batch, length); extra rows get one real token so nothing divides by 0."""
+    ids = np.full((batch, length), pad_id, dtype=np.int64)
+    mask = np.zeros((batch, length), dtype=np.int64)
+    for r, row in enumerate(rows):
+        n = min(len(row), length)
+        ids[r, :n] = row[:n]
+        mask[r, :n] = 1
+    mask[len(rows) :, 0] = 1
+    return ids, mask
+
+
+def warm_shapes(max_length: int, max_batch: int, token_budget: int) -> list[tuple[int, int]]:
+    """The (batch, length) buckets worth compiling at start: the common short ones."""
+    shapes = []
+    for length in (16, 32, 64):
+        if length > max_length:
+            break
+        batch = 1
+        while batch <= max_batch and batch * length <= token_budget:
+            shapes.append((batch, length))
+            batch *= 2
+    return shapes

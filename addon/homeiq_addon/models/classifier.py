@@ -1,0 +1,143 @@
+"""Rank classification with flan-t5 on OpenVINO.
+
+For each text, a prompt per question (category, priority) defines the labels. The encoder
+runs once per prompt (all prompts of a request go through it in length-sorted batches);
+then the decoder scores each label's answer tokens: a label's score is the log-likelihood
+of its tokens, and the probabilities are the softmax of those scores over the labels.
+
+When every label of a question is a single token (as with flan-t5's vocabulary), one
+decoder step per prompt scores all labels at once (one row, batched across prompts);
+otherwise each label gets its own decoder row. Nothing is parsed from generated text and
+there is no default label: every result carries the full distribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import runtime
+from .batching import bucket_batch, pad_ids, plan_batches, warm_shapes
+from .labels import category_prompt, priority_prompt
+from .loaded import LoadOptions, load_tokenizer, pad_token_id, read_info
+from .types import CATEGORIES, PRIORITIES, Classification, FloatArray
+
+QUESTIONS = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
+
+
+def _softmax(scores: Sequence[float]) -> FloatArray:
+    x = np.asarray(scores, dtype=np.float64)
+    e = np.exp(x - x.max())
+    return np.asarray(e / e.sum(), dtype=np.float32)
+
+
+class OVClassifier:
+    """flan-t5 encoder + cache-less decoder returning next-token log-probabilities."""
+
+    def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
+        """Compile encoder and decoder; tokenize the label answers once."""
+        self.model_id = model_id
+        info = read_info(model_dir)
+        if not (model_dir / "openvino_decoder_model.xml").exists() or info.get("format") is None:
+            raise ValueError(
+                "classifier models must be converted by HomeIQ (encoder + label-scoring decoder)"
+            )
+        self.max_length = int(info.get("max_length", 512))
+        self._tok = load_tokenizer(model_dir, self.max_length)
+        self._pad = pad_token_id(self._tok, 0)
+        self._start = int(info.get("decoder_start_token_id", self._pad))
+        self._options = options
+        kw: dict[str, Any] = {
+            "device": options.device,
+            "threads": options.threads,
+            "cache_dir": options.cache_dir,
+        }
+        self._enc = runtime.compile_model(model_dir / "openvino_encoder_model.xml", **kw)
+        self._dec = runtime.compile_model(model_dir / "openvino_decoder_model.xml", **kw)
+        self._enc_req = self._enc.create_infer_request()
+        self._dec_req = self._dec.create_infer_request()
+        # Each label's answer tokens, e.g. ["▁energy"].
+        self.answers = [
+            [self._tok.encode(label, add_special_tokens=False).ids for label in labels]
+            for labels, _ in QUESTIONS
+        ]
+        if any(not ans for answers in self.answers for ans in answers):
+            raise ValueError("a label encodes to no tokens with this tokenizer")
+        self.single_step = [all(len(a) == 1 for a in answers) for answers in self.answers]
+        if options.warm:
+            for batch, length in warm_shapes(self.max_length, options.max_batch, options.token_budget):
+                hidden, mask = self._encode([[self._pad]] * batch, batch, length)
+                self._decode(np.full((batch, 1), self._start, dtype=np.int64), hidden, mask)
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Return category and priority with their probabilities for every text. Blocking."""
+        prompts = [make(t) for t in texts for _, make in QUESTIONS]
+        rows = [e.ids for e in self._tok.encode_batch(prompts)]
+        probs: list[FloatArray] = [np.zeros(0, dtype=np.float32)] * len(rows)
+        for b in plan_batches(
+            [len(r) for r in rows],
+            max_length=self.max_length,
+            max_batch=self._options.max_batch,
+            token_budget=self._options.token_budget,
+        ):
+            hidden, mask = self._encode([rows[i] for i in b.indices], b.batch, b.length)
+            # One decoder step for every prompt of the batch whose labels are single tokens.
+            first = self._decode(np.full((b.batch, 1), self._start, dtype=np.int64), hidden, mask)[:, 0, :]
+            for pos, idx in enumerate(b.indices):
+                question = idx % len(QUESTIONS)
+                answers = self.answers[question]
+                if self.single_step[question]:
+                    probs[idx] = _softmax([float(first[pos, a[0]]) for a in answers])
+                else:
+                    probs[idx] = self._score_rows(hidden[pos], mask[pos], answers)
+        out = []
+        for t in range(len(texts)):
+            cat, pri = probs[2 * t], probs[2 * t + 1]
+            out.append(
+                Classification(
+                    category=CATEGORIES[int(np.argmax(cat))],
+                    priority=PRIORITIES[int(np.argmax(pri))],
+                    category_scores={label: float(p) for label, p in zip(CATEGORIES, cat, strict=True)},
+                    priority_scores={label: float(p) for label, p in zip(PRIORITIES, pri, strict=True)},
+                )
+            )
+        return out
+
+    def _encode(
+        self, rows: Sequence[Sequence[int]], batch: int, length: int
+    ) -> tuple[FloatArray, np.ndarray[Any, Any]]:
+        ids, mask = pad_ids(rows, batch, length, self._pad)
+        hidden = self._enc_req.infer({"input_ids": ids, "attention_mask": mask})[self._enc.outputs[0]]
+        return np.asarray(hidden, dtype=np.float32), mask
+
+    def _decode(
+        self, dec_in: np.ndarray[Any, Any], hidden: FloatArray, mask: np.ndarray[Any, Any]
+    ) -> FloatArray:
+        logp = self._dec_req.infer(
+            {
+                "decoder_input_ids": dec_in,
+                "encoder_hidden_states": np.ascontiguousarray(hidden),
+                "encoder_attention_mask": np.ascontiguousarray(mask),
+            }
+        )[self._dec.outputs[0]]
+        return np.asarray(logp, dtype=np.float32)
+
+    def _score_rows(
+        self, hidden: FloatArray, mask: np.ndarray[Any, Any], answers: list[list[int]]
+    ) -> FloatArray:
+        """Multi-token labels: one decoder row per label (teacher forcing), summed log-probs."""
+        steps = max(map(len, answers))
+        n = bucket_batch(len(answers), 8)
+        dec_in = np.full((n, steps), self._pad, dtype=np.int64)
+        for r, ans in enumerate(answers):
+            seq = [self._start, *ans[:-1]]
+            dec_in[r, : len(seq)] = seq
+        logp = self._decode(
+            dec_in, np.broadcast_to(hidden, (n, *hidden.shape)), np.broadcast_to(mask, (n, *mask.shape))
+        )
+        return _softmax(
+            [sum(float(logp[r, t, tok]) for t, tok in enumerate(ans)) for r, ans in enumerate(answers)]
+        )

@@ -1,0 +1,336 @@
+"""Export a Hugging Face model folder to OpenVINO IR, optionally statically quantized to INT8.
+
+Runs in a CHILD process (``python -m homeiq_addon.models.convert ...``): it imports torch,
+transformers and nncf, which the serving process must never load (≈215 MB and 1.5 s for
+torch alone). The parent only reads the files written here.
+
+Each role is traced with OpenVINO's PyTorch frontend (the exporter optimum-intel itself
+uses) through a small wrapper, so the graph has exactly the inputs the runtime feeds:
+
+- embedding: (input_ids, attention_mask) -> masked-mean-pooled, L2-normalised embedding;
+- reranker: (inputs_embeds, attention_mask) -> logit. XLM-R's 250k-word embedding table
+  stays OUT of the graph (``word_embeddings.npy``, memory-mapped by the runtime): compiled
+  inside a statically quantized graph it expands to ≈1.1 GB of FP32;
+- classifier: T5 encoder (input_ids, attention_mask) -> hidden states, and a decoder
+  without cache (decoder_input_ids, encoder_hidden_states, encoder_attention_mask) ->
+  log-probabilities of the next token, for label scoring.
+
+INT8: ``nncf.quantize`` (static: weights and activations) with pattern-text calibration for
+the encoders; weight-only INT8 for the T5 decoder (memory-bound, so compressing weights is
+what helps there).
+"""
+
+# ruff: noqa: PLC0415  (torch, transformers and nncf are imported late on purpose: this module is
+# imported by tests of the serving process, which must never load them)
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .batching import bucket_length, pad_ids
+from .labels import category_prompt, priority_prompt
+from .pattern_texts import pattern_texts, query_texts
+
+_LOGGER = logging.getLogger("homeiq_addon.models.convert")
+FORMAT = "homeiq-ov-1"
+INFO_FILE = "homeiq-model.json"
+TOKENIZER_FILES = ("tokenizer.json", "config.json")
+CALIBRATION_TEXTS = 300
+MAX_LENGTH = {"embedding": 256, "reranker": 512, "classifier": 512}
+
+
+def _tokenizer(source: Path, max_length: int) -> Any:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(source / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return tok
+
+
+def _batches(rows: list[list[int]], pad_id: int, size: int, max_len: int) -> Iterator[tuple[Any, Any]]:
+    rows = sorted(rows, key=len)
+    for i in range(0, len(rows), size):
+        chunk = rows[i : i + size]
+        yield pad_ids(chunk, len(chunk), bucket_length(max(map(len, chunk)), max_len), pad_id)
+
+
+def _pad_id(tok: Any, default: int) -> int:
+    for name in ("<pad>", "[PAD]"):
+        tid = tok.token_to_id(name)
+        if tid is not None:
+            return int(tid)
+    return default
+
+
+def _quantize(model: Any, items: list[dict[str, Any]]) -> Any:
+    import nncf
+
+    return nncf.quantize(
+        model,
+        nncf.Dataset(items),
+        subset_size=len(items),
+        model_type=nncf.ModelType.TRANSFORMER,
+        preset=nncf.QuantizationPreset.MIXED,
+    )
+
+
+def _compress_weights(model: Any) -> Any:
+    import nncf
+
+    return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+
+
+def convert_embedding(source: Path, out: Path, precision: str) -> dict[str, Any]:
+    """BERT-like encoder with pooling and normalisation inside the graph."""
+    import openvino as ov
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(source, attn_implementation="sdpa").eval()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(
+                input_ids=input_ids,
+                attention_mask=_mask4d(attention_mask),
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    example = {
+        "input_ids": torch.ones(2, 16, dtype=torch.long),
+        "attention_mask": torch.ones(2, 16, dtype=torch.long),
+    }
+    with torch.no_grad():
+        ov_model = ov.convert_model(Wrapper(), example_input=example)
+    _name_io(ov_model, ["input_ids", "attention_mask"], ["sentence_embedding"])
+    max_len = min(MAX_LENGTH["embedding"], int(model.config.max_position_embeddings))
+    if precision == "int8":
+        tok = _tokenizer(source, max_len)
+        rows = [e.ids for e in tok.encode_batch(pattern_texts(CALIBRATION_TEXTS, seed=11))]
+        pad = _pad_id(tok, 0)
+        items = [{"input_ids": i, "attention_mask": m} for i, m in _batches(rows, pad, 8, max_len)]
+        ov_model = _quantize(ov_model, items)
+    ov.save_model(ov_model, out / "openvino_model.xml", compress_to_fp16=False)
+    return {"dim": int(model.config.hidden_size), "max_length": max_len, "pooling": "graph"}
+
+
+def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
+    """XLM-R / BERT cross-encoder fed with ``inputs_embeds``; the word table is saved apart."""
+    import openvino as ov
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(source, attn_implementation="sdpa").eval()
+    table = model.get_input_embeddings().weight.detach().numpy()
+    np.save(out / "word_embeddings.npy", table.astype(np.float16 if precision == "int8" else np.float32))
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            logits: torch.Tensor = self.model(
+                inputs_embeds=inputs_embeds, attention_mask=_mask4d(attention_mask)
+            ).logits
+            return logits
+
+    hidden = int(model.config.hidden_size)
+    example = {
+        "inputs_embeds": torch.zeros(2, 16, hidden, dtype=torch.float32),
+        "attention_mask": torch.ones(2, 16, dtype=torch.long),
+    }
+    with torch.no_grad():
+        ov_model = ov.convert_model(Wrapper(), example_input=example)
+    _name_io(ov_model, ["inputs_embeds", "attention_mask"], ["logits"])
+    max_len = min(MAX_LENGTH["reranker"], int(model.config.max_position_embeddings) - 2)
+    if precision == "int8":
+        tok = _tokenizer(source, max_len)
+        docs = pattern_texts(CALIBRATION_TEXTS, seed=13)
+        queries = query_texts()
+        pairs = [(queries[i % len(queries)], d) for i, d in enumerate(docs)]
+        rows = [e.ids for e in tok.encode_batch(pairs)]
+        pad = _pad_id(tok, 1)
+        items = [
+            {"inputs_embeds": table[i].astype(np.float32), "attention_mask": m}
+            for i, m in _batches(rows, pad, 8, max_len)
+        ]
+        ov_model = _quantize(ov_model, items)
+    ov.save_model(ov_model, out / "openvino_model.xml", compress_to_fp16=False)
+    return {
+        "max_length": max_len,
+        "embeddings": "word_embeddings.npy",
+        "num_labels": int(model.config.num_labels),
+    }
+
+
+def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any]:
+    """T5: encoder and a cache-less decoder that returns next-token log-probabilities."""
+    import openvino as ov
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+    from transformers.modeling_outputs import BaseModelOutput
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(source).eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = model.get_encoder()
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden: torch.Tensor = self.encoder(
+                input_ids=input_ids, attention_mask=_additive(_mask4d(attention_mask))
+            ).last_hidden_state
+            return hidden
+
+    class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(
+            self,
+            decoder_input_ids: torch.Tensor,
+            encoder_hidden_states: torch.Tensor,
+            encoder_attention_mask: torch.Tensor,
+        ) -> torch.Tensor:
+            logits = self.model(
+                encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden_states),  # type: ignore[arg-type]
+                attention_mask=_additive(_mask4d(encoder_attention_mask)),
+                decoder_input_ids=decoder_input_ids,
+                decoder_attention_mask=_causal4d(decoder_input_ids),
+                use_cache=False,
+            ).logits
+            return torch.log_softmax(logits, dim=-1)
+
+    d_model = int(model.config.d_model)
+    ids = torch.ones(2, 16, dtype=torch.long)
+    with torch.no_grad():
+        enc = ov.convert_model(Encoder(), example_input={"input_ids": ids, "attention_mask": ids})
+        dec = ov.convert_model(
+            Decoder(),
+            example_input={
+                "decoder_input_ids": torch.zeros(2, 3, dtype=torch.long),
+                "encoder_hidden_states": torch.zeros(2, 16, d_model),
+                "encoder_attention_mask": ids,
+            },
+        )
+    _name_io(enc, ["input_ids", "attention_mask"], ["last_hidden_state"])
+    _name_io(dec, ["decoder_input_ids", "encoder_hidden_states", "encoder_attention_mask"], ["log_probs"])
+    max_len = MAX_LENGTH["classifier"]
+    if precision == "int8":
+        tok = _tokenizer(source, max_len)
+        texts = pattern_texts(CALIBRATION_TEXTS // 2, seed=17)
+        prompts = [category_prompt(t) for t in texts] + [priority_prompt(t) for t in texts]
+        rows = [e.ids for e in tok.encode_batch(prompts)]
+        pad = _pad_id(tok, 0)
+        items = [{"input_ids": i, "attention_mask": m} for i, m in _batches(rows, pad, 8, max_len)]
+        enc = _quantize(enc, items)
+        dec = _compress_weights(dec)
+    ov.save_model(enc, out / "openvino_encoder_model.xml", compress_to_fp16=False)
+    ov.save_model(dec, out / "openvino_decoder_model.xml", compress_to_fp16=False)
+    return {
+        "max_length": max_len,
+        "decoder_start_token_id": int(model.config.decoder_start_token_id or 0),
+        "eos_token_id": int(model.config.eos_token_id or 1),
+    }
+
+
+def _mask4d(mask: Any) -> Any:
+    """A (batch, 1, 1, seq) boolean mask: transformers 5 cannot build its own mask while traced."""
+    return mask[:, None, None, :].bool()
+
+
+def _additive(mask4d: Any) -> Any:
+    """T5 adds its mask to the position bias: 0 where attending, the float minimum elsewhere."""
+    import torch
+
+    return (1.0 - mask4d.to(torch.float32)) * torch.finfo(torch.float32).min
+
+
+def _causal4d(ids: Any) -> Any:
+    """A (batch, 1, len, len) lower-triangular additive mask for the T5 decoder."""
+    import torch
+
+    n = ids.shape[1]
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    return _additive(causal[None, None, :, :].expand(ids.shape[0], 1, n, n))
+
+
+def _name_io(model: Any, inputs: list[str], outputs: list[str]) -> None:
+    for port, name in zip(model.inputs, inputs, strict=True):
+        port.get_tensor().set_names({name})
+    for port, name in zip(model.outputs, outputs, strict=True):
+        port.get_tensor().set_names({name})
+
+
+CONVERTERS = {"embedding": convert_embedding, "reranker": convert_reranker, "classifier": convert_classifier}
+
+
+def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]:
+    """Convert ``source`` (an HF folder) into ``out`` and write the info file; returns it."""
+    if role not in CONVERTERS:
+        raise ValueError(f"unknown role {role!r}")
+    if precision not in ("int8", "fp32"):
+        raise ValueError(f"unknown precision {precision!r}")
+    cfg = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    if cfg.get("auto_map"):
+        # Custom code would need trust_remote_code, which we never grant.
+        raise ValueError("model needs custom code (trust_remote_code), which is not allowed")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    info = CONVERTERS[role](source, out, precision)
+    for name in TOKENIZER_FILES:
+        if (source / name).exists():
+            shutil.copy(source / name, out / name)
+    info.update(
+        {
+            "format": FORMAT,
+            "role": role,
+            "precision": precision if role != "classifier" or precision == "fp32" else "int8+int8-weights",
+            "architecture": (cfg.get("architectures") or [cfg.get("model_type", "?")])[0],
+            "convert_seconds": round(time.monotonic() - started, 2),
+        }
+    )
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point of the conversion child process."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--role", required=True, choices=sorted(CONVERTERS))
+    parser.add_argument("--source", required=True, type=Path)
+    parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--precision", default="int8", choices=["int8", "fp32"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        info = convert(args.role, args.source, args.output, args.precision)
+    except Exception as err:  # report one clear line to the parent, which shows it as the role error
+        print(f"conversion failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Sentence embeddings on OpenVINO: masked mean pooling over real tokens, L2-normalised."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import runtime
+from .batching import pad_ids, plan_batches, warm_shapes
+from .loaded import LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
+from .types import FloatArray
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class OVEmbedder:
+    """An embedding model (our IR with pooling inside, or a pre-converted one with hidden states)."""
+
+    def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
+        """Compile the model in ``model_dir`` and warm the common shape buckets."""
+        self.model_id = model_id
+        info = read_info(model_dir)
+        self.max_length = int(info.get("max_length") or config_max_length(model_dir, 256))
+        self._tok = load_tokenizer(model_dir, self.max_length)
+        self._pad = pad_token_id(self._tok, 0)
+        self._options = options
+        model = runtime.core().read_model(model_dir / "openvino_model.xml")
+        self._inputs = {port.get_any_name() for port in model.inputs}
+        self._compiled = runtime.compile_model(
+            model, device=options.device, threads=options.threads, cache_dir=options.cache_dir
+        )
+        self._request = self._compiled.create_infer_request()
+        self._pooled = len(self._compiled.outputs[0].get_partial_shape()) == 2
+        self.dim = int(info.get("dim") or self._compiled.outputs[0].get_partial_shape()[-1].get_length())
+        if options.warm:
+            started = time.monotonic()
+            for batch, length in warm_shapes(self.max_length, options.max_batch, options.token_budget):
+                self._run([[self._pad]] * batch, batch, length)
+            _LOGGER.debug("embedding shape buckets warmed in %.2f s", time.monotonic() - started)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Number of tokens of each text after truncation (for request limits and batching)."""
+        return [len(e.ids) for e in self._tok.encode_batch(list(texts))]
+
+    def embed(self, texts: Sequence[str]) -> FloatArray:
+        """Return (len(texts), dim) L2-normalised embeddings. Blocking."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        rows = [e.ids for e in self._tok.encode_batch(list(texts))]
+        for b in plan_batches(
+            [len(r) for r in rows],
+            max_length=self.max_length,
+            max_batch=self._options.max_batch,
+            token_budget=self._options.token_budget,
+        ):
+            vecs = self._run([rows[i] for i in b.indices], b.batch, b.length)
+            out[list(b.indices)] = vecs[: len(b.indices)]
+        return out
+
+    def _run(self, rows: Sequence[Sequence[int]], batch: int, length: int) -> FloatArray:
+        ids, mask = pad_ids(rows, batch, length, self._pad)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        result = self._request.infer(feed)[self._compiled.outputs[0]]
+        if self._pooled:
+            return np.asarray(result, dtype=np.float32)
+        # Pre-converted model: (batch, seq, dim) hidden states; pool over real tokens only.
+        m = mask[..., None].astype(np.float32)
+        pooled = (result * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        norm = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return np.asarray(pooled / np.maximum(norm, 1e-12), dtype=np.float32)

@@ -1,0 +1,53 @@
+"""Label definitions shared by the flan-t5 prompt and the lite (embedding) classifier."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .types import CATEGORIES, PRIORITIES
+
+CATEGORY_DEFINITIONS: Final[dict[str, str]] = {
+    "energy": "saves electricity, heating or water, e.g. turning things off when nobody needs them",
+    "security": "protects the home, e.g. locks, alarms, cameras, doors and windows, presence simulation",
+    "comfort": "makes the home pleasant, e.g. temperature, lighting mood, air quality, music",
+    "convenience": "saves the user a routine manual step, e.g. switching the same device at the same time",
+}
+
+PRIORITY_DEFINITIONS: Final[dict[str, str]] = {
+    "high": "the user does this very often or it prevents waste or risk",
+    "medium": "a regular habit that would help now and then",
+    "low": "rare or minor, nice to have",
+}
+
+assert tuple(CATEGORY_DEFINITIONS) == CATEGORIES
+assert tuple(PRIORITY_DEFINITIONS) == PRIORITIES
+
+
+def category_prompt(text: str) -> str:
+    """The flan-t5 question that defines the category labels for one pattern text."""
+    defs = "\n".join(f"- {label}: {desc}" for label, desc in CATEGORY_DEFINITIONS.items())
+    return (
+        f"Home automation suggestion: {text}\n"
+        f"Categories:\n{defs}\n"
+        "Which category fits the suggestion best? Answer with one word."
+    )
+
+
+def priority_prompt(text: str) -> str:
+    """The flan-t5 question that defines the priority labels for one pattern text."""
+    defs = "\n".join(f"- {label}: {desc}" for label, desc in PRIORITY_DEFINITIONS.items())
+    return (
+        f"Home automation suggestion: {text}\n"
+        f"Priorities:\n{defs}\n"
+        "Which priority fits the suggestion best? Answer with one word."
+    )
+
+
+def category_description(label: str) -> str:
+    """A sentence describing one category, embedded by the lite classifier."""
+    return f"{label}: {CATEGORY_DEFINITIONS[label]}"
+
+
+def priority_description(label: str) -> str:
+    """A sentence describing one priority, embedded by the lite classifier."""
+    return f"{label} priority: {PRIORITY_DEFINITIONS[label]}"

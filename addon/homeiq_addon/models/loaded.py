@@ -1,0 +1,64 @@
+"""What every loaded model shares: its folder, tokenizer, info file and compile settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer
+
+INFO_FILE = "homeiq-model.json"  # written by convert.py (kept in sync by a test)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """How to compile a model: device, threads and OpenVINO's compiled-model cache."""
+
+    device: str = "CPU"
+    threads: int = 1
+    cache_dir: Path | None = None
+    warm: bool = True
+    max_batch: int = 32
+    token_budget: int = 2048
+
+
+def read_info(model_dir: Path) -> dict[str, Any]:
+    """Return the converter's info file, or {} for a pre-converted OpenVINO folder."""
+    path = model_dir / INFO_FILE
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def load_tokenizer(model_dir: Path, max_length: int) -> Tokenizer:
+    """The fast tokenizer with padding off (we pad to shape buckets) and truncation on."""
+    path = model_dir / "tokenizer.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{model_dir.name} has no tokenizer.json (only fast tokenizers are supported)"
+        )
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return tok
+
+
+def pad_token_id(tok: Tokenizer, default: int) -> int:
+    """The tokenizer's padding id."""
+    for name in ("<pad>", "[PAD]"):
+        tid = tok.token_to_id(name)
+        if tid is not None:
+            return int(tid)
+    return default
+
+
+def config_max_length(model_dir: Path, default: int, offset: int = 0) -> int:
+    """max_position_embeddings from config.json (minus XLM-R's padding offset), capped by default."""
+    try:
+        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        return min(default, int(cfg["max_position_embeddings"]) - offset)
+    except (OSError, KeyError, ValueError):
+        return default

