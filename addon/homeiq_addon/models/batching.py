@@ -74,7 +74,7 @@ def pad_ids(rows: Sequence[Sequence[int]], batch: int, length: int, pad_id: int)
     return ids, mask
 
 
-WARM_TOKENS = 512  # larger warm-up shapes cost more compute than their first use saves
+WARM_TOKENS = 128  # bigger warm-up shapes cost more memory and compute than their first use saves
 
 
 def warm_shapes(max_length: int, max_batch: int, token_budget: int) -> list[tuple[int, int]]:
