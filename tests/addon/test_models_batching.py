@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from homeiq_addon.models.batching import bucket_batch, bucket_length, pad_ids, plan_batches, warm_shapes
 
