@@ -42,8 +42,16 @@ async def run(args: argparse.Namespace) -> int:
         with progress.phase("analysis", "mining patterns, ranking and classifying them in the add-on"):
             summary = await analyze(stack)
             progress.note(
-                ", ".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
+                f"mining: {summary['changes']:,} state changes -> {summary['patterns']} patterns "
+                f"in {summary['mining_s']:.1f} s"
             )
+            progress.note(
+                f"ranking: {summary['candidates']} candidates -> {summary['new']} new suggestions "
+                f"({summary['duplicates']} near-duplicates dropped) in {summary['ranking_s']:.1f} s "
+                f"by the add-on's {summary['profile']} profile"
+            )
+            for role, model in (summary.get("models") or {}).items():
+                progress.note(f"  {role}: {model}")
         suggestions = await get_suggestions(stack, status=["new"])
         print()
         print(f"{len(suggestions)} automation suggestions, best first:")

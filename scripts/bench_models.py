@@ -275,21 +275,27 @@ def bench_classify(registry: ModelRegistry, folder: Path, repeats: int) -> dict[
 
 
 COLD_START = """
-import json, resource, sys, time
+import json, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 from homeiq_addon.models.registry import ModelRegistry, ModelSettings
 from homeiq_addon.models.pattern_texts import pattern_texts
 from homeiq_addon.models.types import Role
-def rss_mb():
+def rss_mb(key="VmRSS"):
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS"):
+        if line.startswith(key):
             return int(line.split()[1]) / 1024
+def hwm_mb():  # VmHWM restarts at exec; ru_maxrss would inherit the parent's peak
+    return rss_mb("VmHWM")
 kw = json.loads(sys.argv[1]); kw["data_dir"] = Path(kw["data_dir"])
 r = ModelRegistry(ModelSettings(**kw))
 r.start_loading(list(Role)); r.wait()
 ready = time.perf_counter() - t0
 states = {k.value: v.state.value for k, v in r.status().items()}
+load_s = {k.value: v.load_seconds for k, v in r.status().items()}
+after_ready = rss_mb()
+r.executor.submit(lambda: None).result()  # shape-bucket warm-up runs on the inference thread
+warm = time.perf_counter() - t0
 after_load = rss_mb()
 texts = pattern_texts(512, seed=21)
 for n in (1, 3, 7, 16, 33, 64, 100, 200):
@@ -297,9 +303,10 @@ for n in (1, 3, 7, 16, 33, 64, 100, 200):
     r.get_embedder().embed(batch)
     r.get_reranker().score("save energy", batch[:40])
     r.get_classifier().classify(batch[:12])
-print(json.dumps({"ready_s": ready, "states": states, "rss_after_load_mb": after_load,
+print(json.dumps({"ready_s": ready, "warmed_s": warm, "load_s": load_s, "states": states,
+                  "rss_at_ready_mb": after_ready, "rss_after_load_mb": after_load,
                   "rss_after_workload_mb": rss_mb(),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": hwm_mb()}))
 """
 
 

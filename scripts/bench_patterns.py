@@ -19,8 +19,7 @@ import resource
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
-from datetime import time as dtime
+from datetime import UTC, datetime, time as dtime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

@@ -369,6 +369,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
             excluded_domains=defaults.excluded_domains | options.exclusions.domains,
             excluded_entities=defaults.excluded_entities | options.exclusions.entities,
         )
+        mining_started = monotonic()
         patterns = await self.hass.async_add_executor_job(
             partial(
                 mine_patterns,
@@ -379,12 +380,14 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
                 now=started,
             )
         )
+        mining_s = monotonic() - mining_started
         mined = {pattern["id"]: pattern for pattern in (p.as_dict() for p in patterns)}
         decided = {s.id: s for s in self.suggestions.suggestions.values() if s.status in _DECIDED}
         candidates = [p for pid, p in mined.items() if pid not in decided]
         # Decided texts first: if the add-on's limit cuts the list, the user's decisions are kept.
         known = [s.text for s in decided.values()] + existing_automation_texts(self.hass)
         result = SuggestResult(profile=None, models={}, suggestions=[])
+        ranking_started = monotonic()
         if candidates:
             try:
                 result = await self._async_suggest_when_ready(
@@ -393,12 +396,15 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
             except HomeIQError as err:
                 self._handle_call_error(err)
                 raise translate_error(err) from err
+        ranking_s = monotonic() - ranking_started
         new = self._merge(result, mined, started)
         finished = dt_util.utcnow()
         summary: dict[str, Any] = {
             "started": started.isoformat(),
             "finished": finished.isoformat(),
             "duration_s": round((finished - started).total_seconds(), 3),
+            "mining_s": round(mining_s, 3),
+            "ranking_s": round(ranking_s, 3),
             "changes": len(events),
             "patterns": len(mined),
             "candidates": len(candidates),

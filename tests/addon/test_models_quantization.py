@@ -10,8 +10,8 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.pattern_texts import pattern_texts
+from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import Role, RoleState
 from tests.tiny_models import tiny_settings
 
@@ -20,7 +20,9 @@ def op_types(xml: Path) -> Counter[str]:
     return Counter(op.get_type_name() for op in ov.Core().read_model(xml).get_ops())
 
 
-def test_reranker_graph_takes_embeddings_not_token_ids(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> None:
+def test_reranker_graph_takes_embeddings_not_token_ids(
+    fp32_data_dir: Path, tiny_models: dict[str, Path]
+) -> None:
     """The word-embedding table must stay outside the compiled graph (memory trap)."""
     (entry,) = (fp32_data_dir / "models" / "reranker").glob("*/*-fp32")
     model = ov.Core().read_model(entry / "openvino_model.xml")
@@ -31,7 +33,8 @@ def test_reranker_graph_takes_embeddings_not_token_ids(fp32_data_dir: Path, tiny
     big_constants = [
         op
         for op in model.get_ops()
-        if op.get_type_name() == "Constant" and op.get_output_partial_shape(0).rank.get_length() == 2
+        if op.get_type_name() == "Constant"
+        and op.get_output_partial_shape(0).rank.get_length() == 2
         and op.get_output_partial_shape(0)[0].get_length() == vocab
     ]
     assert big_constants == []

@@ -74,14 +74,17 @@ def pad_ids(rows: Sequence[Sequence[int]], batch: int, length: int, pad_id: int)
     return ids, mask
 
 
+WARM_TOKENS = 128  # bigger warm-up shapes cost more memory and compute than their first use saves
+
+
 def warm_shapes(max_length: int, max_batch: int, token_budget: int) -> list[tuple[int, int]]:
-    """The (batch, length) buckets worth compiling at start: the common short ones."""
+    """The (batch, length) buckets worth running once at start: the common short ones."""
     shapes = []
     for length in (16, 32, 64):
         if length > max_length:
             break
         batch = 1
-        while batch <= max_batch and batch * length <= token_budget:
+        while batch <= max_batch and batch * length <= min(token_budget, WARM_TOKENS):
             shapes.append((batch, length))
             batch *= 2
     return shapes

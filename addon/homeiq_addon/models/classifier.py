@@ -13,6 +13,7 @@ there is no default label: every result carries the full distribution.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class OVClassifier:
         self._pad = pad_token_id(self._tok, 0)
         self._start = int(info.get("decoder_start_token_id", self._pad))
         self._options = options
+        self._lock = threading.Lock()
         kw: dict[str, Any] = {
             "device": options.device,
             "threads": options.threads,
@@ -68,12 +70,26 @@ class OVClassifier:
             raise ValueError("a label encodes to no tokens with this tokenizer")
         self.single_step = [all(len(a) == 1 for a in answers) for answers in self.answers]
         if options.warm:
-            for batch, length in warm_shapes(self.max_length, options.max_batch, options.token_budget):
-                hidden, mask = self._encode([[self._pad]] * batch, batch, length)
-                self._decode(np.full((batch, 1), self._start, dtype=np.int64), hidden, mask)
+            self.warm()
+
+    def warm(self) -> int:
+        """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
+        with self._lock:  # one inference at a time per model, whichever thread asks
+            return self._warm()
+
+    def _warm(self) -> int:
+        shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
+        for batch, length in shapes:
+            hidden, mask = self._encode([[self._pad]] * batch, batch, length)
+            self._decode(np.full((batch, 1), self._start, dtype=np.int64), hidden, mask)
+        return len(shapes)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """Return category and priority with their probabilities for every text. Blocking."""
+        with self._lock:  # one inference at a time per model, whichever thread asks
+            return self._classify(texts)
+
+    def _classify(self, texts: Sequence[str]) -> list[Classification]:
         prompts = [make(t) for t in texts for _, make in QUESTIONS]
         rows = [e.ids for e in self._tok.encode_batch(prompts)]
         probs: list[FloatArray] = [np.zeros(0, dtype=np.float32)] * len(rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,19 +28,31 @@ class OVEmbedder:
         self._tok = load_tokenizer(model_dir, self.max_length)
         self._pad = pad_token_id(self._tok, 0)
         self._options = options
-        model = runtime.core().read_model(model_dir / "openvino_model.xml")
-        self._inputs = {port.get_any_name() for port in model.inputs}
+        self._lock = threading.Lock()
+        # Compiling from the path (not a read ov.Model) lets a CACHE_DIR hit skip reading the IR.
         self._compiled = runtime.compile_model(
-            model, device=options.device, threads=options.threads, cache_dir=options.cache_dir
+            model_dir / "openvino_model.xml",
+            device=options.device,
+            threads=options.threads,
+            cache_dir=options.cache_dir,
         )
+        self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._request = self._compiled.create_infer_request()
         self._pooled = len(self._compiled.outputs[0].get_partial_shape()) == 2
         self.dim = int(info.get("dim") or self._compiled.outputs[0].get_partial_shape()[-1].get_length())
         if options.warm:
-            started = time.monotonic()
-            for batch, length in warm_shapes(self.max_length, options.max_batch, options.token_budget):
-                self._run([[self._pad]] * batch, batch, length)
-            _LOGGER.debug("embedding shape buckets warmed in %.2f s", time.monotonic() - started)
+            self.warm()
+
+    def warm(self) -> int:
+        """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
+        with self._lock:  # one inference at a time per model, whichever thread asks
+            return self._warm()
+
+    def _warm(self) -> int:
+        shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
+        for batch, length in shapes:
+            self._run([[self._pad]] * batch, batch, length)
+        return len(shapes)
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Number of tokens of each text after truncation (for request limits and batching)."""
@@ -48,6 +60,10 @@ class OVEmbedder:
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """Return (len(texts), dim) L2-normalised embeddings. Blocking."""
+        with self._lock:  # one inference at a time per model, whichever thread asks
+            return self._embed(texts)
+
+    def _embed(self, texts: Sequence[str]) -> FloatArray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out

@@ -21,7 +21,7 @@ class LoadOptions:
     cache_dir: Path | None = None
     warm: bool = True
     max_batch: int = 32
-    token_budget: int = 2048
+    token_budget: int = 1024  # tokens per inference: bounds the intermediate buffers (RSS)
 
 
 def read_info(model_dir: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ inference at a time, using every core the container allows.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -25,7 +26,7 @@ from .embedder import OVEmbedder
 from .lite import CosineReranker, NearestLabelClassifier
 from .loaded import LoadOptions
 from .reranker import OVReranker
-from .store import Entry, ModelStore, parse_model_id
+from .store import OV_CACHE, Entry, ModelStore, parse_model_id
 from .types import (
     Classifier,
     Embedder,
@@ -90,10 +91,12 @@ class ModelRegistry:
             settings.data_dir / "models", hub_endpoint=settings.hub_endpoint, offline=settings.offline
         )
         self._device = runtime.pick_device(settings.device)
+        # Shape buckets are warmed on the inference thread once a role is ready (see _load).
         self._options = LoadOptions(
             device=self._device,
             threads=runtime.allowed_threads(settings.threads),
-            cache_dir=settings.data_dir / "models" / "ov-cache",
+            cache_dir=settings.data_dir / "models" / OV_CACHE,
+            warm=False,
         )
         self._lock = threading.Lock()
         self._status = {role: RoleStatus(role=role, model_id=settings.model_id(role)) for role in self.roles}
@@ -205,6 +208,21 @@ class ModelRegistry:
             load_s,
             time.monotonic() - started,
         )
+        # Queued on the single inference thread, so requests never run beside it; a shut-down
+        # executor (closing) refuses it with RuntimeError.
+        with contextlib.suppress(RuntimeError):
+            self.executor.submit(self._warm, role, model)
+
+    def _warm(self, role: Role, model: Any) -> None:
+        started = time.monotonic()
+        try:
+            count = model.warm()
+        except Exception as err:  # warming is an optimisation; a failure shows up on real use
+            _LOGGER.warning("Warming the %s model failed: %s", role.value, err)
+            return
+        _LOGGER.debug(
+            "%s model: %d shape buckets warmed in %.2f s", role.value, count, time.monotonic() - started
+        )
 
     def _instantiate(self, role: Role, entry: Entry) -> Any:
         if role is Role.EMBEDDING:
@@ -256,7 +274,10 @@ class ModelRegistry:
 
     # ---- cache ------------------------------------------------------------------------
     def prune_cache(self) -> int:
-        """Remove cached models that no ready role uses; returns how many entries went."""
+        """Remove cached models that no ready role uses; returns how many entries went.
+
+        OpenVINO's compiled-model cache is cleared too (it refills on the next load).
+        """
         with self._lock:
             keep = {e.path for e in self._entries.values()}
         return len(self._store.prune_unused(keep))

@@ -9,6 +9,7 @@ Pre-converted OpenVINO models (``input_ids`` graphs) are served as they are.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,15 @@ class OVReranker:
         self._tok.enable_truncation(self.max_length, strategy="only_second")
         self._pad = pad_token_id(self._tok, 1)
         self._options = options
-        model = runtime.core().read_model(model_dir / "openvino_model.xml")
-        self._inputs = {port.get_any_name() for port in model.inputs}
+        self._lock = threading.Lock()
+        # Compiling from the path (not a read ov.Model) lets a CACHE_DIR hit skip reading the IR.
+        self._compiled = runtime.compile_model(
+            model_dir / "openvino_model.xml",
+            device=options.device,
+            threads=options.threads,
+            cache_dir=options.cache_dir,
+        )
+        self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         table_name = info.get("embeddings")
         self._table: np.ndarray[Any, Any] | None = None
         if "inputs_embeds" in self._inputs:
@@ -53,13 +61,20 @@ class OVReranker:
                 "Reranker %s keeps its word-embedding table inside the graph: expect high memory use",
                 model_id,
             )
-        self._compiled = runtime.compile_model(
-            model, device=options.device, threads=options.threads, cache_dir=options.cache_dir
-        )
         self._request = self._compiled.create_infer_request()
         if options.warm:
-            for batch, length in warm_shapes(self.max_length, options.max_batch, options.token_budget):
-                self._run([[self._pad]] * batch, batch, length)
+            self.warm()
+
+    def warm(self) -> int:
+        """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
+        with self._lock:  # one inference at a time per model, whichever thread asks
+            return self._warm()
+
+    def _warm(self) -> int:
+        shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
+        for batch, length in shapes:
+            self._run([[self._pad]] * batch, batch, length)
+        return len(shapes)
 
     def encode_pairs(self, query: str, documents: Sequence[str]) -> list[list[int]]:
         """Token ids of each (query, document) pair, as the tokenizer's pair template builds them."""
@@ -78,6 +93,10 @@ class OVReranker:
 
     def score(self, query: str, documents: Sequence[str]) -> FloatArray:
         """Return one sigmoid relevance score per document, in input order. Blocking."""
+        with self._lock:  # one inference at a time per model, whichever thread asks
+            return self._score(query, documents)
+
+    def _score(self, query: str, documents: Sequence[str]) -> FloatArray:
         out = np.zeros(len(documents), dtype=np.float32)
         if not documents:
             return out

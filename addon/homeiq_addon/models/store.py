@@ -5,6 +5,7 @@ Layout under ``<data_dir>/models``::
     <role>/<model slug>/<revision>-<precision>/   a finished entry (OpenVINO IR + tokenizer)
         homeiq-manifest.json                      sha256 and size of every file in the entry
     .tmp/<random>/                                downloads and conversions in progress
+    ov-cache/                                     OpenVINO's compiled-model cache
 
 Nothing half-written is ever used: an entry is built in ``.tmp`` and renamed into place
 only after its manifest is written; at load every file is checked against the manifest,
@@ -39,6 +40,7 @@ _LOGGER = logging.getLogger(__name__)
 
 MANIFEST = "homeiq-manifest.json"
 TMP = ".tmp"
+OV_CACHE = "ov-cache"  # OpenVINO's compiled-model cache (CACHE_DIR)
 # A hub id: "name" or "owner/name"; letters, digits, "-", "_", "."; no "..", no leading dot.
 _HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 HUB_ID = re.compile(rf"^(?:{_HUB_PART}/)?{_HUB_PART}$")
@@ -250,6 +252,8 @@ class ModelStore:
                         removed.append(entry)
                 if model_dir.is_dir() and not any(model_dir.iterdir()):
                     model_dir.rmdir()
+        if removed:  # compiled blobs of removed models would linger forever otherwise
+            shutil.rmtree(self.root / OV_CACHE, ignore_errors=True)
         return removed
 
     def close(self) -> None:
