@@ -40,6 +40,8 @@ async def read_json(request: web.Request, schema_name: str, *, allow_empty: bool
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as err:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {err}") from err
+    except RecursionError as err:  # "[[[[..." a few thousand deep fits well under the body limit
+        raise ApiError(400, "malformed_json", "The body is nested too deeply.") from err
     return validate(getattr(request.app[SCHEMAS_KEY], schema_name), body)
 
 
