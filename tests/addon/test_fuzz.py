@@ -431,6 +431,15 @@ def test_ten_thousand_character_texts_are_served_by_every_endpoint(fuzzer: Fuzze
     assert status == 422 and body["error"]["message"].startswith("texts[0]")
 
 
+@pytest.mark.parametrize("path", ["/v1/embed", "/v1/suggest", "/v1/models/load"])
+def test_deeply_nested_json_is_a_400_not_a_crash(fuzzer: Fuzzer, path: str) -> None:
+    """Hand-written (the fuzzer found it): nesting deeper than Python's recursion limit."""
+    headers = {"Authorization": f"Bearer {fuzzer.server.token}", "Content-Type": "application/json"}
+    for body in (b"[" * 40_000 + b"]" * 40_000, b'{"texts": [' * 3000):
+        status, answer = fuzzer.send("POST", path, body, headers, label="hand")
+        assert status == 400 and answer["error"]["code"] == "malformed_json", answer
+
+
 def test_after_the_fuzzing_the_server_still_answers_and_counted_enough(
     fuzzer: Fuzzer, server: LiveServer
 ) -> None:
