@@ -67,7 +67,7 @@ find_python314() {
     if command -v "$cand" >/dev/null && version_ok "$(command -v "$cand")" 3 14 2; then command -v "$cand"; return; fi
   done
   local prefix="${XDG_CACHE_HOME:-$HOME/.cache}/homeiq/python3.14-debian"
-  log "no python3.14 (>= 3.14.2) on PATH: installing Debian's CPython 3.14 privately into $prefix"
+  log "no python3.14 (>= 3.14.2) on PATH: using Debian's CPython 3.14 installed privately in $prefix"
   "$ROOT/scripts/install-python314.sh" "$prefix"
 }
 
