@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from . import runtime
-from .batching import bucket_batch, pad_ids, plan_batches, warm_shapes
+from .batching import bucket_batch, pad_ids, plan_batches
 from .labels import category_prompt, priority_prompt
-from .loaded import LoadOptions, load_tokenizer, pad_token_id, read_info
+from .loaded import BucketedModel, LoadOptions, load_tokenizer, pad_token_id, read_info
 from .types import CATEGORIES, PRIORITIES, Classification, FloatArray
 
 QUESTIONS = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
@@ -35,7 +35,7 @@ def _softmax(scores: Sequence[float]) -> FloatArray:
     return np.asarray(e / e.sum(), dtype=np.float32)
 
 
-class OVClassifier:
+class OVClassifier(BucketedModel):
     """flan-t5 encoder + cache-less decoder returning next-token log-probabilities."""
 
     def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
@@ -72,17 +72,9 @@ class OVClassifier:
         if options.warm:
             self.warm()
 
-    def warm(self) -> int:
-        """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
-        with self._lock:  # one inference at a time per model, whichever thread asks
-            return self._warm()
-
-    def _warm(self) -> int:
-        shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
-        for batch, length in shapes:
-            hidden, mask = self._encode([[self._pad]] * batch, batch, length)
-            self._decode(np.full((batch, 1), self._start, dtype=np.int64), hidden, mask)
-        return len(shapes)
+    def _warm_shape(self, batch: int, length: int) -> None:
+        hidden, mask = self._encode([[self._pad]] * batch, batch, length)
+        self._decode(np.full((batch, 1), self._start, dtype=np.int64), hidden, mask)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """Return category and priority with their probabilities for every text. Blocking."""

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from . import runtime
-from .batching import pad_ids, plan_batches, warm_shapes
-from .loaded import LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
+from .batching import pad_ids, plan_batches
+from .loaded import BucketedModel, LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
 from .types import FloatArray
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class OVEmbedder:
+class OVEmbedder(BucketedModel):
     """An embedding model (our IR with pooling inside, or a pre-converted one with hidden states)."""
 
     def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
@@ -43,16 +43,8 @@ class OVEmbedder:
         if options.warm:
             self.warm()
 
-    def warm(self) -> int:
-        """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
-        with self._lock:  # one inference at a time per model, whichever thread asks
-            return self._warm()
-
-    def _warm(self) -> int:
-        shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
-        for batch, length in shapes:
-            self._run([[self._pad]] * batch, batch, length)
-        return len(shapes)
+    def _warm_shape(self, batch: int, length: int) -> None:
+        self._run([[self._pad]] * batch, batch, length)
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Number of tokens of each text after truncation (for request limits and batching)."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tokenizers import Tokenizer
+
+from .batching import warm_shapes
 
 INFO_FILE = "homeiq-model.json"  # written by convert.py (kept in sync by a test)
 
@@ -62,3 +65,24 @@ def config_max_length(model_dir: Path, default: int, offset: int = 0) -> int:
         return min(default, int(cfg["max_position_embeddings"]) - offset)
     except (OSError, KeyError, ValueError):
         return default
+
+
+class BucketedModel:
+    """What the three model roles share at run time: one inference at a time per model (whichever
+    thread asks), and a warm-up that runs each common shape bucket once."""
+
+    max_length: int
+    _options: LoadOptions
+    _lock: threading.Lock
+
+    def warm(self) -> int:
+        """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
+        with self._lock:
+            shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
+            for batch, length in shapes:
+                self._warm_shape(batch, length)
+            return len(shapes)
+
+    def _warm_shape(self, batch: int, length: int) -> None:
+        """One padding-only inference of this (batch, length) shape."""
+        raise NotImplementedError

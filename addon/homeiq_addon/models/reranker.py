@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from . import runtime
-from .batching import pad_ids, plan_batches, warm_shapes
-from .loaded import LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
+from .batching import pad_ids, plan_batches
+from .loaded import BucketedModel, LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
 from .types import FloatArray
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def _sigmoid(x: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float32)
 
 
-class OVReranker:
+class OVReranker(BucketedModel):
     """A sequence-classification model with one logit per (query, document) pair."""
 
     def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
@@ -65,16 +65,8 @@ class OVReranker:
         if options.warm:
             self.warm()
 
-    def warm(self) -> int:
-        """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
-        with self._lock:  # one inference at a time per model, whichever thread asks
-            return self._warm()
-
-    def _warm(self) -> int:
-        shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
-        for batch, length in shapes:
-            self._run([[self._pad]] * batch, batch, length)
-        return len(shapes)
+    def _warm_shape(self, batch: int, length: int) -> None:
+        self._run([[self._pad]] * batch, batch, length)
 
     def encode_pairs(self, query: str, documents: Sequence[str]) -> list[list[int]]:
         """Token ids of each (query, document) pair, as the tokenizer's pair template builds them."""
