@@ -10,6 +10,7 @@ import pytest
 
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import Role
+from tests.addon.api_fixtures import api_settings
 from tests.tiny_models import build_all, tiny_settings
 
 
@@ -46,5 +47,15 @@ def fp32_registry(data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[Mode
     registry = ModelRegistry(tiny_settings(data_dir, tiny_models))
     registry.start_loading(list(Role))
     registry.wait(timeout=120)
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(scope="module")
+def api_registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[ModelRegistry]:
+    """All three tiny roles from the shared FP32 cache, as the API tests serve them (one per module)."""
+    registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models).model_settings())
+    registry.start_loading(list(Role))
+    registry.wait(timeout=300)
     yield registry
     registry.close()

@@ -31,15 +31,6 @@ PATTERNS = [
 
 
 @pytest.fixture(scope="module")
-def full_registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models).model_settings())
-    registry.start_loading(list(Role))
-    registry.wait(timeout=300)
-    yield registry
-    registry.close()
-
-
-@pytest.fixture(scope="module")
 def lite_registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[ModelRegistry]:
     registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models, profile="lite").model_settings())
     registry.start_loading([Role.EMBEDDING])
@@ -51,12 +42,12 @@ def lite_registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator
 @pytest.fixture
 async def full(
     aiohttp_client: ClientFactory,
-    full_registry: ModelRegistry,
+    api_registry: ModelRegistry,
     fp32_data_dir: Path,
     tiny_models: dict[str, Path],
 ) -> AsyncIterator[TestClient[Any, Any]]:
     settings = api_settings(fp32_data_dir, tiny_models)
-    yield await aiohttp_client(create_app(settings, full_registry, TOKEN))
+    yield await aiohttp_client(create_app(settings, api_registry, TOKEN))
 
 
 @pytest.fixture
@@ -121,14 +112,14 @@ async def test_load_in_lite_profile_loads_the_embedding_model_for_every_role(
 
 
 async def test_embed_returns_normalised_vectors_equal_to_the_model(
-    full: TestClient[Any, Any], full_registry: ModelRegistry
+    full: TestClient[Any, Any], api_registry: ModelRegistry
 ) -> None:
     texts = ["Turn on the porch light at sunset", "Lock the front door at 23:00"]
     body = await checked_json(await full.post("/v1/embed", json={"texts": texts}, headers=AUTH), 200)
     vectors = np.asarray(body["embeddings"], dtype=np.float32)
-    direct = full_registry.get_embedder().embed(texts)
+    direct = api_registry.get_embedder().embed(texts)
     assert body["dim"] == vectors.shape[1] == direct.shape[1]
-    assert body["model"] == str(Path(full_registry.settings.embedding_model))
+    assert body["model"] == str(Path(api_registry.settings.embedding_model))
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(vectors, direct, atol=1e-6)
 
@@ -146,14 +137,14 @@ async def test_embed_base64_is_little_endian_float32_per_vector(full: TestClient
 
 
 async def test_concurrent_embed_requests_are_coalesced_and_answered_correctly(
-    full: TestClient[Any, Any], full_registry: ModelRegistry
+    full: TestClient[Any, Any], api_registry: ModelRegistry
 ) -> None:
     texts = [f"Turn on light number {i} in the hallway" for i in range(16)]
     responses = await asyncio.gather(
         *(full.post("/v1/embed", json={"texts": [t]}, headers=AUTH) for t in texts)
     )
     vectors = np.asarray([(await checked_json(r, 200))["embeddings"][0] for r in responses], dtype=np.float32)
-    np.testing.assert_allclose(vectors, full_registry.get_embedder().embed(texts), atol=1e-5)
+    np.testing.assert_allclose(vectors, api_registry.get_embedder().embed(texts), atol=1e-5)
     stats = full.app[BATCHERS_KEY].embed.stats
     assert stats.requests == 16
     assert stats.batches < 16  # some requests shared a batch
@@ -161,20 +152,20 @@ async def test_concurrent_embed_requests_are_coalesced_and_answered_correctly(
 
 
 async def test_rerank_orders_documents_best_first_with_the_model_scores(
-    full: TestClient[Any, Any], full_registry: ModelRegistry
+    full: TestClient[Any, Any], api_registry: ModelRegistry
 ) -> None:
     query = "save energy at night"
     documents = [p["text"] for p in PATTERNS]
     body = await checked_json(
         await full.post("/v1/rerank", json={"query": query, "documents": documents}, headers=AUTH), 200
     )
-    direct = full_registry.get_reranker().score(query, documents)
+    direct = api_registry.get_reranker().score(query, documents)
     assert sorted(r["index"] for r in body["results"]) == list(range(len(documents)))
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
     for result in body["results"]:
         assert result["score"] == pytest.approx(float(direct[result["index"]]), abs=1e-5)
-    assert body["model"] == full_registry.get_reranker().model_id
+    assert body["model"] == api_registry.get_reranker().model_id
 
 
 async def test_rerank_top_k_and_concurrent_queries_stay_apart(full: TestClient[Any, Any]) -> None:
@@ -189,22 +180,22 @@ async def test_rerank_top_k_and_concurrent_queries_stay_apart(full: TestClient[A
 
 
 async def test_classify_returns_labels_with_probabilities(
-    full: TestClient[Any, Any], full_registry: ModelRegistry
+    full: TestClient[Any, Any], api_registry: ModelRegistry
 ) -> None:
     texts = [p["text"] for p in PATTERNS]
     body = await checked_json(await full.post("/v1/classify", json={"texts": texts}, headers=AUTH), 200)
-    direct = full_registry.get_classifier().classify(texts)
+    direct = api_registry.get_classifier().classify(texts)
     assert len(body["results"]) == len(texts)
     for result, expected in zip(body["results"], direct, strict=True):
         assert result["category"] == expected.category
         assert result["priority"] == expected.priority
         assert sum(result["scores"][c] for c in CATEGORIES) == pytest.approx(1.0, abs=1e-4)
         assert sum(result["scores"][p] for p in PRIORITIES) == pytest.approx(1.0, abs=1e-4)
-    assert body["model"] == full_registry.get_classifier().model_id
+    assert body["model"] == api_registry.get_classifier().model_id
 
 
 async def test_suggest_drops_duplicates_ranks_and_classifies(
-    full: TestClient[Any, Any], full_registry: ModelRegistry
+    full: TestClient[Any, Any], api_registry: ModelRegistry
 ) -> None:
     # Tiny random-weight models put every sentence at cosine 0.8-0.96: only copies are duplicates
     # here (the real model's paraphrase behaviour is pinned in test_pipeline.py).
@@ -213,9 +204,9 @@ async def test_suggest_drops_duplicates_ranks_and_classifies(
     assert body["profile"] == "full"
     assert body["query"] == DEFAULT_QUERY
     assert body["models"] == {
-        "embedding": full_registry.get_embedder().model_id,
-        "reranker": full_registry.get_reranker().model_id,
-        "classifier": full_registry.get_classifier().model_id,
+        "embedding": api_registry.get_embedder().model_id,
+        "reranker": api_registry.get_reranker().model_id,
+        "classifier": api_registry.get_classifier().model_id,
     }
     duplicates = {d["id"]: d["duplicate_of"] for d in body["duplicates"]}
     assert duplicates["p2"] == "p1"
@@ -225,7 +216,7 @@ async def test_suggest_drops_duplicates_ranks_and_classifies(
     ids = [s["id"] for s in body["suggestions"]]
     assert not set(ids) & set(duplicates)
     # The ranking is the reranker's, against the default query.
-    direct = full_registry.get_reranker().score(DEFAULT_QUERY, [p["text"] for p in kept])
+    direct = api_registry.get_reranker().score(DEFAULT_QUERY, [p["text"] for p in kept])
     best = [kept[i]["id"] for i in np.argsort(-direct, kind="stable")[:2]]
     assert ids == best
     scores = [s["score"] for s in body["suggestions"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,15 @@ SMALL = Limits(max_texts=4, max_chars=50, max_documents=3, max_body_bytes=2048)
 BODY_ENDPOINTS = ["/v1/embed", "/v1/rerank", "/v1/classify", "/v1/suggest", "/v1/models/load"]
 
 
-@pytest.fixture(scope="module")
-def registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models).model_settings())
-    registry.start_loading(list(Role))
-    registry.wait(timeout=300)
-    yield registry
-    registry.close()
-
-
 @pytest.fixture
 async def client(
-    aiohttp_client: ClientFactory, registry: ModelRegistry, fp32_data_dir: Path, tiny_models: dict[str, Path]
+    aiohttp_client: ClientFactory,
+    api_registry: ModelRegistry,
+    fp32_data_dir: Path,
+    tiny_models: dict[str, Path],
 ) -> AsyncIterator[TestClient[Any, Any]]:
     settings = api_settings(fp32_data_dir, tiny_models, limits=SMALL, batching=BatchingOptions(max_queue=1))
-    yield await aiohttp_client(create_app(settings, registry, TOKEN))
+    yield await aiohttp_client(create_app(settings, api_registry, TOKEN))
 
 
 async def _error(response: Any, status: int, code: str) -> str:
@@ -156,11 +150,11 @@ async def test_valid_json_with_invalid_fields_is_422_naming_the_field(
 
 
 async def test_a_full_queue_answers_503_with_retry_after(
-    client: TestClient[Any, Any], registry: ModelRegistry
+    client: TestClient[Any, Any], api_registry: ModelRegistry
 ) -> None:
     """Hold the inference thread; one batch waits in it, one request queues, the next is refused."""
     gate = threading.Event()
-    blocker = registry.executor.submit(gate.wait, 30)
+    blocker = api_registry.executor.submit(gate.wait, 30)
     try:
         first = asyncio.ensure_future(client.post("/v1/classify", json={"texts": ["a"]}, headers=AUTH))
         await asyncio.sleep(0.2)  # its batch is now queued on the held executor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,6 @@ from aiohttp.test_utils import TestClient
 
 from homeiq_addon.api import create_app
 from homeiq_addon.models.registry import ModelRegistry
-from homeiq_addon.models.types import Role
 from homeiq_addon.settings import Limits
 from tests.addon.api_fixtures import AUTH, TOKEN, api_settings, checked_json, schema_errors
 
@@ -19,21 +18,15 @@ ClientFactory = Callable[..., Any]
 LIMITS = Limits(max_texts=7, max_chars=99, max_documents=5, max_body_bytes=65536)
 
 
-@pytest.fixture(scope="module")
-def registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models).model_settings())
-    registry.start_loading(list(Role))
-    registry.wait(timeout=300)
-    yield registry
-    registry.close()
-
-
 @pytest.fixture
 async def client(
-    aiohttp_client: ClientFactory, registry: ModelRegistry, fp32_data_dir: Path, tiny_models: dict[str, Path]
+    aiohttp_client: ClientFactory,
+    api_registry: ModelRegistry,
+    fp32_data_dir: Path,
+    tiny_models: dict[str, Path],
 ) -> AsyncIterator[TestClient[Any, Any]]:
     settings = api_settings(fp32_data_dir, tiny_models, limits=LIMITS)
-    yield await aiohttp_client(create_app(settings, registry, TOKEN))
+    yield await aiohttp_client(create_app(settings, api_registry, TOKEN))
 
 
 @pytest.fixture
