@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.models.store import MANIFEST
 from homeiq_addon.models.types import Role
 from tests.addon.api_fixtures import api_settings
 from tests.tiny_models import build_all, tiny_settings
@@ -59,3 +60,12 @@ def api_registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[
     registry.wait(timeout=300)
     yield registry
     registry.close()
+
+
+@pytest.fixture
+def ov_folder(fp32_data_dir: Path, tmp_path: Path) -> Path:
+    """The tiny embedding model, pre-converted, as an OpenVINO hub repository would hold it."""
+    (entry,) = (fp32_data_dir / "models" / "embedding").glob("*/*-fp32")
+    out = tmp_path / "ov-repo"
+    shutil.copytree(entry, out, ignore=shutil.ignore_patterns(MANIFEST))
+    return out

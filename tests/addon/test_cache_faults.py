@@ -21,22 +21,12 @@ from typing import Any
 
 import pytest
 
-from homeiq_addon.models.store import MANIFEST
 from tests.addon.live_server import LiveServer, copy_cache, tiny_model_args
 from tests.fake_hub import FakeHub
 
 REPO = "OpenVINO/tiny-embedding-ov"
 SHA = "c" * 40
 OTHERS = ["reranker", "classifier"]
-
-
-@pytest.fixture
-def ov_folder(fp32_data_dir: Path, tmp_path: Path) -> Path:
-    """The tiny embedding model, pre-converted, as a hub repository would hold it."""
-    (entry,) = (fp32_data_dir / "models" / "embedding").glob("*/*-fp32")
-    out = tmp_path / "ov-repo"
-    shutil.copytree(entry, out, ignore=shutil.ignore_patterns(MANIFEST))
-    return out
 
 
 @pytest.fixture

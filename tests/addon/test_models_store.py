@@ -21,15 +21,6 @@ SHA2 = "2" * 40
 
 
 @pytest.fixture
-def ov_folder(fp32_data_dir: Path, tmp_path: Path) -> Path:
-    """A pre-converted OpenVINO embedding model as a hub repository would hold it."""
-    (entry,) = (fp32_data_dir / "models" / "embedding").glob("*/*-fp32")
-    out = tmp_path / "ov-repo"
-    shutil.copytree(entry, out, ignore=shutil.ignore_patterns(MANIFEST))
-    return out
-
-
-@pytest.fixture
 def hub(ov_folder: Path) -> Iterator[FakeHub]:
     with FakeHub() as server:
         server.add_folder(REPO, ov_folder, SHA1)
