@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from . import runtime
 from .batching import bucket_batch, pad_ids, plan_batches
 from .labels import category_prompt, priority_prompt
 from .loaded import BucketedModel, LoadOptions, load_tokenizer, pad_token_id, read_info
@@ -52,13 +51,8 @@ class OVClassifier(BucketedModel):
         self._start = int(info.get("decoder_start_token_id", self._pad))
         self._options = options
         self._lock = threading.Lock()
-        kw: dict[str, Any] = {
-            "device": options.device,
-            "threads": options.threads,
-            "cache_dir": options.cache_dir,
-        }
-        self._enc = runtime.compile_model(model_dir / "openvino_encoder_model.xml", **kw)
-        self._dec = runtime.compile_model(model_dir / "openvino_decoder_model.xml", **kw)
+        self._enc = self._compile(model_dir / "openvino_encoder_model.xml")
+        self._dec = self._compile(model_dir / "openvino_decoder_model.xml")
         self._enc_req = self._enc.create_infer_request()
         self._dec_req = self._dec.create_infer_request()
         # Each label's answer tokens, e.g. ["▁energy"].

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runtime
 from .batching import pad_ids, plan_batches
 from .loaded import BucketedModel, LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
 from .types import FloatArray
@@ -29,13 +28,7 @@ class OVEmbedder(BucketedModel):
         self._pad = pad_token_id(self._tok, 0)
         self._options = options
         self._lock = threading.Lock()
-        # Compiling from the path (not a read ov.Model) lets a CACHE_DIR hit skip reading the IR.
-        self._compiled = runtime.compile_model(
-            model_dir / "openvino_model.xml",
-            device=options.device,
-            threads=options.threads,
-            cache_dir=options.cache_dir,
-        )
+        self._compiled = self._compile(model_dir / "openvino_model.xml")
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._request = self._compiled.create_infer_request()
         self._pooled = len(self._compiled.outputs[0].get_partial_shape()) == 2

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openvino as ov
 from tokenizers import Tokenizer
 
+from . import runtime
 from .batching import warm_shapes
 
 INFO_FILE = "homeiq-model.json"  # written by convert.py (kept in sync by a test)
@@ -74,6 +76,16 @@ class BucketedModel:
     max_length: int
     _options: LoadOptions
     _lock: threading.Lock
+
+    def _compile(self, ir_file: Path) -> ov.CompiledModel:
+        """Compile an IR file with this model's load options (from the path, so that a CACHE_DIR hit
+        skips reading the IR)."""
+        return runtime.compile_model(
+            ir_file,
+            device=self._options.device,
+            threads=self._options.threads,
+            cache_dir=self._options.cache_dir,
+        )
 
     def warm(self) -> int:
         """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
