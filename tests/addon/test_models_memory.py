@@ -1,0 +1,123 @@
+"""Model files the compiled models no longer read leave the process's memory after warm-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from homeiq_addon.models import runtime
+from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.models.types import Role
+from tests.tiny_models import tiny_settings
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def mapped_rss(root: Path) -> int:
+    """Resident bytes of this process's mappings of files under ``root`` (from /proc/self/smaps)."""
+    prefix = f"{os.path.realpath(root)}{os.sep}"
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:  # a mapping's header line
+            inside = len(fields) == 6 and fields[5].startswith(prefix)
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1]) * 1024
+    return total
+
+
+@pytest.fixture
+def disk_dir(tmp_path: Path) -> Path:
+    """A folder whose file pages can be paged out (not tmpfs, which would need swap)."""
+    fs = subprocess.run(["stat", "-f", "-c", "%T", tmp_path], capture_output=True, text=True, check=False)
+    if fs.stdout.strip() in {"tmpfs", "ramfs"}:
+        pytest.skip(f"{tmp_path} is on {fs.stdout.strip()}: its pages cannot be paged out without swap")
+    return tmp_path
+
+
+@pytest.fixture
+def mapped(disk_dir: Path) -> Iterator[tuple[np.memmap, np.ndarray]]:
+    """A 16 MB file mapped read-only with every page resident, and a copy of its content."""
+    data = np.random.default_rng(3).standard_normal(4_000_000).astype(np.float32)
+    data.tofile(disk_dir / "weights.bin")
+    view = np.memmap(disk_dir / "weights.bin", dtype=np.float32, mode="r")
+    assert float(view.sum()) == pytest.approx(float(data.sum()), rel=1e-3)  # touches every page
+    yield view, data
+    del view
+
+
+def test_release_drops_resident_pages_and_the_data_reads_back(
+    disk_dir: Path,
+    mapped: tuple[np.memmap, np.ndarray],
+) -> None:
+    view, data = mapped
+    assert mapped_rss(disk_dir) >= 15_000_000
+    released = runtime.release_file_pages([disk_dir])
+    assert released >= data.nbytes
+    assert mapped_rss(disk_dir) < 64 * PAGE
+    np.testing.assert_array_equal(view, data)  # read back from the file, unchanged
+    assert mapped_rss(disk_dir) >= 15_000_000
+
+
+def test_release_leaves_other_and_writable_mappings_alone(
+    disk_dir: Path,
+    mapped: tuple[np.memmap, np.ndarray],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    view, data = mapped
+    writable = np.memmap(disk_dir / "scratch.bin", dtype=np.float32, mode="w+", shape=(1_000_000,))
+    writable[:] = 7.0  # dirty pages that must never be dropped
+    other = tmp_path_factory.mktemp("elsewhere")
+    np.arange(1_000_000, dtype=np.float32).tofile(other / "other.bin")
+    elsewhere = np.memmap(other / "other.bin", dtype=np.float32, mode="r")
+    assert float(elsewhere.sum()) > 0
+    before = mapped_rss(other)
+
+    released = runtime.release_file_pages([disk_dir])
+
+    assert released == pytest.approx(data.nbytes, abs=2 * PAGE)  # only the read-only weights file
+    assert mapped_rss(other) == before
+    assert float(writable.min()) == 7.0
+    del writable, elsewhere, view
+
+
+def test_release_without_proc_or_mappings_is_a_no_op(tmp_path: Path) -> None:
+    assert runtime.release_file_pages([tmp_path]) == 0
+    assert runtime.release_file_pages([tmp_path], maps=tmp_path / "missing") == 0
+    assert runtime.resident_bytes() > 0
+    assert runtime.resident_bytes(tmp_path / "missing") == 0
+
+
+def test_warm_up_releases_the_model_files_and_inference_is_unchanged(
+    data_dir: Path, tiny_models: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = subprocess.run(["stat", "-f", "-c", "%T", data_dir], capture_output=True, text=True, check=False)
+    if fs.stdout.strip() in {"tmpfs", "ramfs"}:
+        pytest.skip("the cache is on tmpfs")
+    caplog.set_level(logging.INFO, logger="homeiq_addon")
+    registry = ModelRegistry(tiny_settings(data_dir, tiny_models))
+    try:
+        registry.start_loading(list(Role))
+        registry.wait(timeout=120)
+        registry.executor.submit(lambda: None).result()  # the warm-ups queued on the inference thread
+        models = data_dir / "models"
+        assert mapped_rss(models) < 64 * PAGE
+        texts = ["Bedroom light turns on around 07:00 on weekdays", "Heating runs while a window is open"]
+        first = registry.get_embedder().embed(texts)
+        scores = registry.get_reranker().score("save energy", texts)
+        labels = registry.get_classifier().classify(texts)
+        assert runtime.release_file_pages([models]) > 0
+        np.testing.assert_array_equal(registry.get_embedder().embed(texts), first)
+        np.testing.assert_array_equal(registry.get_reranker().score("save energy", texts), scores)
+        assert registry.get_classifier().classify(texts) == labels
+    finally:
+        registry.close()
+    warmed = [r.getMessage() for r in caplog.records if "warmed up" in r.getMessage()]
+    assert len(warmed) == 3
+    assert all("add-on memory" in m and "MB" in m for m in warmed)
