@@ -237,9 +237,10 @@ def bench_classify(registry: ModelRegistry, folder: Path, repeats: int) -> dict[
     prompts = [make(t) for t in texts for _, make in questions]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
 
-    def torch_classify() -> list[tuple[int, int]]:
-        """The same plan as the runtime: batched encoder, one decoder step, label tokens only."""
-        best = [0] * len(prompts)
+    def torch_classify() -> list[np.ndarray]:
+        """The same plan as the runtime: batched encoder, one decoder step, label tokens only.
+        Returns each prompt's label probabilities (category prompts first for each text)."""
+        probs: list[np.ndarray] = [np.zeros(0)] * len(prompts)
         with torch.inference_mode():
             for s in range(0, len(order), 32):
                 idx = order[s : s + 32]
@@ -258,20 +259,35 @@ def bench_classify(registry: ModelRegistry, folder: Path, repeats: int) -> dict[
                 ).logits[:, 0, :]
                 logp = torch.log_softmax(logits, -1)
                 for row, i in enumerate(idx):
-                    best[i] = int(torch.argmax(logp[row, label_ids[i % 2]]))
-        return [(best[2 * i], best[2 * i + 1]) for i in range(len(texts))]
+                    probs[i] = torch.softmax(logp[row, label_ids[i % 2]], -1).numpy()
+        return probs
 
     ref = torch_classify()
-    got = [(CATEGORIES.index(c.category), PRIORITIES.index(c.priority)) for c in classifier.classify(texts)]
+    got = classifier.classify(texts)
     times = best_of(repeats, {"torch": torch_classify, "ov": lambda: classifier.classify(texts)})
-    return {
+    out: dict[str, float] = {
         "texts": len(texts),
         "torch_fp32_s": times["torch"],
         "ov_int8_s": times["ov"],
         "speedup": times["torch"] / times["ov"],
-        "category_agreement": float(np.mean([a[0] == b[0] for a, b in zip(ref, got, strict=True)])),
-        "priority_agreement": float(np.mean([a[1] == b[1] for a, b in zip(ref, got, strict=True)])),
     }
+    for q, (name, labels) in enumerate((("category", CATEGORIES), ("priority", PRIORITIES))):
+        fp32 = np.stack([ref[2 * i + q] for i in range(len(texts))])
+        int8 = np.array(
+            [[(c.category_scores if q == 0 else c.priority_scores)[label] for label in labels] for c in got]
+        )
+        agree = fp32.argmax(1) == int8.argmax(1)
+        top2 = np.sort(fp32, axis=1)[:, -2:]
+        margin = top2[:, 1] - top2[:, 0]  # how decisive FP32 is: random weights give near-ties
+        decisive = margin >= 0.05
+        out |= {
+            f"{name}_agreement": float(agree.mean()),
+            f"{name}_mean_abs_prob_delta": float(np.abs(fp32 - int8).mean()),
+            f"{name}_fp32_median_margin": float(np.median(margin)),
+            f"{name}_decisive_texts": int(decisive.sum()),
+            f"{name}_decisive_agreement": float(agree[decisive].mean()) if decisive.any() else float("nan"),
+        }
+    return out
 
 
 COLD_START = """

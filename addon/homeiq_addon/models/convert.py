@@ -30,7 +30,7 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,19 +285,56 @@ def _name_io(model: Any, inputs: list[str], outputs: list[str]) -> None:
 CONVERTERS = {"embedding": convert_embedding, "reranker": convert_reranker, "classifier": convert_classifier}
 
 
+def prepare_openvino_reranker(source: Path, out: Path) -> dict[str, Any]:
+    """A pre-converted OpenVINO reranker, with its word table taken out of the graph (see
+    word_table: compiled inside a statically quantized graph, it takes ≈700 MB). A graph whose
+    lookup cannot be taken out is kept as it is."""
+    import openvino as ov
+
+    from .word_table import UnsupportedGraphError, detach_word_table, graph_precision
+
+    model = ov.Core().read_model(source / "openvino_model.xml")
+    info: dict[str, Any] = {"source_format": "openvino", "precision": graph_precision(model)}
+    try:
+        # An FP32 graph keeps an exact FP32 table (8-bit tables stay 8-bit in any case).
+        dtype = np.float32 if info["precision"] == "fp32" else np.float16
+        info.update(detach_word_table(model, out / "word_embeddings.npy", dtype))
+    except UnsupportedGraphError as err:
+        _LOGGER.warning("Keeping the word table inside the reranker graph: %s", err)
+    ov.save_model(model, out / "openvino_model.xml", compress_to_fp16=False)
+    return info
+
+
 def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]:
-    """Convert ``source`` (an HF folder) into ``out`` and write the info file; returns it."""
+    """Convert ``source`` (an HF folder, or a pre-converted OpenVINO reranker) into ``out`` and
+    write the info file; returns it."""
     if role not in CONVERTERS:
         raise ValueError(f"unknown role {role!r}")
     if precision not in ("int8", "fp32"):
         raise ValueError(f"unknown precision {precision!r}")
+    if role == "reranker" and (source / "openvino_model.xml").exists():
+        return _write_info(source, out, role, prepare_openvino_reranker, time.monotonic())
     cfg = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if cfg.get("auto_map"):
         # Custom code would need trust_remote_code, which we never grant.
         raise ValueError("model needs custom code (trust_remote_code), which is not allowed")
-    out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    info = CONVERTERS[role](source, out, precision)
+    precision_label = precision if role != "classifier" or precision == "fp32" else "int8+int8-weights"
+
+    def build(src: Path, dest: Path) -> dict[str, Any]:
+        return {"precision": precision_label, **CONVERTERS[role](src, dest, precision)}
+
+    return _write_info(source, out, role, build, started)
+
+
+def _write_info(
+    source: Path, out: Path, role: str, build: Callable[[Path, Path], dict[str, Any]], started: float
+) -> dict[str, Any]:
+    """Run ``build`` into ``out``, copy the tokenizer files beside it and write the info file."""
+    config = source / "config.json"
+    cfg = json.loads(config.read_text(encoding="utf-8")) if config.exists() else {}
+    out.mkdir(parents=True, exist_ok=True)
+    info = build(source, out)
     for name in TOKENIZER_FILES:
         if (source / name).exists():
             shutil.copy(source / name, out / name)
@@ -305,7 +342,6 @@ def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any
         {
             "format": FORMAT,
             "role": role,
-            "precision": precision if role != "classifier" or precision == "fp32" else "int8+int8-weights",
             "architecture": (cfg.get("architectures") or [cfg.get("model_type", "?")])[0],
             "convert_seconds": round(time.monotonic() - started, 2),
         }

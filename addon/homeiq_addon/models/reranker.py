@@ -2,8 +2,9 @@
 
 Our converted XLM-R graph takes ``inputs_embeds``: the 250k-word table stays outside the
 compiled model as a memory-mapped numpy array (only the rows used are read), because a
-statically quantized graph would expand it to ≈1.1 GB of FP32 when compiled.
-Pre-converted OpenVINO models (``input_ids`` graphs) are served as they are.
+statically quantized graph would expand it to ≈1.1 GB of FP32 when compiled. Pre-converted
+OpenVINO rerankers get the same treatment when they are cached (word_table.py) and then take
+``input_ids`` as well; one whose lookup could not be taken out is served as it is.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from .batching import pad_ids, plan_batches
 from .loaded import BucketedModel, LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
 from .types import FloatArray
+from .word_table import WordTable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,12 +45,11 @@ class OVReranker(BucketedModel):
         self._lock = threading.Lock()
         self._compiled = self._compile(model_dir / "openvino_model.xml")
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
-        table_name = info.get("embeddings")
-        self._table: np.ndarray[Any, Any] | None = None
+        self._table: WordTable | None = None
         if "inputs_embeds" in self._inputs:
-            if not table_name:
+            if not info.get("embeddings"):
                 raise ValueError("model takes inputs_embeds but has no word-embedding table")
-            self._table = np.load(model_dir / table_name, mmap_mode="r")
+            self._table = WordTable(model_dir, info)
         else:
             _LOGGER.warning(
                 "Reranker %s keeps its word-embedding table inside the graph: expect high memory use",
@@ -100,10 +101,10 @@ class OVReranker(BucketedModel):
         ids, mask = pad_ids(rows, batch, length, self._pad)
         feed: dict[str, np.ndarray[Any, Any]] = {"attention_mask": mask}
         if self._table is not None:
-            feed["inputs_embeds"] = np.asarray(self._table[ids], dtype=np.float32)
-        else:
+            feed["inputs_embeds"] = self._table.lookup(ids)
+        if "input_ids" in self._inputs:  # a pre-converted graph: XLM-R's position ids come from it
             feed["input_ids"] = ids
-            if "token_type_ids" in self._inputs:
-                feed["token_type_ids"] = np.zeros_like(ids)
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
         logits = self._request.infer(feed)[self._compiled.outputs[0]]
         return np.asarray(logits, dtype=np.float32).reshape(batch, -1)[:, 0]

@@ -320,10 +320,12 @@ class ModelStore:
                 self._download(source.model_id, revision, src, progress)
             out = work / "entry"
             names = [p.name for p in src.iterdir()]
-            if _is_openvino(names):
+            if _is_openvino(names) and role is not Role.RERANKER:
                 # Pre-converted OpenVINO model: used as it is.
                 shutil.copytree(src, out, ignore=shutil.ignore_patterns(".cache"))
             else:
+                # A pre-converted reranker goes through the converter too, which takes its word
+                # table out of the graph (see word_table.py); everything else is exported.
                 progress(RoleState.CONVERTING, None)
                 self._convert(role, src, out, precision)
             write_manifest(
