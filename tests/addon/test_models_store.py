@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from homeiq_addon.models.registry import ModelRegistry, ModelSettings
-from homeiq_addon.models.store import MANIFEST, parse_model_id, verify_entry
+from homeiq_addon.models.store import CONVERTED, MANIFEST, parse_model_id, verify_entry
 from homeiq_addon.models.types import InvalidModelIdError, ModelLoadError, Role, RoleState
 from tests.fake_hub import FakeHub
 
@@ -193,6 +194,33 @@ def test_hub_model_in_transformers_format_is_converted(tiny_models: dict[str, Pa
         assert info["architecture"] == "BertModel"
         assert not any(p.suffix == ".safetensors" for p in entry.iterdir())  # only the IR is kept
         registry.close()
+
+
+def test_entry_from_an_older_converter_is_converted_again(
+    tiny_models: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = lite(tmp_path, None, model=str(tiny_models["embedding"]), offline=True)
+    assert load(first) is RoleState.READY
+    first.close()
+    (entry,) = entries(tmp_path)
+    assert verify_entry(entry)["built_by"] == CONVERTED
+    manifest = json.loads((entry / MANIFEST).read_text())
+    manifest["built_by"] = "convert:homeiq-ov-1"  # what an older version of the add-on wrote
+    (entry / MANIFEST).write_text(json.dumps(manifest))
+    caplog.set_level(logging.INFO, logger="homeiq_addon")
+
+    second = lite(tmp_path, None, model=str(tiny_models["embedding"]), offline=True)
+    assert load(second) is RoleState.READY
+    second.close()
+    assert verify_entry(entry)["built_by"] == CONVERTED
+    assert any("converted by an older version" in r.getMessage() for r in caplog.records)
+    assert any("Converted embedding model" in r.getMessage() for r in caplog.records)
+
+    caplog.clear()
+    third = lite(tmp_path, None, model=str(tiny_models["embedding"]), offline=True)
+    assert load(third) is RoleState.READY  # from the cache: not converted a third time
+    third.close()
+    assert not any("Converted" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(

@@ -33,9 +33,14 @@ from typing import Any
 
 from huggingface_hub import HfApi, hf_hub_download
 
+from .convert import FORMAT
 from .loaded import INFO_FILE
 from .types import InvalidModelIdError, Role, RoleState
 
+# What built a cache entry (in its manifest): an entry converted by an older converter is
+# converted again, so that a fix in convert.py reaches caches built before it.
+COPIED = "copy"
+CONVERTED = f"convert:{FORMAT}"
 _LOGGER = logging.getLogger(__name__)
 
 MANIFEST = "homeiq-manifest.json"
@@ -215,7 +220,15 @@ class ModelStore:
         if entry_dir.is_dir():
             try:
                 manifest = verify_entry(entry_dir)
-                return self._entry(entry_dir, source, revision, precision, manifest)
+                if manifest.get("built_by", "convert:homeiq-ov-1") not in (COPIED, CONVERTED):
+                    _LOGGER.info(
+                        "Cached %s model %s was converted by an older version; converting it again",
+                        role,
+                        model_id,
+                    )
+                    self._remove(entry_dir)
+                else:
+                    return self._entry(entry_dir, source, revision, precision, manifest)
             except ModelStoreError as err:
                 _LOGGER.warning("Cached %s model %s is damaged (%s); rebuilding it", role, model_id, err)
                 self._remove(entry_dir)
@@ -323,14 +336,15 @@ class ModelStore:
             if _is_openvino(names) and role is not Role.RERANKER:
                 # Pre-converted OpenVINO model: used as it is.
                 shutil.copytree(src, out, ignore=shutil.ignore_patterns(".cache"))
+                built_by = COPIED
             else:
                 # A pre-converted reranker goes through the converter too, which takes its word
                 # table out of the graph (see word_table.py); everything else is exported.
                 progress(RoleState.CONVERTING, None)
                 self._convert(role, src, out, precision)
-            write_manifest(
-                out, {"model_id": source.model_id, "revision": revision, "precision": precision, "role": role}
-            )
+                built_by = CONVERTED
+            meta = {"model_id": source.model_id, "revision": revision, "precision": precision, "role": role}
+            write_manifest(out, {**meta, "built_by": built_by})
             entry_dir.parent.mkdir(parents=True, exist_ok=True)
             if entry_dir.exists():  # built concurrently by another process: keep the existing one
                 return
