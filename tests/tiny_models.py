@@ -218,6 +218,19 @@ def export_openvino_reranker(source: Path, out: Path, precision: str) -> Path:
     return out
 
 
+def export_openvino_classifier(source: Path, out: Path, *, stateful: bool) -> Path:
+    """``source`` as optimum-intel exports a seq2seq model: encoder + decoder IR (stateful: the
+    cache as internal state, with ``beam_idx``; otherwise a cache-less first-step decoder beside a
+    with-past one), with the tokenizer files; the layout of pre-converted flan-t5 repositories."""
+    from optimum.intel import OVModelForSeq2SeqLM
+
+    OVModelForSeq2SeqLM.from_pretrained(source, export=True, stateful=stateful).save_pretrained(out)
+    for f in source.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens", "spiece")):
+            shutil.copy(f, out / f.name)
+    return out
+
+
 def tiny_settings(data_dir: Path, models: dict[str, Path], **changes: object) -> ModelSettings:
     """Settings that serve the tiny local models from ``data_dir``."""
     base: dict[str, object] = {

@@ -1,10 +1,12 @@
-"""Pre-converted OpenVINO rerankers (as the OpenVINO organisation publishes them on the hub):
-the word table comes out of the graph when they are cached, and the scores stay the same."""
+"""Pre-converted OpenVINO models as the hub holds them (optimum-intel exports): rerankers get
+their word table out of the graph when cached, with the same scores; flan-t5 exports are served
+as they are, with the same label probabilities as PyTorch."""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +15,14 @@ import openvino as ov
 import pytest
 from openvino import opset13 as ops
 
+from homeiq_addon.models.classifier import OVClassifier
 from homeiq_addon.models.convert import convert
+from homeiq_addon.models.labels import category_prompt, priority_prompt
 from homeiq_addon.models.loaded import LoadOptions
 from homeiq_addon.models.pattern_texts import pattern_texts
-from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.reranker import OVReranker
-from homeiq_addon.models.types import Role, RoleState
+from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role, RoleState
 from homeiq_addon.models.word_table import (
     UnsupportedGraphError,
     WordTable,
@@ -26,8 +30,14 @@ from homeiq_addon.models.word_table import (
     find_word_lookup,
     graph_precision,
 )
+from tests.addon.test_models_inference import reference_label_probs
 from tests.fake_hub import FakeHub
-from tests.tiny_models import export_openvino_reranker
+from tests.tiny_models import (
+    build_classifier,
+    export_openvino_classifier,
+    export_openvino_reranker,
+    tiny_settings,
+)
 
 PRECISIONS = ("fp32", "int8-weights", "int8")
 REPO = "OpenVINO/bge-reranker-base-int8-ov"
@@ -135,16 +145,7 @@ def test_the_hub_repo_is_served_with_the_table_outside(
     hub: FakeHub, tmp_path: Path, tiny_models: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="homeiq_addon")
-    registry = ModelRegistry(
-        ModelSettings(
-            data_dir=tmp_path,
-            embedding_model=str(tiny_models["embedding"]),
-            reranker_model=REPO,
-            classifier_model=str(tiny_models["classifier"]),
-            threads=2,
-            hub_endpoint=hub.url,
-        )
-    )
+    registry = ModelRegistry(tiny_settings(tmp_path, tiny_models, reranker_model=REPO, hub_endpoint=hub.url))
     try:
         registry.start_loading([Role.RERANKER])
         registry.wait(timeout=300)
@@ -176,3 +177,73 @@ def test_a_lookup_that_cannot_be_read_leaves_the_graph_as_it_was(tmp_path: Path)
     assert find_word_lookup(plain) is None
     with pytest.raises(UnsupportedGraphError, match="no word-embedding lookup"):
         detach_word_table(plain, tmp_path / "table.npy")
+
+
+@pytest.fixture(scope="module")
+def ov_classifiers(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """optimum-intel exports of tiny flan-t5-shaped models: stateful and cache-less decoders, and
+    one whose tokenizer splits label words (several decoder steps per label)."""
+    root = tmp_path_factory.mktemp("ov-classifiers")
+    split = build_classifier(root / "split-source", seed=3, whole_labels=False)
+    return {
+        "stateful": export_openvino_classifier(tiny_models["classifier"], root / "stateful", stateful=True),
+        "cache-less": export_openvino_classifier(
+            tiny_models["classifier"], root / "cache-less", stateful=False
+        ),
+        "split-labels": export_openvino_classifier(split, root / "split-labels", stateful=True),
+        "split-source": split,
+    }
+
+
+@pytest.mark.parametrize("kind", ["stateful", "cache-less", "split-labels"])
+def test_an_optimum_classifier_export_is_served_as_it_is(
+    ov_classifiers: dict[str, Path], tiny_models: dict[str, Path], kind: str
+) -> None:
+    source = ov_classifiers["split-source"] if kind == "split-labels" else tiny_models["classifier"]
+    classifier = OVClassifier(ov_classifiers[kind], "OpenVINO/flan-t5-small-ov", LoadOptions(threads=2))
+    assert classifier._layout.stateful is (kind != "cache-less")
+    assert classifier.single_step == [kind != "split-labels"] * 2
+    texts = [*pattern_texts(5), ""]
+    for _ in range(2):  # a stateful decoder must not carry its cache into the next request
+        results = classifier.classify(texts)  # batched and padded
+        for text, result in zip(texts, results, strict=True):
+            cat = reference_label_probs(source, category_prompt(text), CATEGORIES)
+            pri = reference_label_probs(source, priority_prompt(text), PRIORITIES)
+            assert np.abs(np.array([result.category_scores[c] for c in CATEGORIES]) - cat).max() < 1e-3
+            assert np.abs(np.array([result.priority_scores[p] for p in PRIORITIES]) - pri).max() < 1e-3
+
+
+def test_a_classifier_repo_from_the_hub_reports_its_real_precision(
+    ov_classifiers: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    with FakeHub() as server:
+        server.add_folder("OpenVINO/flan-t5-small-ov", ov_classifiers["stateful"], "4" * 40)
+        registry = ModelRegistry(
+            tiny_settings(
+                tmp_path, tiny_models, classifier_model="OpenVINO/flan-t5-small-ov", hub_endpoint=server.url
+            )
+        )
+        try:
+            registry.start_loading([Role.CLASSIFIER])
+            registry.wait(timeout=300)
+            status = registry.status()[Role.CLASSIFIER]
+            assert (status.state, status.source, status.precision) == (RoleState.READY, "hub", "fp32"), status
+            (result,) = registry.get_classifier().classify(["Porch light turns on at sunset"])
+            assert abs(sum(result.priority_scores.values()) - 1) < 1e-4
+        finally:
+            registry.close()
+
+
+def test_a_decoder_graph_of_another_kind_is_refused_clearly(
+    ov_classifiers: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "odd"
+    shutil.copytree(ov_classifiers["cache-less"], folder)
+    # The with-past decoder takes the cache as inputs: not a first-step decoder.
+    for ext in ("xml", "bin"):
+        (folder / f"openvino_decoder_with_past_model.{ext}").replace(folder / f"openvino_decoder_model.{ext}")
+    with pytest.raises(ValueError, match="unsupported decoder graph"):
+        OVClassifier(folder, "odd", LoadOptions(threads=1))
+    (folder / "openvino_decoder_model.xml").unlink()
+    with pytest.raises(ValueError, match=r"openvino_decoder_model\.xml missing"):
+        OVClassifier(folder, "odd", LoadOptions(threads=1))

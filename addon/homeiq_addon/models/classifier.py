@@ -9,23 +9,69 @@ When every label of a question is a single token (as with flan-t5's vocabulary),
 decoder step per prompt scores all labels at once (one row, batched across prompts);
 otherwise each label gets its own decoder row. Nothing is parsed from generated text and
 there is no default label: every result carries the full distribution.
+
+Runs our converter's graphs, or a pre-converted optimum-intel export as it is (its decoder's
+logits are turned into log-probabilities here; a stateful decoder's cache is reset per call).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import openvino as ov
 
 from .batching import bucket_batch, pad_ids, plan_batches
 from .labels import category_prompt, priority_prompt
-from .loaded import BucketedModel, LoadOptions, load_tokenizer, pad_token_id, read_info
+from .loaded import BucketedModel, LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
 from .types import CATEGORIES, PRIORITIES, Classification, FloatArray
 
 QUESTIONS = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
+ENCODER_FILE = "openvino_encoder_model.xml"
+DECODER_FILE = "openvino_decoder_model.xml"
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderLayout:
+    """How to call a T5 decoder graph: ours (cache-less, log-probabilities out) or optimum-intel's
+    (``input_ids`` + ``beam_idx`` with the cache as internal state, or without a cache; logits)."""
+
+    ids: str
+    beam_idx: bool
+    stateful: bool
+    log_probs: bool
+
+    @classmethod
+    def of(cls, compiled: ov.CompiledModel, request: ov.InferRequest) -> DecoderLayout:
+        """Read the layout from the decoder's inputs and outputs; ValueError when unsupported."""
+        names = {port.get_any_name() for port in compiled.inputs}
+        ids = "decoder_input_ids" if "decoder_input_ids" in names else "input_ids"
+        known = {ids, "encoder_hidden_states", "encoder_attention_mask", "beam_idx"}
+        if not {ids, "encoder_hidden_states", "encoder_attention_mask"} <= names or names - known:
+            raise ValueError(
+                "unsupported decoder graph (inputs: "
+                f"{', '.join(sorted(names))}); use a Hugging Face model or an optimum-intel export"
+            )
+        stateful = bool(request.query_state())
+        return cls(ids, "beam_idx" in names, stateful, compiled.outputs[0].get_any_name() == "log_probs")
+
+
+def _config(model_dir: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
+def _logsumexp(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    top = x.max(axis=-1, keepdims=True)
+    return np.asarray(top + np.log(np.exp(x - top).sum(axis=-1, keepdims=True)))
 
 
 def _softmax(scores: Sequence[float]) -> FloatArray:
@@ -41,20 +87,23 @@ class OVClassifier(BucketedModel):
         """Compile encoder and decoder; tokenize the label answers once."""
         self.model_id = model_id
         info = read_info(model_dir)
-        if not (model_dir / "openvino_decoder_model.xml").exists() or info.get("format") is None:
+        missing = [f for f in (ENCODER_FILE, DECODER_FILE) if not (model_dir / f).exists()]
+        if missing:
             raise ValueError(
-                "classifier models must be converted by HomeIQ (encoder + label-scoring decoder)"
+                f"a classifier model needs an encoder and a decoder; {', '.join(missing)} missing"
             )
-        self.max_length = int(info.get("max_length", 512))
+        self.max_length = int(info.get("max_length") or config_max_length(model_dir, 512))
         self._tok = load_tokenizer(model_dir, self.max_length)
         self._pad = pad_token_id(self._tok, 0)
-        self._start = int(info.get("decoder_start_token_id", self._pad))
+        start = info.get("decoder_start_token_id", _config(model_dir).get("decoder_start_token_id"))
+        self._start = int(start if start is not None else self._pad)
         self._options = options
         self._lock = threading.Lock()
-        self._enc = self._compile(model_dir / "openvino_encoder_model.xml")
-        self._dec = self._compile(model_dir / "openvino_decoder_model.xml")
+        self._enc = self._compile(model_dir / ENCODER_FILE)
+        self._dec = self._compile(model_dir / DECODER_FILE)
         self._enc_req = self._enc.create_infer_request()
         self._dec_req = self._dec.create_infer_request()
+        self._layout = DecoderLayout.of(self._dec, self._dec_req)
         # Each label's answer tokens, e.g. ["▁energy"].
         self.answers = [
             [self._tok.encode(label, add_special_tokens=False).ids for label in labels]
@@ -118,14 +167,21 @@ class OVClassifier(BucketedModel):
     def _decode(
         self, dec_in: np.ndarray[Any, Any], hidden: FloatArray, mask: np.ndarray[Any, Any]
     ) -> FloatArray:
-        logp = self._dec_req.infer(
-            {
-                "decoder_input_ids": dec_in,
-                "encoder_hidden_states": np.ascontiguousarray(hidden),
-                "encoder_attention_mask": np.ascontiguousarray(mask),
-            }
-        )[self._dec.outputs[0]]
-        return np.asarray(logp, dtype=np.float32)
+        """Log-probabilities of the next token at every decoder position: (batch, steps, vocab)."""
+        layout = self._layout
+        feed = {
+            layout.ids: dec_in,
+            "encoder_hidden_states": np.ascontiguousarray(hidden),
+            "encoder_attention_mask": np.ascontiguousarray(mask),
+        }
+        if layout.beam_idx:
+            feed["beam_idx"] = np.arange(dec_in.shape[0], dtype=np.int32)
+        if layout.stateful:
+            self._dec_req.reset_state()  # no cache carried over from the previous call
+        out = np.asarray(self._dec_req.infer(feed)[self._dec.outputs[0]], dtype=np.float32)
+        if layout.log_probs:
+            return out
+        return np.asarray(out - _logsumexp(out), dtype=np.float32)
 
     def _score_rows(
         self, hidden: FloatArray, mask: np.ndarray[Any, Any], answers: list[list[int]]

@@ -33,9 +33,11 @@ from typing import Any
 
 from huggingface_hub import HfApi, hf_hub_download
 
+from . import runtime
 from .convert import FORMAT
 from .loaded import INFO_FILE
 from .types import InvalidModelIdError, Role, RoleState
+from .word_table import graph_precision
 
 # What built a cache entry (in its manifest): an entry converted by an older converter is
 # converted again, so that a fix in convert.py reaches caches built before it.
@@ -336,6 +338,9 @@ class ModelStore:
             if _is_openvino(names) and role is not Role.RERANKER:
                 # Pre-converted OpenVINO model: used as it is.
                 shutil.copytree(src, out, ignore=shutil.ignore_patterns(".cache"))
+                if not (out / INFO_FILE).exists():  # say what the graphs really are
+                    info = {"source_format": "openvino", "precision": _graphs_precision(out)}
+                    (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
                 built_by = COPIED
             else:
                 # A pre-converted reranker goes through the converter too, which takes its word
@@ -437,6 +442,13 @@ class ModelStore:
         except OSError:
             trash = path
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _graphs_precision(folder: Path) -> str:
+    """The precision of a pre-converted folder's graphs, e.g. ``int8-weights`` or ``fp32``."""
+    core = runtime.core()
+    found = [graph_precision(core.read_model(xml)) for xml in sorted(folder.glob("openvino_*model.xml"))]
+    return "+".join(dict.fromkeys(found)) or "unknown"
 
 
 def _fingerprint(local_dir: Path) -> str:
