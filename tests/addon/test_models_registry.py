@@ -111,6 +111,41 @@ def test_missing_device_falls_back_to_cpu_with_a_log_line(
     registry.close()
 
 
+def test_a_device_that_cannot_compile_falls_back_to_cpu_with_a_log_line(
+    data_dir: Path,
+    tiny_models: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No GPU here: a GPU whose driver refuses the model is played by a compile that raises, as
+    OpenVINO does; compiling on the CPU afterwards is real."""
+    real_compile = runtime.compile_model
+    tried: list[str] = []
+
+    def compile_model(model: Path, *, device: str, threads: int, cache_dir: Path | None) -> object:
+        tried.append(device)
+        if device == "GPU":
+            raise RuntimeError("Exception from src/plugins/intel_gpu/...\n[GPU] clBuildProgram failed")
+        return real_compile(model, device=device, threads=threads, cache_dir=cache_dir)
+
+    monkeypatch.setattr(runtime, "compile_model", compile_model)
+    monkeypatch.setattr(runtime, "pick_device", lambda device: device)  # as if a GPU were there
+    registry = ModelRegistry(tiny_settings(data_dir, tiny_models, device="GPU"))
+    with caplog.at_level(logging.WARNING):
+        registry.start_loading(list(Role))
+        registry.wait(timeout=120)
+    try:
+        assert all(s.state is RoleState.READY for s in registry.status().values())
+        assert tried.count("GPU") == 4 and tried.count("CPU") == 4  # embedder, reranker, encoder, decoder
+        assert (
+            "The GPU device could not compile openvino_model.xml ([GPU] clBuildProgram failed)" in caplog.text
+        )
+        assert "running it on CPU instead" in caplog.text
+        assert registry.get_embedder().embed(["Porch light turns on at sunset"]).shape[0] == 1
+    finally:
+        registry.close()
+
+
 def test_bad_settings_are_refused_early(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="profile"):
         ModelRegistry(tiny_settings(tmp_path, tiny_models, profile="huge"))

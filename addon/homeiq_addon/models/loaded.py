@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from tokenizers import Tokenizer
 from . import runtime
 from .batching import warm_shapes
 
+_LOGGER = logging.getLogger(__name__)
 INFO_FILE = "homeiq-model.json"  # written by convert.py (kept in sync by a test)
 
 
@@ -79,12 +81,25 @@ class BucketedModel:
 
     def _compile(self, ir_file: Path) -> ov.CompiledModel:
         """Compile an IR file with this model's load options (from the path, so that a CACHE_DIR hit
-        skips reading the IR)."""
+        skips reading the IR). When a GPU/NPU/AUTO device cannot compile it (a driver problem,
+        an operation or dynamic shape the device does not support), it runs on the CPU instead."""
+        device = self._options.device
+        try:
+            return runtime.compile_model(
+                ir_file, device=device, threads=self._options.threads, cache_dir=self._options.cache_dir
+            )
+        except RuntimeError as err:  # what OpenVINO raises for a device that cannot compile
+            if device == "CPU":
+                raise
+            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            _LOGGER.warning(
+                "The %s device could not compile %s (%s); running it on CPU instead",
+                device,
+                ir_file.name,
+                reason[:200],
+            )
         return runtime.compile_model(
-            ir_file,
-            device=self._options.device,
-            threads=self._options.threads,
-            cache_dir=self._options.cache_dir,
+            ir_file, device="CPU", threads=self._options.threads, cache_dir=self._options.cache_dir
         )
 
     def warm(self) -> int:
