@@ -40,23 +40,14 @@ from typing import Any
 import numpy as np
 
 from .batching import bucket_length, pad_ids
+from .loaded import INFO_FILE, load_tokenizer, pad_token_id
 from .pattern_texts import pattern_texts, query_texts
 
 _LOGGER = logging.getLogger("homeiq_addon.models.convert")
 FORMAT = "homeiq-ov-2"  # bump when the graphs written here change: older cache entries are rebuilt
-INFO_FILE = "homeiq-model.json"
 TOKENIZER_FILES = ("tokenizer.json", "config.json")
 CALIBRATION_TEXTS = 300
 MAX_LENGTH = {"embedding": 256, "reranker": 512, "classifier": 512}
-
-
-def _tokenizer(source: Path, max_length: int) -> Any:
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(source / "tokenizer.json"))
-    tok.no_padding()
-    tok.enable_truncation(max_length)
-    return tok
 
 
 def _batches(rows: list[list[int]], pad_id: int, size: int, max_len: int) -> Iterator[tuple[Any, Any]]:
@@ -64,14 +55,6 @@ def _batches(rows: list[list[int]], pad_id: int, size: int, max_len: int) -> Ite
     for i in range(0, len(rows), size):
         chunk = rows[i : i + size]
         yield pad_ids(chunk, len(chunk), bucket_length(max(map(len, chunk)), max_len), pad_id)
-
-
-def _pad_id(tok: Any, default: int) -> int:
-    for name in ("<pad>", "[PAD]"):
-        tid = tok.token_to_id(name)
-        if tid is not None:
-            return int(tid)
-    return default
 
 
 def _quantize(model: Any, items: list[dict[str, Any]]) -> Any:
@@ -124,9 +107,9 @@ def convert_embedding(source: Path, out: Path, precision: str) -> dict[str, Any]
     _name_io(ov_model, ["input_ids", "attention_mask"], ["sentence_embedding"])
     max_len = min(MAX_LENGTH["embedding"], int(model.config.max_position_embeddings))
     if precision == "int8":
-        tok = _tokenizer(source, max_len)
+        tok = load_tokenizer(source, max_len)
         rows = [e.ids for e in tok.encode_batch(pattern_texts(CALIBRATION_TEXTS, seed=11))]
-        pad = _pad_id(tok, 0)
+        pad = pad_token_id(tok, 0)
         items = [{"input_ids": i, "attention_mask": m} for i, m in _batches(rows, pad, 8, max_len)]
         ov_model = _quantize(ov_model, items)
     ov.save_model(ov_model, out / "openvino_model.xml", compress_to_fp16=False)
@@ -164,12 +147,12 @@ def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
     _name_io(ov_model, ["inputs_embeds", "attention_mask"], ["logits"])
     max_len = min(MAX_LENGTH["reranker"], int(model.config.max_position_embeddings) - 2)
     if precision == "int8":
-        tok = _tokenizer(source, max_len)
+        tok = load_tokenizer(source, max_len)
         docs = pattern_texts(CALIBRATION_TEXTS, seed=13)
         queries = query_texts()
         pairs = [(queries[i % len(queries)], d) for i, d in enumerate(docs)]
         rows = [e.ids for e in tok.encode_batch(pairs)]
-        pad = _pad_id(tok, 1)
+        pad = pad_token_id(tok, 1)
         items = [
             {"inputs_embeds": table[i].astype(np.float32), "attention_mask": m}
             for i, m in _batches(rows, pad, 8, max_len)

@@ -16,7 +16,7 @@ from . import runtime
 from .batching import warm_shapes
 
 _LOGGER = logging.getLogger(__name__)
-INFO_FILE = "homeiq-model.json"  # written by convert.py (kept in sync by a test)
+INFO_FILE = "homeiq-model.json"  # what convert.py wrote about a model it converted
 
 
 @dataclass(frozen=True, slots=True)
