@@ -16,7 +16,6 @@ logits are turned into log-probabilities here; a stateful decoder's cache is res
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +27,15 @@ import openvino as ov
 
 from .batching import bucket_batch, pad_ids, plan_batches
 from .labels import category_prompt, priority_prompt
-from .loaded import BucketedModel, LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
+from .loaded import (
+    BucketedModel,
+    LoadOptions,
+    config_max_length,
+    load_tokenizer,
+    pad_token_id,
+    read_config,
+    read_info,
+)
 from .types import CATEGORIES, PRIORITIES, Classification, FloatArray
 
 QUESTIONS = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
@@ -61,14 +68,6 @@ class DecoderLayout:
         return cls(ids, "beam_idx" in names, stateful, compiled.outputs[0].get_any_name() == "log_probs")
 
 
-def _config(model_dir: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        return data
-    except (OSError, ValueError):
-        return {}
-
-
 def _logsumexp(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     top = x.max(axis=-1, keepdims=True)
     return np.asarray(top + np.log(np.exp(x - top).sum(axis=-1, keepdims=True)))
@@ -95,7 +94,7 @@ class OVClassifier(BucketedModel):
         self.max_length = int(info.get("max_length") or config_max_length(model_dir, 512))
         self._tok = load_tokenizer(model_dir, self.max_length)
         self._pad = pad_token_id(self._tok, 0)
-        start = info.get("decoder_start_token_id", _config(model_dir).get("decoder_start_token_id"))
+        start = info.get("decoder_start_token_id", read_config(model_dir).get("decoder_start_token_id"))
         self._start = int(start if start is not None else self._pad)
         self._options = options
         self._lock = threading.Lock()

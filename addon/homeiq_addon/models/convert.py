@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .batching import bucket_length, pad_ids
-from .loaded import INFO_FILE, load_tokenizer, pad_token_id
+from .loaded import INFO_FILE, load_tokenizer, pad_token_id, read_config
 from .pattern_texts import pattern_texts, query_texts
 
 _LOGGER = logging.getLogger("homeiq_addon.models.convert")
@@ -292,26 +292,25 @@ def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any
     if precision not in ("int8", "fp32"):
         raise ValueError(f"unknown precision {precision!r}")
     if role == "reranker" and (source / "openvino_model.xml").exists():
-        return _write_info(source, out, role, prepare_openvino_reranker, time.monotonic())
+        return _write_info(source, out, role, prepare_openvino_reranker)
     cfg = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if cfg.get("auto_map"):
         # Custom code would need trust_remote_code, which we never grant.
         raise ValueError("model needs custom code (trust_remote_code), which is not allowed")
-    started = time.monotonic()
     precision_label = precision if role != "classifier" or precision == "fp32" else "int8-weights"
 
     def build(src: Path, dest: Path) -> dict[str, Any]:
         return {"precision": precision_label, **CONVERTERS[role](src, dest, precision)}
 
-    return _write_info(source, out, role, build, started)
+    return _write_info(source, out, role, build)
 
 
 def _write_info(
-    source: Path, out: Path, role: str, build: Callable[[Path, Path], dict[str, Any]], started: float
+    source: Path, out: Path, role: str, build: Callable[[Path, Path], dict[str, Any]]
 ) -> dict[str, Any]:
     """Run ``build`` into ``out``, copy the tokenizer files beside it and write the info file."""
-    config = source / "config.json"
-    cfg = json.loads(config.read_text(encoding="utf-8")) if config.exists() else {}
+    started = time.monotonic()
+    cfg = read_config(source)
     out.mkdir(parents=True, exist_ok=True)
     info = build(source, out)
     for name in TOKENIZER_FILES:

@@ -62,12 +62,20 @@ def pad_token_id(tok: Tokenizer, default: int) -> int:
     return default
 
 
+def read_config(model_dir: Path) -> dict[str, Any]:
+    """The model's config.json, or {} when it is missing or unreadable."""
+    try:
+        data: dict[str, Any] = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
 def config_max_length(model_dir: Path, default: int, offset: int = 0) -> int:
     """max_position_embeddings from config.json (minus XLM-R's padding offset), capped by default."""
     try:
-        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        return min(default, int(cfg["max_position_embeddings"]) - offset)
-    except (OSError, KeyError, ValueError):
+        return min(default, int(read_config(model_dir)["max_position_embeddings"]) - offset)
+    except (KeyError, ValueError):
         return default
 
 

@@ -222,7 +222,10 @@ class ModelStore:
         if entry_dir.is_dir():
             try:
                 manifest = verify_entry(entry_dir)
-                if manifest.get("built_by", "convert:homeiq-ov-1") not in (COPIED, CONVERTED):
+                if manifest.get("built_by") not in (
+                    COPIED,
+                    CONVERTED,
+                ):  # absent: built before it was recorded
                     _LOGGER.info(
                         "Cached %s model %s was converted by an older version; converting it again",
                         role,

@@ -57,12 +57,16 @@ def graph_precision(model: ov.Model) -> str:
     return "fp16" if weight_bits == 16 else "fp32"
 
 
+def _through_converts(output: ov.Output) -> ov.Output:
+    """The output behind ``output``, looking through Convert nodes."""
+    while output.get_node().get_type_name() == "Convert":
+        output = output.get_node().input_value(0)
+    return output
+
+
 def _source_node(output: ov.Output) -> ov.Node:
     """The node behind ``output``, looking through Convert nodes."""
-    node = output.get_node()
-    while node.get_type_name() == "Convert":
-        node = node.input_value(0).get_node()
-    return node
+    return _through_converts(output).get_node()
 
 
 def find_word_lookup(model: ov.Model) -> ov.Node | None:
@@ -111,24 +115,18 @@ def _rows(output: ov.Output, start: int, stop: int, vocab: int) -> np.ndarray[An
     raise UnsupportedGraphError(f"cannot read the word table through a {kind} node")
 
 
-def _through_converts(output: ov.Output) -> ov.Output:
-    while output.get_node().get_type_name() == "Convert":
-        output = output.get_node().input_value(0)
-    return output
-
-
 def _dequantizing(output: ov.Output, shape: list[int]) -> tuple[ov.Node, ov.Output | None, ov.Output] | None:
     """(8-bit Constant, zero point or None, scale) when ``output`` is ``(q - zp) * scale`` of a
     table of ``shape``, as NNCF writes compressed and statically quantized weights."""
-    mul = _through_converts(output).get_node()
+    mul = _source_node(output)
     if mul.get_type_name() != "Multiply":
         return None
     for q_port, scale_port in ((0, 1), (1, 0)):
-        inner = _through_converts(mul.input_value(q_port)).get_node()
+        inner = _source_node(mul.input_value(q_port))
         zero_point = None
         if inner.get_type_name() == "Subtract":
             zero_point = inner.input_value(1)
-            inner = _through_converts(inner.input_value(0)).get_node()
+            inner = _source_node(inner.input_value(0))
         if (
             inner.get_type_name() == "Constant"
             and inner.get_output_element_type(0) in (ov.Type.u8, ov.Type.i8)
