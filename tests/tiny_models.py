@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from homeiq_addon.models.labels import CATEGORY_DEFINITIONS, PRIORITY_DEFINITIONS
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts
@@ -211,11 +212,17 @@ def export_openvino_reranker(source: Path, out: Path, precision: str) -> Path:
         raise ValueError(precision)
     out.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, out / "openvino_model.xml", compress_to_fp16=False)
-    for f in source.iterdir():
-        if f.name.startswith(("tokenizer", "special_tokens")) or f.name == "config.json":
-            shutil.copy(f, out / f.name)
+    shutil.copy(source / "config.json", out / "config.json")
+    _copy_tokenizer_files(source, out)
     shutil.rmtree(export)
     return out
+
+
+def _copy_tokenizer_files(source: Path, out: Path) -> None:
+    """The tokenizer files a hub repository holds beside its OpenVINO graphs."""
+    for f in source.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens", "spiece")):
+            shutil.copy(f, out / f.name)
 
 
 def export_openvino_classifier(source: Path, out: Path, *, stateful: bool) -> Path:
@@ -225,15 +232,13 @@ def export_openvino_classifier(source: Path, out: Path, *, stateful: bool) -> Pa
     from optimum.intel import OVModelForSeq2SeqLM
 
     OVModelForSeq2SeqLM.from_pretrained(source, export=True, stateful=stateful).save_pretrained(out)
-    for f in source.iterdir():
-        if f.name.startswith(("tokenizer", "special_tokens", "spiece")):
-            shutil.copy(f, out / f.name)
+    _copy_tokenizer_files(source, out)
     return out
 
 
-def tiny_settings(data_dir: Path, models: dict[str, Path], **changes: object) -> ModelSettings:
-    """Settings that serve the tiny local models from ``data_dir``."""
-    base: dict[str, object] = {
+def tiny_fields(data_dir: Path, models: dict[str, Path]) -> dict[str, Any]:
+    """The settings fields that serve the tiny local models (FP32) from ``data_dir``."""
+    return {
         "data_dir": data_dir,
         "embedding_model": str(models["embedding"]),
         "reranker_model": str(models["reranker"]),
@@ -241,8 +246,11 @@ def tiny_settings(data_dir: Path, models: dict[str, Path], **changes: object) ->
         "precision": "fp32",
         "threads": 2,
     }
-    base.update(changes)
-    return ModelSettings(**base)  # type: ignore[arg-type]
+
+
+def tiny_settings(data_dir: Path, models: dict[str, Path], **changes: Any) -> ModelSettings:
+    """Settings that serve the tiny local models from ``data_dir``."""
+    return ModelSettings(**{**tiny_fields(data_dir, models), **changes})
 
 
 def build_all(out_dir: Path) -> dict[str, Path]:

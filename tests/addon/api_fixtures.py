@@ -15,6 +15,7 @@ from aiohttp import ClientResponse
 from homeiq_addon.api.openapi import build_openapi
 from homeiq_addon.api.schemas import build_request_schemas
 from homeiq_addon.settings import Limits, Settings
+from tests.tiny_models import tiny_fields
 
 _TYPES: dict[str, Any] = {
     "object": dict,
@@ -97,17 +98,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def api_settings(data_dir: Path, models: dict[str, Path], **changes: Any) -> Settings:
     """Settings that serve the tiny local models (FP32, as the shared cache was converted)."""
-    base: dict[str, Any] = {
-        "data_dir": data_dir,
-        "embedding_model": str(models["embedding"]),
-        "reranker_model": str(models["reranker"]),
-        "classifier_model": str(models["classifier"]),
-        "precision": "fp32",
-        "threads": 2,
-        "token": TOKEN,
-    }
-    base.update(changes)
-    return Settings(**base)
+    return Settings(**{**tiny_fields(data_dir, models), "token": TOKEN, **changes})
 
 
 async def checked_json(response: ClientResponse, status: int) -> Any:

@@ -32,12 +32,17 @@ def mapped_rss(root: Path) -> int:
     return total
 
 
+def skip_on_memory_fs(path: Path) -> None:
+    """Skip where file pages cannot be paged out: tmpfs/ramfs would need swap."""
+    fs = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True, check=False)
+    if fs.stdout.strip() in {"tmpfs", "ramfs"}:
+        pytest.skip(f"{path} is on {fs.stdout.strip()}: its pages cannot be paged out without swap")
+
+
 @pytest.fixture
 def disk_dir(tmp_path: Path) -> Path:
-    """A folder whose file pages can be paged out (not tmpfs, which would need swap)."""
-    fs = subprocess.run(["stat", "-f", "-c", "%T", tmp_path], capture_output=True, text=True, check=False)
-    if fs.stdout.strip() in {"tmpfs", "ramfs"}:
-        pytest.skip(f"{tmp_path} is on {fs.stdout.strip()}: its pages cannot be paged out without swap")
+    """A folder whose file pages can be paged out."""
+    skip_on_memory_fs(tmp_path)
     return tmp_path
 
 
@@ -97,9 +102,7 @@ def test_release_without_proc_or_mappings_is_a_no_op(tmp_path: Path) -> None:
 def test_warm_up_releases_the_model_files_and_inference_is_unchanged(
     data_dir: Path, tiny_models: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    fs = subprocess.run(["stat", "-f", "-c", "%T", data_dir], capture_output=True, text=True, check=False)
-    if fs.stdout.strip() in {"tmpfs", "ramfs"}:
-        pytest.skip("the cache is on tmpfs")
+    skip_on_memory_fs(data_dir)
     caplog.set_level(logging.INFO, logger="homeiq_addon")
     registry = ModelRegistry(tiny_settings(data_dir, tiny_models))
     try:
