@@ -30,7 +30,7 @@ from typing import Any
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "addon"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "addon"), str(ROOT), str(ROOT / "scripts")]  # scripts: bench_api
 
 import numpy as np  # noqa: E402
 
@@ -198,37 +198,24 @@ def bench_embeddings(registry: ModelRegistry, work: Path, folder: Path, repeats:
 @contextlib.contextmanager
 def embed_server(work: Path, folder: Path) -> Iterator[Callable[[list[str], str], np.ndarray]]:
     """The real server (``python -m homeiq_addon serve``, lite profile, this embedding model) in
-    its own process, as in the add-on; yields a function that POSTs texts to /v1/embed."""
+    its own process, as bench_api.py runs it; yields a function that POSTs texts to /v1/embed."""
+    import asyncio
     import base64
     import http.client
-    import socket
-    import urllib.request
+    from urllib.parse import urlsplit
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    token = "bench-token-0123456789abcdef"  # noqa: S105 - a loopback-only benchmark server
-    command = [
-        sys.executable, "-m", "homeiq_addon", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(work / "data"), "--profile", "lite", "--prefetch", "--token", token,
-        "--embedding-model", str(folder), "--log-level", "warning",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "addon")}
-    process = subprocess.Popen(command, env=env)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
-                    if json.load(response)["models"]["embedding"]["state"] == "ready":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit("the embedding server did not become ready")
-            time.sleep(0.3)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # one kept-alive connection
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    import aiohttp
+    import bench_api
+
+    async def ready(base: str) -> None:
+        async with aiohttp.ClientSession() as session:
+            await bench_api.wait_ready(session, base, timeout_s=300)
+
+    args = argparse.Namespace(data_dir=work / "data", embedding_model=str(folder), precision="int8")
+    with bench_api.server(args) as base:
+        asyncio.run(ready(base))
+        conn = http.client.HTTPConnection(urlsplit(base).netloc, timeout=120)  # one kept-alive connection
+        headers = {**bench_api.HEADERS, "Content-Type": "application/json"}
 
         def post(texts: list[str], encoding: str) -> np.ndarray:
             conn.request("POST", "/v1/embed", json.dumps({"texts": texts, "encoding": encoding}), headers)
@@ -244,9 +231,6 @@ def embed_server(work: Path, folder: Path) -> Iterator[Callable[[list[str], str]
         time.sleep(1.0)  # let the server's shape-bucket warm-up finish
         yield post
         conn.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def bench_rerank(registry: ModelRegistry, folder: Path, repeats: int) -> dict[str, float]:
