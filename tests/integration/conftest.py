@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.integration.addon_server import FakeAddon
-from tests.integration.common import make_entry
+from tests.integration.common import FROZEN_NOW, make_entry
+
+# The HA test plugin sets the SQLAlchemy engine logger to INFO (the recorder's statement echo):
+# thousands of lines in every failure's captured log, hiding its cause.
+logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 @pytest.fixture
 def hass_config_dir(hass_tmp_config_dir: str) -> str:
     """A config dir of our own: accepting a suggestion writes automations.yaml into it."""
     return hass_tmp_config_dir
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(freezer: FrozenDateTimeFactory) -> None:
+    """Time stands still at FROZEN_NOW from before HA starts; tests move it with `freezer`.
+
+    Autouse fixtures are set up before the ones a test asks for, and this one comes before
+    `_integration_env` (which starts HA), so HA, its recorder and every test see the same day
+    whatever the real date is.
+    """
+    freezer.move_to(FROZEN_NOW)
 
 
 @pytest.fixture(autouse=True)

@@ -27,12 +27,12 @@ from custom_components.homeiq.const import (
 )
 from custom_components.homeiq.store import SuggestionStatus
 from tests.integration.addon_server import FakeAddon
-from tests.integration.common import make_entry
+from tests.integration.common import FROZEN_NOW, make_entry
 
 USER = "0123456789abcdef0123456789abcdef"
 DAYS = 14
-FIRST_DAY = datetime(2026, 11, 1, tzinfo=UTC)
-NOW = FIRST_DAY + timedelta(days=DAYS, hours=12)
+NOW = FROZEN_NOW  # 2026-11-15 12:00 UTC: the habits end the evening before
+FIRST_DAY = NOW - timedelta(days=DAYS, hours=12)
 PORCH_ON = "time_of_day:light.porch:on:daily:0"
 PORCH_OFF = "time_of_day:light.porch:off:daily:0"
 LOCKED = "time_of_day:lock.front_door:locked:daily:0"

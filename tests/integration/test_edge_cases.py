@@ -19,7 +19,7 @@ from custom_components.homeiq.automations import async_create_automation, existi
 from custom_components.homeiq.const import DOMAIN
 from custom_components.homeiq.store import HistoryStore, RecordedChange, Suggestion, SuggestionStatus
 from tests.integration.addon_server import FakeAddon
-from tests.integration.common import make_entry
+from tests.integration.common import FROZEN_NOW, make_entry
 from tests.integration.test_analysis import LOCKED, _analyze, _setup, _write_habits
 
 CONFIG = {
@@ -169,6 +169,8 @@ async def test_unload_cancels_a_running_analysis(
 async def test_damaged_stored_records_are_skipped_not_fatal(
     hass: HomeAssistant, addon: FakeAddon, automation_setup: None, hass_storage: dict[str, Any]
 ) -> None:
+    # Both days lie inside the 28-day window that ends at the frozen now (else load prunes them).
+    garbage_day, good_day = ((FROZEN_NOW - timedelta(days=n)).date().isoformat() for n in (14, 13))
     entry = make_entry(addon)
     hass_storage[f"{DOMAIN}.{entry.entry_id}.suggestions"] = {
         "version": 1,
@@ -186,8 +188,8 @@ async def test_damaged_stored_records_are_skipped_not_fatal(
         "key": f"{DOMAIN}.{entry.entry_id}.history",
         "data": {
             "days": {
-                "2026-11-01": "garbage",
-                "2026-11-02": {"e": ["light.a"], "c": [[0, "on", 5.0, None, None, None], [1]]},
+                garbage_day: "garbage",
+                good_day: {"e": ["light.a"], "c": [[0, "on", 5.0, None, None, None], [1]]},
             }
         },
     }

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homeiq.const import DOMAIN
 from tests.integration.addon_server import VERSION, FakeAddon
+from tests.integration.common import FROZEN_NOW
+
+
+async def test_home_assistant_starts_at_the_frozen_instant(
+    hass: HomeAssistant, recorder_mock: Recorder
+) -> None:
+    """conftest freezes the clock before HA and its recorder start: no test depends on today's date."""
+    assert dt_util.utcnow() == FROZEN_NOW
+    assert recorder_mock.recorder_runs_manager.recording_start == FROZEN_NOW
 
 
 async def test_setup_creates_service_device_and_entities(
