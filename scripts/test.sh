@@ -5,10 +5,21 @@
 # Extra arguments go to both pytest runs (e.g. -x, -k name).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh all || exit 1
 export PYTHONDONTWRITEBYTECODE=1 TOKENIZERS_PARALLELISM=false
 fail=0
-step() { printf '\n=== %s\n' "$*"; }
+# Each section's name, wall time and result, printed as a table at the end.
+sections=() section_name="" section_start=0 section_fail=0
+end_section() {
+  [ -n "$section_name" ] || return 0
+  local took=$((SECONDS - section_start)) result=ok
+  [ "$fail" -eq "$section_fail" ] || result=FAILED
+  sections+=("$(printf '%-36s %4d:%02d  %s' "$section_name" $((took / 60)) $((took % 60)) "$result")")
+}
+step() {  # step TITLE [SHORT NAME for the table]
+  end_section
+  section_name="${2:-$1}" section_start=$SECONDS section_fail=$fail
+  printf '\n=== %s\n' "$1"
+}
 
 run_pytest() {  # run_pytest VENV PATHS... -- ARGS...
   local venv="$1"; shift
@@ -21,6 +32,10 @@ run_pytest() {  # run_pytest VENV PATHS... -- ARGS...
   return $rc
 }
 
+total_start=$SECONDS
+step "set-up (scripts/setup.sh, idempotent)" "set-up"
+scripts/setup.sh all || exit 1
+
 step "ruff"
 .venv-addon/bin/ruff check . || fail=1
 .venv-addon/bin/ruff format --check . || fail=1
@@ -28,24 +43,30 @@ step "ruff"
 shopt -s nullglob globstar
 py_files() { local f; for f in "$@"; do [ -f "$f" ] && echo "$f"; done; }
 
-step "mypy --strict (add-on, Python $(.venv-addon/bin/python -c 'import sys;print(sys.version.split()[0])'))"
+step "mypy --strict (add-on, Python $(.venv-addon/bin/python -c 'import sys;print(sys.version.split()[0])'))" "mypy --strict: add-on"
 # scripts/bench_patterns.py imports the integration package, so the HA step checks it.
 mapfile -t addon_py < <(py_files addon/homeiq_addon/**/*.py scripts/*.py | grep -vx 'scripts/bench_patterns.py')
 [ ${#addon_py[@]} -eq 0 ] || .venv-addon/bin/mypy "${addon_py[@]}" || fail=1
 
-step "mypy --strict (integration, Python $(.venv-ha/bin/python -c 'import sys;print(sys.version.split()[0])'))"
+step "mypy --strict (integration, Python $(.venv-ha/bin/python -c 'import sys;print(sys.version.split()[0])'))" "mypy --strict: integration"
 mapfile -t ha_py < <(py_files custom_components/homeiq/**/*.py demo/*.py evaluation/**/*.py scripts/bench_patterns.py)
 [ ${#ha_py[@]} -eq 0 ] || .venv-ha/bin/mypy "${ha_py[@]}" || fail=1
 
 step "pytest: add-on"
 run_pytest .venv-addon tests/addon -- -p no:cacheprovider "$@" || fail=1
 
-step "pytest: repository, patterns, integration"
+step "pytest: repository, patterns, integration" "pytest: repo, patterns, integration"
 run_pytest .venv-ha tests/repo tests/patterns tests/integration -- -p no:cacheprovider "$@" || fail=1
 
 # End to end: real processes on loopback ports, so without the HA test plugin (it blocks sockets).
 step "pytest: end to end"
 run_pytest .venv-ha tests/e2e -- -p no:cacheprovider -p no:homeassistant "$@" || fail=1
+
+end_section
+total=$((SECONDS - total_start))
+printf '\n=== times (wall clock)\n'
+printf '%s\n' "${sections[@]}"
+printf '%-36s %4d:%02d\n' "total" $((total / 60)) $((total % 60))
 
 if [ $fail -ne 0 ]; then echo; echo "FAILED"; exit 1; fi
 echo; echo "all checks passed"
