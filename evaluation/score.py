@@ -1,9 +1,11 @@
 """Scoring mined patterns against a synthetic home's ground truth.
 
-Reports recall of planted routines, patterns about noise entities and automation effects wrongly
-suggested. Patterns that match no planted routine but touch neither noise nor automated entities
-are listed as ``other`` (real but unplanted regularities, such as the evening 'off' that follows
-a planted 'on'); they are not errors.
+Reports recall of planted routines (overall and per phenomenon), patterns about noise entities,
+automation effects wrongly suggested, and duplicates: a second pattern for one planted routine, or
+a pattern that acts on only some members of a planted group (the per-lamp near-copies). Patterns
+that match no planted routine but touch neither noise nor automated entities are listed as
+``other`` (real but unplanted regularities, such as the evening 'off' that follows a planted
+'on'); they are not errors.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Score:
     missed: list[str] = field(default_factory=list)
     noise_patterns: list[str] = field(default_factory=list)
     automation_effects: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    phenomena: dict[str, tuple[int, int]] = field(default_factory=dict)  # name: (found, planted)
     other: list[str] = field(default_factory=list)
     patterns: int = 0
     events: int = 0
@@ -57,9 +61,24 @@ def _day_set(pattern: Pattern) -> str:
     return DAY_SETS.get(tuple(weekdays) if weekdays else None, "other")
 
 
+def _has_condition(pattern: Pattern, key: str, routine: PlantedRoutine) -> bool:
+    conditions = pattern.conditions or {}
+    if key == "target":
+        return any(
+            set(entry["entity_id"] if isinstance(entry["entity_id"], list) else [entry["entity_id"]])
+            == set(routine.action_entities)
+            for entry in conditions.get("states", [])
+        )
+    kind, _, value = key.partition("=")
+    return bool(conditions.get(kind) == value)
+
+
 def matches(routine: PlantedRoutine, pattern: Pattern) -> bool:
-    """Whether ``pattern`` reports ``routine`` (same action, trigger and day set, within tolerance)."""
-    if pattern.action.get("entity_id") != routine.entity_id or pattern.action.get("state") != routine.state:
+    """Whether ``pattern`` reports ``routine`` (same targets, trigger, conditions and day set,
+    within tolerance)."""
+    if set(pattern.targets) != set(routine.action_entities) or pattern.action.get("state") != routine.state:
+        return False
+    if not all(_has_condition(pattern, key, routine) for key in routine.conditions):
         return False
     trigger = pattern.trigger
     if routine.kind == "time_of_day":
@@ -98,12 +117,21 @@ def score_home(home: SyntheticHome, patterns: Sequence[Pattern]) -> Score:
     for routine in home.routines:
         hits = [p for p in patterns if matches(routine, p)]
         (score.found if hits else score.missed).append(routine.name)
+        score.duplicates.extend(p.id for p in hits[1:])
         matched.update(p.id for p in hits)
+        for phenomenon in routine.phenomena:
+            found, planted = score.phenomena.get(phenomenon, (0, 0))
+            score.phenomena[phenomenon] = (found + bool(hits), planted + 1)
     for pattern in patterns:
+        targets = set(pattern.targets)
         if set(pattern.entities) & home.noise_entities:
             score.noise_patterns.append(pattern.id)
-        elif pattern.action.get("entity_id") in home.automated_entities:
+        elif targets & home.automated_entities:
             score.automation_effects.append(pattern.id)
+        elif pattern.id not in matched and any(
+            targets < set(r.targets) and pattern.action.get("state") == r.state for r in home.routines
+        ):
+            score.duplicates.append(pattern.id)  # some lamps of a planted group, on their own
         elif pattern.id not in matched:
             score.other.append(pattern.id)
     return score

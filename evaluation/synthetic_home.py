@@ -6,6 +6,15 @@ auto-off durations, existing automations (time-, state- and sun-triggered) whose
 be suggested, dozens of noise entities toggled at random, chatty motion sensors, chatty numeric
 sensors, ``unavailable`` blips and attribute-only changes. Manual changes come half from the app
 (``user_id``) and half from physical switches (no user, no parent).
+
+And what real homes add (each routine names its phenomena, for the per-phenomenon table):
+- ``group``: lamps switched together within seconds, each with its own context;
+- ``conditional``: a door or motion sensor that fires ten times more often than the action that
+  follows some of its firings, explained by a condition (the lamps are off, it is dark);
+- ``presence``: two persons whose phones flap (home, not_home, home within a minute), the robot
+  vacuum started when the last one leaves, a lamp when the first one comes home after dark;
+- ``skips``: a wake-up light skipped on a fifth of the weekdays and used at random later in the
+  morning; a weekend routine kept on 6 of the 8 weekend days of four weeks.
 """
 
 from __future__ import annotations
@@ -31,6 +40,13 @@ DEFAULT_LONGITUDE = 4.9041
 
 RoutineKind = Literal["time_of_day", "sun", "sequence", "duration"]
 DaySet = Literal["daily", "weekdays", "weekend"]
+PHENOMENA = ("clock", "sun", "sequence", "duration", "group", "conditional", "presence", "skips")
+
+OFFICE_LAMPS = tuple(
+    f"light.office_{name}" for name in ("desk", "bloom_1", "bloom_2", "go", "strip", "ceiling", "spot")
+)
+KITCHEN_GROUP = ("light.kitchen_ceiling", "light.kitchen_counter", "switch.kitchen_strip")
+PERSONS = ("person.alice", "person.bob")
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,14 @@ class PlantedRoutine:
     trigger_entity: str | None = None  # sequence
     trigger_state: str | None = None
     for_min: float | None = None  # duration
+    targets: tuple[str, ...] = ()  # a group's entities (``entity_id`` is the first of them)
+    conditions: tuple[str, ...] = ()  # condition keys a rule must carry: "sun=below_horizon", "target"
+    phenomena: tuple[str, ...] = ()
+
+    @property
+    def action_entities(self) -> tuple[str, ...]:
+        """The entities the routine sets."""
+        return self.targets or (self.entity_id,)
 
 
 @dataclass
@@ -65,6 +89,7 @@ class SyntheticHome:
     routines: list[PlantedRoutine]
     noise_entities: frozenset[str]
     automated_entities: frozenset[str]
+    group_members: frozenset[str] = frozenset()
 
     def home_context(self) -> HomeContext:
         """The home's time zone and location for ``mine_patterns``."""
@@ -90,6 +115,7 @@ class SyntheticHome:
             "longitude": self.longitude,
             "routines": [asdict(r) for r in self.routines],
             "noise_entities": sorted(self.noise_entities),
+            "group_members": sorted(self.group_members),
             "automated_entities": sorted(self.automated_entities),
         }
         (directory / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
@@ -192,6 +218,9 @@ def generate_home(
         *_sun_routines(b, latitude, longitude),
         *_sequence_routines(b),
         *_duration_routines(b),
+        *_group_routines(b),
+        *_conditional_routines(b, latitude, longitude),
+        *_presence_routines(b, latitude, longitude),
     ]
     automations = _existing_automations(b, all_days, latitude, longitude)
     noise = _noise(b, all_days, noise_toggles, motion_sensors)
@@ -211,6 +240,7 @@ def generate_home(
         routines=routines,
         noise_entities=frozenset(noise),
         automated_entities=frozenset({"light.garden", "light.garage", "switch.christmas_lights"}),
+        group_members=frozenset(m for r in routines for m in r.targets),
     )
 
 
@@ -245,11 +275,24 @@ def _clock_routines(b: _Builder) -> list[PlantedRoutine]:
     for name, entity_id, state, base, day_set, sd, undo_state, lo, hi in table:
         # The midnight routine stays within a few minutes of midnight, on either side.
         at = _planted_time(rng, base, 8.0 if name == "midnight_lights_off" else 20.0)
-        routines.append(PlantedRoutine(name, "time_of_day", entity_id, state, day_set, at_min=at))
+        skips = name in ("wake_up_light", "weekend_coffee")
+        phenomena = ("clock", "skips") if skips else ("clock",)
+        routines.append(
+            PlantedRoutine(name, "time_of_day", entity_id, state, day_set, at_min=at, phenomena=phenomena)
+        )
+        eligible = [d for d in b.days if day_set == "daily" or (day_set == "weekdays") == _weekday(d)]
+        # A fifth of the wake-up days skipped (4 of 20 weekdays); 2 of the 8 weekend days without coffee.
+        skipped = set(
+            rng.sample(eligible, len(eligible) // 5 if day_set == "weekdays" else len(eligible) // 4)
+        )
         for day in b.days:
-            wanted = day_set == "daily" or (day_set == "weekdays") == _weekday(day)
-            if wanted and rng.random() < 0.92:
+            wanted = day in eligible
+            kept = day not in skipped if skips else rng.random() < 0.92
+            if wanted and kept:
                 b.manual(entity_id, state, b.local(day, at + rng.gauss(0.0, sd)))
+            if skips and rng.random() < 0.4:  # the same entity used off-routine, later in the day
+                b.manual(entity_id, state, b.local(day, at + rng.uniform(120, 300)))
+                b.manual(entity_id, undo_state, b.local(day, at + rng.uniform(310, 400)))
             # The opposite change at a loose time, so that the routine's change is a change every day.
             b.manual(entity_id, undo_state, b.local(day, at + rng.uniform(lo, hi)))
     return routines
@@ -264,7 +307,11 @@ def _sun_routines(b: _Builder, latitude: float, longitude: float) -> list[Plante
         ("blinds_after_sunset", "cover.living_room_blinds", "closed", "open", 20, 6.0),
     ]:
         offset = _planted_time(rng, base, 10.0)
-        routines.append(PlantedRoutine(name, "sun", entity_id, state, sun_event="sunset", offset_min=offset))
+        routines.append(
+            PlantedRoutine(
+                name, "sun", entity_id, state, sun_event="sunset", offset_min=offset, phenomena=("sun",)
+            )
+        )
         for day in b.days:
             sunset = sun_event_utc(day, latitude, longitude, "sunset")
             if sunset is None:
@@ -304,6 +351,7 @@ def _sequence_routines(b: _Builder) -> list[PlantedRoutine]:
             "on",
             trigger_entity="binary_sensor.front_door",
             trigger_state="on",
+            phenomena=("sequence",),
         ),
         PlantedRoutine(
             "soundbar_with_tv",
@@ -312,6 +360,7 @@ def _sequence_routines(b: _Builder) -> list[PlantedRoutine]:
             "on",
             trigger_entity="media_player.living_room_tv",
             trigger_state="playing",
+            phenomena=("sequence",),
         ),
     ]
 
@@ -324,7 +373,9 @@ def _duration_routines(b: _Builder) -> list[PlantedRoutine]:
         ("bathroom_fan_auto_off", "fan.bathroom", float(rng.choice([10, 15, 20])), 1.5),
         ("pantry_light_auto_off", "light.pantry", float(rng.choice([3, 4, 5])), 0.5),
     ]:
-        routines.append(PlantedRoutine(name, "duration", entity_id, "off", for_min=minutes))
+        routines.append(
+            PlantedRoutine(name, "duration", entity_id, "off", for_min=minutes, phenomena=("duration",))
+        )
         for day in b.days:
             for _ in range(rng.randint(1, 4)):
                 on = b.local(day, rng.uniform(6 * 60, 23 * 60))
@@ -335,6 +386,174 @@ def _duration_routines(b: _Builder) -> list[PlantedRoutine]:
                     off = on + timedelta(minutes=rng.uniform(60, 180))
                 b.manual(entity_id, "off", off)
     return routines
+
+
+def _together(b: _Builder, entities: tuple[str, ...], state: str, when: datetime, spread_s: float) -> None:
+    """Set several entities by hand within ``spread_s`` seconds, each with its own context."""
+    user = "user-app" if b.rng.random() < 0.5 else None
+    for entity_id in entities:
+        offset = timedelta(seconds=b.rng.uniform(0.0, spread_s))
+        b.intents.append(_Intent(when + offset, entity_id, state, b.context(), user))
+
+
+def _door(b: _Builder, opened: datetime) -> None:
+    """The office door opens and closes again some seconds later."""
+    b.intents.append(_Intent(opened, "binary_sensor.office_door", "on", b.context()))
+    closed = opened + timedelta(seconds=b.rng.uniform(5, 40))
+    b.intents.append(_Intent(closed, "binary_sensor.office_door", "off", b.context()))
+
+
+def _group_routines(b: _Builder) -> list[PlantedRoutine]:
+    """Three kitchen lights switched on together around 18:30, off together late in the evening."""
+    rng = b.rng
+    at = _planted_time(rng, 18 * 60 + 30)
+    for day in b.days:
+        if rng.random() < 0.9:
+            _together(b, KITCHEN_GROUP, "on", b.local(day, at + rng.gauss(0.0, 8.0)), 20.0)
+        _together(b, KITCHEN_GROUP, "off", b.local(day, rng.uniform(21 * 60, 23 * 60)), 20.0)
+        if rng.random() < 0.2:  # the counter light alone, for a late snack
+            lone = b.local(day, rng.uniform(23 * 60 + 10, 23 * 60 + 50))
+            b.manual(KITCHEN_GROUP[1], "on", lone)
+            b.manual(KITCHEN_GROUP[1], "off", lone + timedelta(minutes=rng.uniform(3, 15)))
+    return [
+        PlantedRoutine(
+            "kitchen_lights_together",
+            "time_of_day",
+            KITCHEN_GROUP[0],
+            "on",
+            at_min=at,
+            targets=KITCHEN_GROUP,
+            phenomena=("group", "clock"),
+        )
+    ]
+
+
+def _conditional_routines(b: _Builder, latitude: float, longitude: float) -> list[PlantedRoutine]:
+    """The office: seven lamps turned on together soon after the door opens, when they are off;
+    the door opens ten times as often. The entrance light after motion, only when it is dark."""
+    rng = b.rng
+    for day in b.days:
+        weekday = _weekday(day)
+        # The door: people in and out while the office is lit, far more often than the lamps are
+        # switched; now and then someone looks in while it is dark and leaves the lamps off.
+        arrivals = [rng.uniform(8 * 60, 9 * 60 + 30)] if weekday else []
+        if weekday and rng.random() < 0.5:
+            arrivals.append(rng.uniform(13 * 60, 14 * 60))  # back from lunch, the lamps were off
+        if rng.random() < 0.3:
+            _door(b, b.local(day, rng.uniform(6 * 60, 22 * 60)))
+        for arrival in arrivals:
+            if rng.random() > 0.9:
+                continue
+            opened = b.local(day, arrival)
+            _door(b, opened)
+            _together(b, OFFICE_LAMPS, "on", opened + timedelta(seconds=rng.uniform(10, 50)), 8.0)
+            leave = arrival + rng.uniform(150, 240) if arrival < 12 * 60 else rng.uniform(17 * 60, 19 * 60)
+            for _ in range(round((leave - arrival) / 60 * rng.uniform(2.0, 3.5))):
+                _door(b, b.local(day, rng.uniform(arrival + 3, leave - 3)))
+            _together(b, OFFICE_LAMPS, "off", b.local(day, leave), 8.0)
+            _door(b, b.local(day, leave + 0.5))
+        # Entrance: motion all day; the light is turned on after it only when it is dark.
+        sunset = sun_event_utc(day, latitude, longitude, "sunset")
+        sunrise = sun_event_utc(day, latitude, longitude, "sunrise")
+        for _ in range(rng.randint(10, 18)):
+            moved = b.local(day, rng.uniform(6 * 60, 23 * 60 + 30))
+            b.intents.append(_Intent(moved, "binary_sensor.entrance_motion", "on", b.context()))
+            b.intents.append(
+                _Intent(
+                    moved + timedelta(seconds=rng.uniform(30, 90)), "binary_sensor.entrance_motion", "off"
+                )
+            )
+            dark = sunset is not None and sunrise is not None and not (sunrise < moved < sunset)
+            if dark and rng.random() < 0.85:
+                lit = moved + timedelta(seconds=rng.uniform(3, 25))
+                b.manual("light.entrance", "on", lit)
+                b.manual("light.entrance", "off", lit + timedelta(minutes=rng.uniform(2, 6)))
+    return [
+        PlantedRoutine(
+            "office_lamps_on_door",
+            "sequence",
+            OFFICE_LAMPS[0],
+            "on",
+            trigger_entity="binary_sensor.office_door",
+            trigger_state="on",
+            targets=OFFICE_LAMPS,
+            conditions=("target",),
+            phenomena=("group", "conditional"),
+        ),
+        PlantedRoutine(
+            "entrance_light_when_dark",
+            "sequence",
+            "light.entrance",
+            "on",
+            trigger_entity="binary_sensor.entrance_motion",
+            trigger_state="on",
+            conditions=("sun=below_horizon",),
+            phenomena=("conditional",),
+        ),
+    ]
+
+
+def _presence_routines(b: _Builder, latitude: float, longitude: float) -> list[PlantedRoutine]:
+    """Two persons (and their flapping phone trackers): the vacuum starts when the last one
+    leaves, the living room lamp goes on when the first one comes home after dark."""
+    rng = b.rng
+    for day in b.days:
+        away: dict[str, tuple[float, float]] = {}
+        for person in PERSONS:
+            if _weekday(day) or rng.random() < 0.6:
+                leave = rng.uniform(7 * 60 + 30, 9 * 60) if _weekday(day) else rng.uniform(10 * 60, 14 * 60)
+                back = leave + (rng.uniform(9.5 * 60, 12 * 60) if _weekday(day) else rng.uniform(60, 240))
+                away[person] = (leave, back)
+        for person, (leave, back) in away.items():
+            tracker = f"device_tracker.{person.partition('.')[2]}_phone"
+            for entity_id in (person, tracker):
+                b.intents.append(_Intent(b.local(day, leave), entity_id, "not_home", b.context()))
+                b.intents.append(_Intent(b.local(day, back), entity_id, "home", b.context()))
+        if len(away) == len(PERSONS):
+            last_out = max(leave for leave, _ in away.values())
+            first_in = min(back for _, back in away.values())
+            if first_in > last_out:
+                if rng.random() < 0.85:
+                    b.manual("vacuum.robot", "cleaning", b.local(day, last_out + rng.uniform(0.5, 4)))
+                b.manual("vacuum.robot", "docked", b.local(day, last_out + rng.uniform(60, 100)))
+                arrived = b.local(day, first_in)
+                sunset = sun_event_utc(day, latitude, longitude, "sunset")
+                if sunset is not None and arrived > sunset and rng.random() < 0.9:
+                    b.manual(
+                        "light.living_room_lamp", "on", arrived + timedelta(seconds=rng.uniform(20, 120))
+                    )
+        b.manual("light.living_room_lamp", "off", b.local(day, rng.uniform(23 * 60, 23 * 60 + 50)))
+        # Phones flap while their owners are at home: not_home and back within a minute.
+        for person in PERSONS:
+            tracker = f"device_tracker.{person.partition('.')[2]}_phone"
+            home_from = max(19 * 60.0, away[person][1] + 10) if person in away else 19 * 60.0
+            for _ in range(rng.randint(0, 3) if home_from < 23 * 60 else 0):
+                gone = b.local(day, rng.uniform(home_from, 23 * 60 + 30))
+                returned = gone + timedelta(seconds=rng.uniform(20, 60))
+                for entity_id in (person, tracker):
+                    b.intents.append(_Intent(gone, entity_id, "not_home", b.context()))
+                    b.intents.append(_Intent(returned, entity_id, "home", b.context()))
+    return [
+        PlantedRoutine(
+            "vacuum_when_everyone_left",
+            "sequence",
+            "vacuum.robot",
+            "cleaning",
+            trigger_entity="zone.home",
+            trigger_state="not_home",
+            phenomena=("presence",),
+        ),
+        PlantedRoutine(
+            "lamp_when_first_home_after_dark",
+            "sequence",
+            "light.living_room_lamp",
+            "on",
+            trigger_entity="zone.home",
+            trigger_state="home",
+            conditions=("sun=below_horizon",),
+            phenomena=("presence", "conditional"),
+        ),
+    ]
 
 
 def _existing_automations(

@@ -11,7 +11,9 @@ from homeassistant.core import HomeAssistant
 
 from custom_components.homeiq.patterns import mine_patterns
 from custom_components.homeiq.patterns.actions import service_for
+from custom_components.homeiq.patterns.conditions import Condition
 from custom_components.homeiq.patterns.duration import DurationHabit
+from custom_components.homeiq.patterns.groups import targets_of
 from custom_components.homeiq.patterns.render import duration_pattern, sequence_pattern, time_pattern
 from custom_components.homeiq.patterns.sequence import SequenceHabit
 from custom_components.homeiq.patterns.time_of_day import TimeHabit
@@ -63,6 +65,7 @@ def test_states_no_service_sets_are_not_actionable(entity_id: str, state: str) -
 def _hand_made_patterns() -> list[dict[str, Any]]:
     names: dict[str, str] = {}
     common = {"support_days": 9, "occurrences": 9, "confidence": 0.7, "members": frozenset({1})}
+    common |= {"eligible_days": 20, "action_count": 12}
     time_habits = [
         TimeHabit("light.bedroom", "on", "clock", 405.0, "weekdays", spread_min=5.0, **common),  # type: ignore[arg-type]
         TimeHabit("cover.blinds", "closed", "sunset", -15.0, "daily", spread_min=5.0, **common),  # type: ignore[arg-type]
@@ -70,18 +73,57 @@ def _hand_made_patterns() -> list[dict[str, Any]]:
         TimeHabit("lock.front_door", "locked", "clock", 1435.0, "daily", spread_min=5.0, **common),  # type: ignore[arg-type]
     ]
     patterns = [time_pattern(h, names, 5) for h in time_habits]
-    patterns.append(
+    rule = {"occurrences": 9, "action_count": 10, "trigger_count": 12, "followed": 9, "support_days": 9}
+    rule |= {"eligible_days": 28, "confidence": 0.6, "coverage": 0.9, "lift": 5.0, "median_delay_s": 20.0}
+    lamps = "light.bloom+light.desk+light.go+switch.strip"
+    every_condition = (
+        Condition("target", "off", targets_of(lamps), for_min=15),
+        Condition("sun", "below_horizon"),
+        Condition("presence", "home"),
+        Condition("time", after_min=1380.0, before_min=390.0),
+        Condition("quiet", "off", ("binary_sensor.hall_motion",), for_min=30),
+    )
+    patterns += [
         sequence_pattern(
-            SequenceHabit(
-                "media_player.tv", "playing", "media_player.soundbar", "on", 9, 10, 9, 0.7, 5.0, 20.0
-            ),
+            SequenceHabit("media_player.tv", "playing", "media_player.soundbar", "on", **rule), names
+        ),
+        sequence_pattern(
+            SequenceHabit("binary_sensor.door", "on", lamps, "on", **rule, conditions=every_condition), names
+        ),
+        sequence_pattern(SequenceHabit("zone.home", "not_home", "vacuum.robot", "cleaning", **rule), names),
+        sequence_pattern(
+            SequenceHabit("zone.home", "home", "light.hall", "on", **rule, conditions=every_condition[1:2]),
             names,
-        )
-    )
-    patterns.append(
-        duration_pattern(DurationHabit("fan.bathroom", "on", "off", 14.6, 20, 25, 14, 0.7), names)
-    )
+        ),
+        duration_pattern(DurationHabit("fan.bathroom", "on", "off", 14.6, 20, 25, 14, 0.7), names),
+        duration_pattern(DurationHabit(lamps, "on", "off", 45.0, 20, 25, 14, 0.7), names),
+    ]
     return [dict(p.automation) for p in patterns]
+
+
+def test_a_conditional_group_rule_carries_every_target_and_condition() -> None:
+    [config] = [c for c in _hand_made_patterns() if c["triggers"][0].get("entity_id") == "binary_sensor.door"]
+    assert config["actions"] == [
+        {"action": "light.turn_on", "target": {"entity_id": ["light.bloom", "light.desk", "light.go"]}},
+        {"action": "switch.turn_on", "target": {"entity_id": "switch.strip"}},
+    ]
+    assert config["conditions"] == [
+        {
+            "condition": "state",
+            "entity_id": ["light.bloom", "light.desk", "light.go", "switch.strip"],
+            "state": "off",
+            "for": {"minutes": 15},
+        },
+        {"condition": "state", "entity_id": "sun.sun", "state": "below_horizon"},
+        {"condition": "numeric_state", "entity_id": "zone.home", "above": 0},
+        {"condition": "time", "after": "23:00:00", "before": "06:30:00"},
+        {
+            "condition": "state",
+            "entity_id": "binary_sensor.hall_motion",
+            "state": "off",
+            "for": {"minutes": 30},
+        },
+    ]
 
 
 async def test_every_suggested_automation_passes_home_assistant_validation(hass: HomeAssistant) -> None:
@@ -91,6 +133,8 @@ async def test_every_suggested_automation_passes_home_assistant_validation(hass:
     )
     kinds = {p.kind for p in mined}
     assert kinds == {"time_of_day", "sun", "sequence", "duration"}
+    assert any(len(p.targets) > 1 for p in mined)  # a group
+    assert any(p.kind == "sequence" and p.automation["conditions"] for p in mined)  # a conditional rule
     configs = [p.as_dict()["automation"] for p in mined] + _hand_made_patterns()
     for config in configs:
         validated = await async_validate_config_item(hass, "automation", config)

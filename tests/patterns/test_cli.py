@@ -14,7 +14,6 @@ import pytest
 from custom_components.homeiq.patterns import (
     HomeContext,
     MiningOptions,
-    Pattern,
     StateChange,
     mine_patterns,
     read_events_jsonl,
@@ -65,7 +64,10 @@ def test_cli_prints_patterns_as_json(tmp_path: Path) -> None:
     fan_on = next(p for p in patterns if p["id"] == "time_of_day:fan.bedroom:on:daily:0")
     assert set(fan_on) == {
         "id", "kind", "text", "trigger", "action", "entities", "support_days", "occurrences", "confidence",
-        "automation",
+        "evidence", "automation",
+    }  # fmt: skip
+    assert set(fan_on["evidence"]) == {
+        "occurrences", "action_count", "support_days", "eligible_days", "coverage", "text",
     }  # fmt: skip
     assert fan_on["automation"]["actions"][0]["action"] == "fan.turn_on"
 
@@ -112,17 +114,3 @@ def test_bad_options_and_time_zone_raise_value_errors() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         mine_patterns([], HomeContext("UTC"), now=datetime(2026, 11, 2))
     assert mine_patterns([], HomeContext("UTC")) == []
-
-
-def test_pattern_dict_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    events = _write_events(path)
-    [pattern, *_] = mine_patterns(events, HomeContext("Europe/Amsterdam"))
-    data = json.loads(json.dumps(pattern.as_dict()))
-    again = Pattern.from_dict(data)
-    assert again.as_dict() == data
-    assert again.id == pattern.id
-    with pytest.raises(ValueError, match="kind"):
-        Pattern.from_dict({**data, "kind": "telepathy"})
-    with pytest.raises(KeyError):
-        Pattern.from_dict({k: v for k, v in data.items() if k != "action"})

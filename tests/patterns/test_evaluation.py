@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from custom_components.homeiq.patterns import Pattern, mine_patterns, read_events_jsonl
+from custom_components.homeiq.patterns.model import Evidence
 from evaluation import generate_home, score_home, score_seeds
 from evaluation.__main__ import main as evaluation_main
 from evaluation.score import matches
@@ -45,7 +47,10 @@ def test_generator_is_deterministic_and_covers_the_hard_cases() -> None:
     assert [e.when for e in home.events] == sorted(e.when for e in home.events)
 
 
-def test_scorer_counts_misses_noise_and_automation_effects() -> None:
+EVIDENCE = Evidence(occurrences=5, action_count=5, support_days=5, eligible_days=28, coverage=1.0, text="")
+
+
+def test_scorer_counts_misses_noise_automation_effects_and_duplicates() -> None:
     home = generate_home(1)
     empty = score_home(home, [])
     assert empty.recall == 0.0
@@ -66,6 +71,7 @@ def test_scorer_counts_misses_noise_and_automation_effects() -> None:
             occurrences=5,
             confidence=0.6,
             automation={},
+            evidence=EVIDENCE,
         ),
         Pattern(
             id="fake-effect",
@@ -78,11 +84,20 @@ def test_scorer_counts_misses_noise_and_automation_effects() -> None:
             occurrences=5,
             confidence=0.6,
             automation={},
+            evidence=EVIDENCE,
         ),
     ]
-    score = score_home(home, found + fake)
+    office = next(r for r in home.routines if r.name == "office_lamps_on_door")
+    found_office = next(p for p in found if p.id.startswith("sequence:binary_sensor.office_door"))
+    one_lamp = replace(
+        found_office, id="fake-one-lamp", action={"entity_id": office.targets[0], "state": "on"}
+    )
+    score = score_home(home, found + fake + [found_office, one_lamp])
     assert score.noise_patterns == ["fake-noise"]
     assert score.automation_effects == ["fake-effect"]
+    # A second pattern for one routine, and one lamp of a planted group on its own, are duplicates.
+    assert sorted(score.duplicates) == sorted([found_office.id, "fake-one-lamp"])
+    assert score_home(home, found).duplicates == []
 
 
 def test_without_origin_the_automation_effects_would_be_suggested() -> None:
@@ -109,7 +124,10 @@ def test_home_writes_jsonl_the_engine_reads(tmp_path: Path) -> None:
 def test_evaluation_cli_reports_targets(capsys: pytest.CaptureFixture[str]) -> None:
     assert evaluation_main(["score", "--seeds", "4"]) == 0
     out = capsys.readouterr().out
-    assert "targets (recall >= 90%, no noise, no automation effects): met" in out
+    assert "| conditional | 3 / 3 | 100% |" in out
+    assert (
+        "targets (recall >= 95% per phenomenon, no noise, no automation effects, no duplicates): met" in out
+    )
 
 
 def test_input_order_and_iterators_do_not_change_the_result() -> None:

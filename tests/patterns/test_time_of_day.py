@@ -109,7 +109,7 @@ def test_changes_caused_by_automations_are_not_habits() -> None:
 
 def test_app_and_physical_changes_both_count_as_manual() -> None:
     from_app = routine("light.desk", "on", time(8, 0), user_id="user-1")
-    physical = routine("light.hall", "on", time(8, 0))
+    physical = routine("light.hall", "on", time(8, 45))  # not with the desk: that would be a group
     patterns = mine_patterns(from_app + physical, HOME, now=NOW)
     assert len(only(patterns, "light.desk", "on")) == 1
     assert len(only(patterns, "light.hall", "on")) == 1

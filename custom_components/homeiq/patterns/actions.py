@@ -26,18 +26,40 @@ _BY_DOMAIN_STATE: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class ServiceCall:
-    """A service call in HA's current action syntax (``action``, ``target``, ``data``)."""
+    """A service call in HA's current action syntax (``action``, ``target``, ``data``).
+
+    ``entity_id`` is one entity id or, for a call on several targets, a list of them.
+    """
 
     action: str
-    entity_id: str
+    entity_id: str | list[str]
     data: dict[str, Any] = field(default_factory=dict)
 
     def as_action(self) -> dict[str, Any]:
         """The call as one entry of an automation's ``actions`` list."""
-        out: dict[str, Any] = {"action": self.action, "target": {"entity_id": self.entity_id}}
+        target = self.entity_id if isinstance(self.entity_id, str) else list(self.entity_id)
+        out: dict[str, Any] = {"action": self.action, "target": {"entity_id": target}}
         if self.data:
             out["data"] = dict(self.data)
         return out
+
+
+def service_calls(targets: tuple[str, ...], state: str) -> list[ServiceCall] | None:
+    """The calls that set every target to ``state``: one per service, naming all of its targets
+    (lights and switches of a group get one call each); None when some target has no service."""
+    calls: dict[tuple[str, str], ServiceCall] = {}
+    for target in targets:
+        call = service_for(target, state)
+        if call is None:
+            return None
+        key = (call.action, repr(sorted(call.data.items())))
+        if key in calls:
+            previous = calls[key]
+            names = [previous.entity_id] if isinstance(previous.entity_id, str) else previous.entity_id
+            calls[key] = ServiceCall(call.action, [*names, target], call.data)
+        else:
+            calls[key] = call
+    return list(calls.values())
 
 
 def service_for(entity_id: str, state: str) -> ServiceCall | None:

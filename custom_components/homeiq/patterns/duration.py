@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from .actions import off_state
 from .events import EventTable
+from .groups import targets_of
 from .options import MiningOptions
 from .stats import wilson_lower_bound
 
@@ -30,6 +31,8 @@ class DurationHabit:
     periods: int
     support_days: int
     confidence: float
+    eligible_days: int = 0
+    members: frozenset[int] = frozenset()
 
 
 def find_durations(table: EventTable, day_of: IntArray, options: MiningOptions) -> list[DurationHabit]:
@@ -43,7 +46,8 @@ def find_durations(table: EventTable, day_of: IntArray, options: MiningOptions) 
             continue
         entity_id = table.entity_ids[int(table.entity[chunk[0]])]
         for on_state in ("on",):
-            end_state = off_state(entity_id, on_state)
+            ends = {off_state(target, on_state) for target in targets_of(entity_id)}
+            end_state = ends.pop() if len(ends) == 1 else None
             if end_state is None:
                 continue
             habit = _duration_habit(table, day_of, chunk, entity_id, (on_state, end_state), options=options)
@@ -94,4 +98,6 @@ def _duration_habit(
         periods=int(starts.size),
         support_days=support_days,
         confidence=confidence,
+        eligible_days=int(day_of.max() - day_of.min() + 1),
+        members=frozenset(int(i) for i in chunk[ends[consistent]]),
     )

@@ -97,6 +97,73 @@ class EventTable:
     def __len__(self) -> int:
         return int(self.time.size)
 
+    def code_of(self, entity_id: str) -> int:
+        """The code of ``entity_id``, adding it (a group or the household) when it is new."""
+        try:
+            return self.entity_ids.index(entity_id)
+        except ValueError:
+            self.entity_ids.append(entity_id)
+            return len(self.entity_ids) - 1
+
+    def state_code(self, state: str) -> int:
+        """The code of ``state``, adding it when it is new."""
+        try:
+            return self.states.index(state)
+        except ValueError:
+            self.states.append(state)
+            return len(self.states) - 1
+
+    def rebuilt(self, keep: npt.NDArray[np.bool_], added: AddedEvents | None = None) -> EventTable:
+        """A table of the kept events plus ``added`` ones, sorted by time (codes stay valid)."""
+        entity, state, prev = self.entity[keep], self.state[keep], self.prev_state[keep]
+        time, manual, context = self.time[keep], self.manual[keep], self.context[keep]
+        if added is not None and added.time.size:
+            entity = np.concatenate([entity, added.entity])
+            state = np.concatenate([state, added.state])
+            prev = np.concatenate([prev, added.prev_state])
+            time = np.concatenate([time, added.time])
+            manual = np.concatenate([manual, added.manual])
+            context = np.concatenate([context, added.context])
+        order = np.argsort(time, kind="stable")
+        return EventTable(
+            entity_ids=self.entity_ids,
+            states=self.states,
+            entity=entity[order],
+            state=state[order],
+            prev_state=prev[order],
+            time=time[order],
+            manual=manual[order],
+            context=context[order],
+            start=self.start,
+            end=self.end,
+            window_start=self.window_start,
+        )
+
+
+@dataclass
+class AddedEvents:
+    """Events made by the engine (a group set together, the household's first arrival)."""
+
+    entity: npt.NDArray[np.int32]
+    state: npt.NDArray[np.int32]
+    prev_state: npt.NDArray[np.int32]
+    time: npt.NDArray[np.float64]
+    manual: npt.NDArray[np.bool_]
+    context: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, rows: list[tuple[int, int, int, float, bool, int]]) -> AddedEvents:
+        """From rows of (entity, state, prev_state, time, manual, context)."""
+        columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), (), ()]
+        return cls(
+            entity=np.array(columns[0], dtype=np.int32),
+            state=np.array(columns[1], dtype=np.int32),
+            prev_state=np.array(columns[2], dtype=np.int32),
+            time=np.array(columns[3], dtype=np.float64),
+            manual=np.array(columns[4], dtype=bool),
+            context=np.array(columns[5], dtype=np.int64),
+        )
+
 
 def _is_numeric(state: str) -> bool:
     try:

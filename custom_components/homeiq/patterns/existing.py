@@ -94,20 +94,20 @@ def parse_automations(configs: Sequence[object]) -> list[ExistingAutomation]:
 def is_covered(
     pattern: Pattern, automations: Sequence[ExistingAutomation], time_tolerance_min: float
 ) -> bool:
-    """Whether an existing automation has the pattern's trigger and acts on its action entity."""
-    action_entity = str(pattern.action["entity_id"])
+    """Whether existing automations with the pattern's trigger act on every one of its targets."""
     trigger = pattern.trigger
+    covered: set[str] = set()
     for automation in automations:
-        if action_entity not in automation.action_entities:
-            continue
         if any(_same_trigger(trigger, existing, time_tolerance_min) for existing in automation.triggers):
-            return True
-    return False
+            covered |= automation.action_entities
+    return all(target in covered for target in pattern.targets)
 
 
 def _same_trigger(trigger: Mapping[str, Any], existing: ExistingTrigger, time_tolerance_min: float) -> bool:
     kind = trigger["type"]
-    if kind != existing.kind:
+    # zone.home's first-in / last-out triggers are numeric_state ones in Home Assistant.
+    existing_kind = "state" if existing.kind == "numeric_state" else existing.kind
+    if kind != existing_kind:
         return False
     if kind == "time":
         at = _parse_time(trigger["at"])

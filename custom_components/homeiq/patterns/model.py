@@ -40,10 +40,49 @@ class HomeContext:
 
 
 @dataclass(frozen=True)
-class Pattern:
-    """A habit found in the history, with its text and a ready automation config.
+class Evidence:
+    """Why a pattern is suggested, in figures and in words.
 
-    ``as_dict`` gives the JSON object of the pattern contract (issue 5).
+    ``occurrences`` of the action's ``action_count`` changes in the window are explained by the
+    pattern (``coverage`` = their share), on ``support_days`` of ``eligible_days``. For a
+    trigger-action rule, ``precision`` is the share of the ``trigger_count`` firings of the trigger
+    (with its conditions true) that the action followed; other kinds have no trigger to count.
+    """
+
+    occurrences: int
+    action_count: int
+    support_days: int
+    eligible_days: int
+    coverage: float
+    text: str
+    precision: float | None = None
+    trigger_count: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The evidence as a JSON-ready dict (``precision`` and ``trigger_count`` when known)."""
+        out: dict[str, Any] = {
+            "occurrences": self.occurrences,
+            "action_count": self.action_count,
+            "support_days": self.support_days,
+            "eligible_days": self.eligible_days,
+            "coverage": round(self.coverage, 4),
+        }
+        if self.precision is not None:
+            out["precision"] = round(self.precision, 4)
+        if self.trigger_count is not None:
+            out["trigger_count"] = self.trigger_count
+        out["text"] = self.text
+        return out
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A habit found in the history, with its text, its evidence and a ready automation config.
+
+    ``action["entity_id"]`` is one entity id, or a list when the habit sets several entities
+    together (a group of lamps). ``conditions`` holds what must be true when the trigger fires
+    (day set, target state, sun, presence, time window, a quiet sensor). ``as_dict`` gives the
+    JSON object of the pattern contract.
     """
 
     id: str
@@ -56,7 +95,14 @@ class Pattern:
     occurrences: int
     confidence: float
     automation: Mapping[str, Any]
+    evidence: Evidence
     conditions: Mapping[str, Any] | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The entity ids the suggested automation acts on."""
+        target = self.action["entity_id"]
+        return (str(target),) if isinstance(target, str) else tuple(str(t) for t in target)
 
     def as_dict(self) -> dict[str, Any]:
         """The pattern as a JSON-ready dict (``conditions`` only when there are any)."""
@@ -64,42 +110,22 @@ class Pattern:
             "id": self.id,
             "kind": self.kind,
             "text": self.text,
-            "trigger": dict(self.trigger),
+            "trigger": _plain(self.trigger),
         }
         if self.conditions:
             out["conditions"] = {key: _plain(value) for key, value in self.conditions.items()}
         out.update(
             {
-                "action": dict(self.action),
+                "action": _plain(self.action),
                 "entities": list(self.entities),
                 "support_days": self.support_days,
                 "occurrences": self.occurrences,
                 "confidence": round(self.confidence, 4),
+                "evidence": self.evidence.as_dict(),
                 "automation": _plain(self.automation),
             }
         )
         return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Pattern:
-        """The pattern of an ``as_dict`` object (for suggestions kept in a store); KeyError or
-        ValueError when a field is missing or malformed."""
-        kind = str(data["kind"])
-        if kind not in ("time_of_day", "sun", "sequence", "duration"):
-            raise ValueError(f"unknown pattern kind {kind!r}")
-        return cls(
-            id=str(data["id"]),
-            kind=kind,  # type: ignore[arg-type]
-            text=str(data["text"]),
-            trigger=dict(data["trigger"]),
-            action=dict(data["action"]),
-            entities=tuple(str(e) for e in data["entities"]),
-            support_days=int(data["support_days"]),
-            occurrences=int(data["occurrences"]),
-            confidence=float(data["confidence"]),
-            automation=dict(data["automation"]),
-            conditions=dict(data["conditions"]) if data.get("conditions") else None,
-        )
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from .actions import is_actionable
 from .clock import LocalClock, sun_minutes, weekday
 from .events import EventTable
+from .groups import targets_of
 from .options import MiningOptions
 from .stats import circular_clusters, circular_distance, circular_mean, circular_spread, wilson_lower_bound
 
@@ -48,6 +49,8 @@ class TimeHabit:
     confidence: float
     spread_min: float
     members: frozenset[int]
+    eligible_days: int = 0
+    action_count: int = 0
     ordinal: int = 0
 
 
@@ -91,6 +94,7 @@ class _Group:
     clock: LocalClock
     sun: SunTable | None
     options: MiningOptions
+    index: npt.NDArray[np.intp]
     local: FloatArray
     days: IntArray
     minutes: FloatArray
@@ -109,7 +113,7 @@ class _Group:
         local = clock.local_seconds(table.time[index])
         days = np.floor(local / 86400.0).astype(np.int64)
         minutes = (local - days * 86400.0) / 60.0
-        return cls(key[0], key[1], table, clock, sun, options, local, days, minutes)
+        return cls(key[0], key[1], table, clock, sun, options, index, local, days, minutes)
 
 
 def find_time_habits(
@@ -128,7 +132,9 @@ def find_time_habits(
         key = int(keys[chunk[0]])
         entity_id = table.entity_ids[key // n_states]
         state = table.states[key % n_states]
-        if chunk.size < options.min_support_days or not is_actionable(entity_id, state):
+        if chunk.size < options.min_support_days or not all(
+            is_actionable(target, state) for target in targets_of(entity_id)
+        ):
             continue
         group = _Group.of(
             (entity_id, state), index=manual[chunk], table=table, clock=clock, sun=sun, options=options
@@ -148,7 +154,7 @@ def _group_habits(group: _Group) -> list[TimeHabit]:
         event_minutes = group.sun.minutes(basis, group.days)
         offsets = (group.minutes - event_minutes) % 1440.0
         for habit in _basis_habits(group, basis, offsets):
-            members = np.fromiter(habit.members, dtype=np.int64)
+            members = np.searchsorted(group.index, np.fromiter(habit.members, dtype=np.int64))
             # Sun-relative only when it explains the times better than the clock does.
             clock_spread = circular_spread(group.minutes[members])
             if habit.spread_min < group.options.sun_spread_ratio * clock_spread:
@@ -225,7 +231,7 @@ def _eligible_days(group: _Group, basis: Basis, centre: float) -> IntArray:
 def _choose_day_set(group: _Group, cluster: _Cluster, eligible: IntArray) -> TimeHabit | None:
     """Every day, weekdays or weekends: whichever the day-hit rates support, or None."""
     options = group.options
-    z = options.confidence_z
+    z = options.routine_z
     members = cluster.members
     hit_days = np.intersect1d(np.unique(cluster.habit_days[members]), eligible)
     is_weekday = weekday(eligible) < 5
@@ -249,9 +255,11 @@ def _choose_day_set(group: _Group, cluster: _Cluster, eligible: IntArray) -> Tim
             choice = ("weekend", h_we, lb_we)
     if choice is None or choice[1] < options.min_support_days:
         return None
-    if _lift(cluster, options) < options.min_time_lift:
-        return None
     day_set, support, confidence = choice
+    set_days = n_wd + n_we if day_set == "daily" else (n_wd if day_set == "weekdays" else n_we)
+    if _lift(cluster, options, day_set, set_days / max(1, n_wd + n_we)) < options.min_time_lift:
+        return None
+    eligible_days = n_wd + n_we if day_set == "daily" else (n_wd if day_set == "weekdays" else n_we)
     member_days = weekday(cluster.habit_days[members])
     if day_set == "daily":
         chosen = members
@@ -259,6 +267,8 @@ def _choose_day_set(group: _Group, cluster: _Cluster, eligible: IntArray) -> Tim
         chosen = members[(member_days < 5) if day_set == "weekdays" else (member_days >= 5)]
     centre = circular_mean(cluster.values[chosen])
     if chosen.size > options.max_events_per_day * support:
+        return None
+    if chosen.size < options.min_routine_share * group.index.size:
         return None
     if float(np.median(circular_distance(cluster.values[chosen], centre))) > options.max_time_deviation_min:
         return None
@@ -272,24 +282,33 @@ def _choose_day_set(group: _Group, cluster: _Cluster, eligible: IntArray) -> Tim
         occurrences=int(chosen.size),
         confidence=confidence,
         spread_min=circular_spread(cluster.values[chosen]),
-        members=frozenset(int(i) for i in chosen),
+        members=frozenset(int(i) for i in group.index[chosen]),
+        eligible_days=eligible_days,
+        action_count=int(group.index.size),
     )
 
 
-def _lift(cluster: _Cluster, options: MiningOptions) -> float:
-    """Changes per minute within the cluster's window over changes per minute just before it, or
-    just after it, whichever is busier.
+def _lift(cluster: _Cluster, options: MiningOptions, day_set: DaySet, day_share: float) -> float:
+    """Changes per day and minute within the cluster's window, on the day set's days, over
+    changes per day and minute just before it or just after it, on all days, whichever is busier.
 
     Taking the busier side rejects the edge of a busy period (an entity toggled all evening has a
-    'peak' at its last hour when compared with the quiet night alone). One change is added to each
-    side, so that a clean routine with nothing around it has a large but finite lift.
+    'peak' at its last hour when compared with the quiet night alone). The background comes from
+    every day, so that a weekend routine's eight days are measured against four weeks of use, not
+    against eight days of chance. ``day_share`` is the day set's share of the eligible days. One
+    change is added to the background, so that a clean routine has a large but finite lift.
     """
     radius, context = options.time_cluster_radius_min, options.time_context_min
-    signed = (cluster.values[cluster.valid] - cluster.centre + 720.0) % 1440.0 - 720.0
-    inside = int((np.abs(signed) <= radius).sum())
-    before = int(((signed < -radius) & (signed >= -context)).sum())
-    after = int(((signed > radius) & (signed <= context)).sum())
-    return (inside / (2 * radius)) / ((max(before, after) + 1) / (context - radius))
+    signed = (cluster.values - cluster.centre + 720.0) % 1440.0 - 720.0
+    on_days = cluster.valid.copy()
+    if day_set != "daily":
+        is_weekday = weekday(cluster.habit_days) < 5
+        on_days &= is_weekday if day_set == "weekdays" else ~is_weekday
+    inside = int((on_days & (np.abs(signed) <= radius)).sum())
+    before = int((cluster.valid & (signed < -radius) & (signed >= -context)).sum())
+    after = int((cluster.valid & (signed > radius) & (signed <= context)).sum())
+    inside_rate = inside / (2 * radius) / max(day_share, 1e-9)
+    return inside_rate / ((max(before, after) + 1) / (context - radius))
 
 
 def _number(habits: list[TimeHabit]) -> list[TimeHabit]:
