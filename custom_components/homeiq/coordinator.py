@@ -458,6 +458,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
                 "support_days": int(pattern.get("support_days", 0)),
                 "occurrences": int(pattern.get("occurrences", 0)),
                 "confidence": float(pattern.get("confidence", 0.0)),
+                "evidence": dict(pattern.get("evidence") or {}),
                 "score": ranked_suggestion.score,
                 "category": ranked_suggestion.category,
                 "priority": ranked_suggestion.priority,

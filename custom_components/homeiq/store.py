@@ -190,6 +190,14 @@ class Suggestion:
     automation_id: str | None = None
     automation_entity_id: str | None = None
     decided_at: datetime | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    """The pattern's evidence: occurrences, action_count, support_days, eligible_days, coverage,
+    precision and trigger_count (for rules), and ``text``, the same in words."""
+
+    @property
+    def evidence_text(self) -> str:
+        """Why this is suggested, in words ("35 of the 39 times ...")."""
+        return str(self.evidence.get("text", ""))
 
     def effective_status(self, now: datetime) -> SuggestionStatus:
         """A snooze that has run out makes the suggestion new again."""
@@ -236,6 +244,7 @@ class Suggestion:
             automation_id=data.get("automation_id"),
             automation_entity_id=data.get("automation_entity_id"),
             decided_at=when("decided_at"),
+            evidence=dict(data.get("evidence") or {}),
         )
 
 

@@ -24,10 +24,12 @@ def describe(suggestion: Suggestion) -> str:
     """The item description: classification and the evidence behind the suggestion."""
     category = suggestion.category or "unclassified"
     priority = suggestion.priority or "unknown"
+    evidence = suggestion.evidence_text or (
+        f"Seen on {suggestion.support_days} days ({suggestion.occurrences} times)"
+    )
     return (
-        f"{category.capitalize()}, {priority} priority. "
-        f"Seen on {suggestion.support_days} days ({suggestion.occurrences} times), "
-        f"confidence {suggestion.confidence:.0%}. Entities: {', '.join(suggestion.entities)}."
+        f"{category.capitalize()}, {priority} priority. {evidence[:1].upper()}{evidence[1:]}. "
+        f"Confidence {suggestion.confidence:.0%}. Entities: {', '.join(suggestion.entities)}."
     )
 
 

@@ -136,7 +136,8 @@ async def test_full_analysis_ranks_classifies_and_stores_suggestions(
     assert {item["uid"] for item in listed} == {PORCH_ON, PORCH_OFF, LOCKED, UNLOCKED}
     locked = next(item for item in listed if item["uid"] == LOCKED)
     assert locked["summary"].startswith("front door is locked around")
-    assert locked["description"].startswith("Security, high priority. Seen on 14 days (14 times)")
+    assert locked["description"].startswith("Security, high priority. On 14 of the ")
+    assert "front door was locked around" in locked["description"]
     count = hass.states.get(_entity_id(hass, entry, "new_suggestions"))
     assert count is not None
     assert count.state == "4"
@@ -349,3 +350,77 @@ async def test_button_and_nightly_schedule_run_an_analysis(
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert len(addon.calls("/v1/suggest")) == 2
+
+
+LAMPS = ("light.desk_lamp", "light.bloom")
+
+
+async def _write_office(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """Two weeks of an office: the door opens all day; the two lamps go on together (each with
+    its own context) soon after it opens in the morning, while they are off."""
+    events: list[tuple[timedelta, str, str]] = []
+    for day in range(DAYS):
+        base = timedelta(days=day)
+        arrival = timedelta(hours=8, minutes=(day * 7) % 50)
+        events += [(base + arrival, "binary_sensor.office_door", "on")]
+        events += [(base + arrival + timedelta(seconds=15), "binary_sensor.office_door", "off")]
+        events += [(base + arrival + timedelta(seconds=30 + i), lamp, "on") for i, lamp in enumerate(LAMPS)]
+        for k in range(8):
+            opened = arrival + timedelta(minutes=40 + 50 * k + day % 9)
+            events += [(base + opened, "binary_sensor.office_door", "on")]
+            events += [(base + opened + timedelta(seconds=15), "binary_sensor.office_door", "off")]
+        events += [(base + timedelta(hours=18, seconds=i), lamp, "off") for i, lamp in enumerate(LAMPS)]
+    for offset, entity_id, state in sorted(events, key=lambda e: e[0]):
+        freezer.move_to(FIRST_DAY + offset)
+        hass.states.async_set(entity_id, state, {"friendly_name": entity_id.split(".")[1].replace("_", " ")})
+    await async_wait_recording_done(hass)
+    freezer.move_to(NOW)
+
+
+async def test_a_conditional_group_suggestion_shows_its_evidence_and_is_accepted_whole(
+    hass: HomeAssistant,
+    addon: FakeAddon,
+    automation_setup: None,
+    freezer: FrozenDateTimeFactory,
+    hass_config_dir: str,
+) -> None:
+    await _write_office(hass, freezer)
+    entry = await _setup(hass, addon)
+    await _analyze(hass, entry)
+
+    response = await _call(hass, "get_suggestions", entry)
+    [rule] = [s for s in response["suggestions"] if s["kind"] == "sequence"]
+    assert rule["entities"] == ["binary_sensor.office_door", "light.bloom", "light.desk_lamp"]
+    assert rule["evidence"]["precision"] == 1.0
+    assert rule["evidence"]["trigger_count"] == 14  # of 126 openings: only those while the lamps are off
+    assert rule["evidence"]["text"].startswith("14 of the 14 times bloom and desk lamp turned on")
+    assert "office door had turned on less than a minute before" in rule["evidence"]["text"]
+    # No per-lamp copies of the same habit.
+    assert not [s for s in response["suggestions"] if s["entities"] in (["light.bloom"], ["light.desk_lamp"])]
+    items = await hass.services.async_call(
+        "todo",
+        "get_items",
+        {"entity_id": _entity_id(hass, entry, "suggestions")},
+        blocking=True,
+        return_response=True,
+    )
+    [item] = [i for i in items[_entity_id(hass, entry, "suggestions")]["items"] if i["uid"] == rule["id"]]  # type: ignore[index]
+    assert rule["evidence"]["text"][1:] in item["description"]
+
+    accepted = await _call(hass, "accept_suggestion", entry, suggestion_id=rule["id"])
+    written = load_yaml(str(Path(hass_config_dir, "automations.yaml")))
+    assert isinstance(written, list)
+    (automation,) = written
+    assert automation["id"] == accepted["automation_id"]
+    assert automation["triggers"] == [
+        {"trigger": "state", "entity_id": "binary_sensor.office_door", "to": "on"}
+    ]
+    assert automation["actions"] == [
+        {"action": "light.turn_on", "target": {"entity_id": ["light.bloom", "light.desk_lamp"]}}
+    ]
+    [condition] = automation["conditions"]
+    assert condition["condition"] == "state"
+    assert condition["entity_id"] == ["light.bloom", "light.desk_lamp"]
+    assert condition["state"] == "off"
+    state = hass.states.get(accepted["entity_id"])
+    assert state is not None  # Home Assistant loaded (validated) the automation

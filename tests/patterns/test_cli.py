@@ -67,7 +67,8 @@ def test_cli_prints_patterns_as_json(tmp_path: Path) -> None:
         "evidence", "automation",
     }  # fmt: skip
     assert set(fan_on["evidence"]) == {
-        "occurrences", "action_count", "support_days", "eligible_days", "coverage", "text",
+        "occurrences", "action_count", "support_days", "eligible_days", "coverage", "precision",
+        "trigger_count", "text",
     }  # fmt: skip
     assert fan_on["automation"]["actions"][0]["action"] == "fan.turn_on"
 

@@ -58,7 +58,22 @@ class StateIndex:
         self._entity = table.entity[order]
         self._time = table.time[order]
         self._state = table.state[order]
-        self._prev = table.prev_state[order]
+        self._prev = table.prev_state[order].copy()
+        # Before an entity's first change with no state known, an entity seen in two states only
+        # was in the other one (a lamp first seen turning on was off).
+        firsts = (
+            np.flatnonzero(np.concatenate([[True], self._entity[1:] != self._entity[:-1]]))
+            if order.size
+            else []
+        )
+        for first in np.asarray(firsts).tolist():
+            if self._prev[first] >= 0:
+                continue
+            code = self._entity[first]
+            lo, hi = first, int(np.searchsorted(self._entity, code, side="right"))
+            seen = np.unique(self._state[lo:hi])
+            if seen.size == 2:
+                self._prev[first] = int(seen[seen != self._state[first]][0])
         self._start = table.start
         self.table = table
 

@@ -82,10 +82,14 @@ def one_per_habit(habits: Sequence[tuple[Pattern, frozenset[int]]], min_overlap:
 
     ``habits`` pairs each pattern with the indices of the action's changes it explains. Of two
     patterns on the same target and state whose changes overlap by ``min_overlap`` of the smaller
-    set, the one that explains more changes (then the more confident) is the habit; a door rule
-    and a clock time for the same evening lamps are one habit said twice.
+    set, the one that explains more changes is the habit, then the one whose trigger the action
+    follows more often (a clock time 'fires' once a day); a door rule and a clock time for the
+    same lamps are one habit said twice.
     """
-    ranked = sorted(habits, key=lambda h: (-h[0].evidence.coverage, -h[0].confidence, h[0].id))
+    ranked = sorted(
+        habits,
+        key=lambda h: (-h[0].evidence.coverage, -(h[0].evidence.precision or 0.0), -h[0].confidence, h[0].id),
+    )
     kept: list[tuple[Pattern, frozenset[int]]] = []
     for pattern, members in ranked:
         same_action = [

@@ -248,6 +248,9 @@ def time_pattern(habit: TimeHabit, names: Mapping[str, str], round_min: int) -> 
         support_days=habit.support_days,
         eligible_days=habit.eligible_days,
         coverage=habit.occurrences / habit.action_count if habit.action_count else 0.0,
+        # The clock or the sun 'fires' once per eligible day.
+        precision=habit.support_days / habit.eligible_days if habit.eligible_days else 0.0,
+        trigger_count=habit.eligible_days,
         text=(
             f"On {habit.support_days} of the {habit.eligible_days} {_DAY_NOUNS[habit.days]}, "
             f"{name} {past_phrase(habit.entity_id, habit.state)} {when_text} "

@@ -258,8 +258,17 @@ def _best_rule(
 
 
 def _one_direction(habits: list[SequenceHabit]) -> list[SequenceHabit]:
-    """One direction when A -> B and B -> A both qualify (two things done together): the one that
+    """One trigger state per trigger entity (a door's 'open' and its 'closed' seconds later both
+    precede the light: the better rule, then the earlier change, which is the cause), and one
+    direction when A -> B and B -> A both qualify (two things done together): the one that
     explains more changes."""
+    best: dict[tuple[str, str, str], SequenceHabit] = {}
+    for habit in habits:
+        key = (habit.trigger_entity, habit.entity_id, habit.state)
+        rank = (habit.occurrences, habit.confidence, habit.median_delay_s)
+        if key not in best or rank > (best[key].occurrences, best[key].confidence, best[key].median_delay_s):
+            best[key] = habit
+    habits = list(best.values())
     strongest: dict[tuple[str, str], SequenceHabit] = {}
     for habit in habits:
         pair = (habit.trigger_entity, habit.entity_id)
