@@ -61,12 +61,9 @@ class StateIndex:
         self._prev = table.prev_state[order].copy()
         # Before an entity's first change with no state known, an entity seen in two states only
         # was in the other one (a lamp first seen turning on was off).
-        firsts = (
-            np.flatnonzero(np.concatenate([[True], self._entity[1:] != self._entity[:-1]]))
-            if order.size
-            else []
-        )
-        for first in np.asarray(firsts).tolist():
+        starts = np.ones(order.size, dtype=bool)
+        starts[1:] = self._entity[1:] != self._entity[:-1]
+        for first in np.flatnonzero(starts).tolist():
             if self._prev[first] >= 0:
                 continue
             code = self._entity[first]
