@@ -16,7 +16,7 @@ from typing import Any, TypeAlias, override
 
 from homeassistant.components import persistent_notification
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import ATTR_FRIENDLY_NAME
+from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_FRIENDLY_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
@@ -354,11 +354,19 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
             if (state := self.hass.states.get(entity_id)) is not None
             and (name := state.attributes.get(ATTR_FRIENDLY_NAME))
         }
+        # A door sensor "opens", a motion sensor "detects motion": the texts read their device class.
+        device_classes = {
+            entity_id: str(device_class)
+            for entity_id in {event.entity_id for event in events}
+            if (state := self.hass.states.get(entity_id)) is not None
+            and (device_class := state.attributes.get(ATTR_DEVICE_CLASS))
+        }
         home = HomeContext(
             time_zone=self.hass.config.time_zone,
             latitude=self.hass.config.latitude,
             longitude=self.hass.config.longitude,
             entity_names=names,
+            device_classes=device_classes,
         )
         defaults = MiningOptions()
         mining_options = replace(

@@ -394,7 +394,7 @@ async def test_a_conditional_group_suggestion_shows_its_evidence_and_is_accepted
     assert rule["evidence"]["precision"] == 1.0
     assert rule["evidence"]["trigger_count"] == 14  # of 126 openings: only those while the lamps are off
     assert rule["evidence"]["text"].startswith("14 of the 14 times bloom and desk lamp turned on")
-    assert "office door had turned on less than a minute before" in rule["evidence"]["text"]
+    assert "office door had opened less than a minute before" in rule["evidence"]["text"]
     # No per-lamp copies of the same habit.
     assert not [s for s in response["suggestions"] if s["entities"] in (["light.bloom"], ["light.desk_lamp"])]
     items = await hass.services.async_call(

@@ -14,7 +14,7 @@ from custom_components.homeiq.patterns.actions import service_for
 from custom_components.homeiq.patterns.conditions import Condition
 from custom_components.homeiq.patterns.duration import DurationHabit
 from custom_components.homeiq.patterns.groups import targets_of
-from custom_components.homeiq.patterns.render import duration_pattern, sequence_pattern, time_pattern
+from custom_components.homeiq.patterns.render import Words, duration_pattern, sequence_pattern, time_pattern
 from custom_components.homeiq.patterns.sequence import SequenceHabit
 from custom_components.homeiq.patterns.time_of_day import TimeHabit
 from evaluation import generate_home
@@ -85,15 +85,18 @@ def _hand_made_patterns() -> list[dict[str, Any]]:
     )
     patterns += [
         sequence_pattern(
-            SequenceHabit("media_player.tv", "playing", "media_player.soundbar", "on", **rule), names
+            SequenceHabit("media_player.tv", "playing", "media_player.soundbar", "on", **rule), Words(names)
         ),
         sequence_pattern(
-            SequenceHabit("binary_sensor.door", "on", lamps, "on", **rule, conditions=every_condition), names
+            SequenceHabit("binary_sensor.door", "on", lamps, "on", **rule, conditions=every_condition),
+            Words(names),
         ),
-        sequence_pattern(SequenceHabit("zone.home", "not_home", "vacuum.robot", "cleaning", **rule), names),
+        sequence_pattern(
+            SequenceHabit("zone.home", "not_home", "vacuum.robot", "cleaning", **rule), Words(names)
+        ),
         sequence_pattern(
             SequenceHabit("zone.home", "home", "light.hall", "on", **rule, conditions=every_condition[1:2]),
-            names,
+            Words(names),
         ),
         duration_pattern(DurationHabit("fan.bathroom", "on", "off", 14.6, 20, 25, 14, 0.7), names),
         duration_pattern(DurationHabit(lamps, "on", "off", 45.0, 20, 25, 14, 0.7), names),

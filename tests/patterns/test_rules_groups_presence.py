@@ -64,7 +64,7 @@ def test_a_frequent_trigger_yields_the_rule_when_a_condition_explains_it() -> No
     assert evidence.precision is not None and evidence.precision > 0.8
     assert evidence.trigger_count is not None and evidence.trigger_count < 100  # of ~340 openings
     assert "times Bloom light, Desk light and 2 more lights turned on" in evidence.text
-    assert "Door had turned on less than a minute before" in evidence.text
+    assert "Door had opened less than a minute before" in evidence.text  # a door sensor opens
     assert "when they" in rule.text and "are off" in rule.text
     # No per-lamp near-copies.
     assert all(
@@ -164,3 +164,22 @@ def test_one_habit_said_twice_is_suggested_once() -> None:
     on_patterns = [p for p in mine_patterns(events, HOME, now=NOW) if p.action["state"] == "on"]
     assert len(on_patterns) == 1
     assert on_patterns[0].kind == "sequence"
+
+
+def test_sensors_read_by_their_device_class() -> None:
+    events = office(1, lamps_follow_dark_office=True)
+    renamed = [
+        StateChange(
+            e.entity_id.replace("binary_sensor.door", "binary_sensor.hall_pir_2"),
+            e.state,
+            e.when,
+            e.context_id,
+        )
+        for e in events
+    ]
+    [by_words] = _rules(mine_patterns(renamed, HOME, now=NOW))
+    assert "after Hall pir 2 detects motion" in by_words.text  # "pir" in the id
+    home = HomeContext("Europe/Amsterdam", device_classes={"binary_sensor.hall_pir_2": "door"})
+    [by_class] = _rules(mine_patterns(renamed, home, now=NOW))
+    assert "after Hall pir 2 opens" in by_class.text
+    assert "Hall pir 2 had opened" in by_class.evidence.text

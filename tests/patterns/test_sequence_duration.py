@@ -48,7 +48,7 @@ def test_sequence_with_variable_delay_is_found() -> None:
     assert pattern.automation["actions"] == [
         {"action": "light.turn_on", "target": {"entity_id": "light.hallway"}}
     ]
-    assert "after Front door turns on" in pattern.text
+    assert "after Front door opens" in pattern.text
 
 
 def test_rarely_followed_trigger_is_not_a_sequence() -> None:

@@ -16,7 +16,7 @@ from .groups import find_groups, merge_groups
 from .model import HomeContext, Pattern, StateChange
 from .options import MiningOptions
 from .presence import add_household, debounce_presence
-from .render import duration_pattern, sequence_pattern, time_pattern
+from .render import Words, duration_pattern, sequence_pattern, time_pattern
 from .sequence import find_sequences
 from .time_of_day import build_sun_table, find_time_habits
 
@@ -63,8 +63,9 @@ def mine_patterns(
         (time_pattern(h, names, options.time_round_min), h.members)
         for h in find_time_habits(table, clock, sun, options)
     ]
+    words = Words(names, home.device_classes)
     habits += [
-        (sequence_pattern(h, names), h.members) for h in find_sequences(table, day_of, conditions, options)
+        (sequence_pattern(h, words), h.members) for h in find_sequences(table, day_of, conditions, options)
     ]
     habits += [(duration_pattern(h, names), h.members) for h in find_durations(table, day_of, options)]
     covered = parse_automations(existing_automations)

@@ -30,13 +30,16 @@ class StateChange:
 class HomeContext:
     """Where the home is: its time zone (IANA name) and, for sun times, its location.
 
-    ``entity_names`` optionally maps entity ids to friendly names for the pattern texts.
+    ``entity_names`` optionally maps entity ids to friendly names for the pattern texts, and
+    ``device_classes`` binary sensors to their device class (a ``door`` "opens", a ``motion``
+    sensor "detects motion").
     """
 
     time_zone: str
     latitude: float | None = None
     longitude: float | None = None
     entity_names: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    device_classes: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Automation configs use Home Assistant's current syntax: ``triggers`` / ``conditi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .actions import ServiceCall, service_calls
@@ -67,6 +68,8 @@ _PAST_VERBS = {
     "arrive": "arrived",
     "leave": "left",
     "turns": "turned",
+    "detects": "detected",
+    "clears": "cleared",
     "is": "was",
     "opens": "opened",
     "closes": "closed",
@@ -78,6 +81,14 @@ _PAST_VERBS = {
     "leaves": "left",
 }
 _NAMED_GROUP_MAX = 3
+
+
+@dataclass(frozen=True)
+class Words:
+    """What the texts name things by: friendly names, and device classes (a door sensor "opens")."""
+
+    names: Mapping[str, str] = field(default_factory=dict)
+    device_classes: Mapping[str, str] = field(default_factory=dict)
 
 
 def entity_name(entity_id: str, names: Mapping[str, str]) -> str:
@@ -107,11 +118,38 @@ def _group_name(targets: tuple[str, ...], names: Mapping[str, str]) -> str:
     return f"{named[0]}, {named[1]} and {len(named) - 2} more {noun}"
 
 
-def state_phrase(entity_id: str, state: str) -> str:
-    """What reaching ``state`` reads like ("turns on", "is locked", "is set to heat"); a group's
-    phrase is plural ("turn on")."""
+_OPENINGS = frozenset({"door", "garage_door", "opening", "window"})
+_MOTIONS = frozenset({"motion", "occupancy", "presence", "moving"})
+
+
+def sensor_kind(entity_id: str, device_class: str | None) -> str | None:
+    """'opening' or 'motion' for a binary sensor of that kind (by its device class, or failing
+    that by the words of its id), else None."""
+    if not entity_id.startswith("binary_sensor."):
+        return None
+    words = set(entity_id.partition(".")[2].split("_"))
+    if device_class in _OPENINGS or (device_class is None and words & _OPENINGS):
+        return "opening"
+    if device_class in _MOTIONS or (device_class is None and words & (_MOTIONS | {"pir"})):
+        return "motion"
+    return None
+
+
+_SENSOR_PHRASES = {
+    ("opening", "on"): "opens",
+    ("opening", "off"): "closes",
+    ("motion", "on"): "detects motion",
+    ("motion", "off"): "clears",
+}
+
+
+def state_phrase(entity_id: str, state: str, device_class: str | None = None) -> str:
+    """What reaching ``state`` reads like ("turns on", "is locked", "is set to heat", for a door
+    sensor "opens"); a group's phrase is plural ("turn on")."""
     if entity_id == HOUSEHOLD:
         return "the first person arrives home" if state == "home" else "the last person leaves home"
+    if (kind := sensor_kind(entity_id, device_class)) and (kind, state) in _SENSOR_PHRASES:
+        return _SENSOR_PHRASES[kind, state]
     targets = targets_of(entity_id)
     first = targets[0]
     if first.startswith("climate."):
@@ -126,25 +164,26 @@ def state_phrase(entity_id: str, state: str) -> str:
     return phrase
 
 
-def past_phrase(entity_id: str, state: str) -> str:
+def past_phrase(entity_id: str, state: str, device_class: str | None = None) -> str:
     """``state_phrase`` in the past tense ("turned on", "was locked", "were turned on")."""
     if entity_id == HOUSEHOLD:
         return "the first person arrived home" if state == "home" else "the last person left home"
-    verb, _, rest = state_phrase(entity_id, state).partition(" ")
+    verb, _, rest = state_phrase(entity_id, state, device_class).partition(" ")
     past = "were" if verb == "are" else _PAST_VERBS.get(verb, verb)
     return f"{past} {rest}".strip()
 
 
-def _event_text(entity_id: str, state: str, names: Mapping[str, str]) -> str:
+def _event_text(entity_id: str, state: str, words: Words) -> str:
     """ "Front door opens", or for the household "the last person leaves home"."""
+    phrase = state_phrase(entity_id, state, words.device_classes.get(entity_id))
     if entity_id == HOUSEHOLD:
-        return state_phrase(entity_id, state)
-    return f"{entity_name(entity_id, names)} {state_phrase(entity_id, state)}"
+        return phrase
+    return f"{entity_name(entity_id, words.names)} {phrase}"
 
 
-def _past_event_text(entity_id: str, state: str, names: Mapping[str, str], *, before: bool = False) -> str:
+def _past_event_text(entity_id: str, state: str, words: Words, *, before: bool = False) -> str:
     """ "Front door opened"; with ``before``, "Front door had opened"."""
-    phrase = past_phrase(entity_id, state)
+    phrase = past_phrase(entity_id, state, words.device_classes.get(entity_id))
     if before:
         verb, _, rest = phrase.partition(" ")
         phrase = f"had been {rest}" if verb in ("was", "were") else f"had {phrase}"
@@ -153,7 +192,7 @@ def _past_event_text(entity_id: str, state: str, names: Mapping[str, str], *, be
             return phrase
     if entity_id == HOUSEHOLD:
         return past_phrase(entity_id, state)
-    return f"{entity_name(entity_id, names)} {phrase}"
+    return f"{entity_name(entity_id, words.names)} {phrase}"
 
 
 def clock_text(minute: float) -> str:
@@ -294,22 +333,33 @@ def _minutes_text(minutes: float) -> str:
     return clock_text(minutes)
 
 
-def _condition_text(condition: Condition, names: Mapping[str, str]) -> str:
+_FIXED_CONDITION_TEXTS = {
+    ("sun", "below_horizon"): "it is dark",
+    ("sun", "above_horizon"): "it is light",
+    ("presence", "home"): "someone is home",
+    ("presence", "not_home"): "nobody is home",
+}
+
+
+def _condition_text(condition: Condition, words: Words) -> str:
+    """The condition in words, to follow "when" ("they are off", "it is dark")."""
+    if (fixed := _FIXED_CONDITION_TEXTS.get((condition.kind, condition.state))) is not None:
+        return fixed
+    if condition.kind == "time":
+        return f"it is between {_minutes_text(condition.after_min)} and {_minutes_text(condition.before_min)}"
+    state = condition.state.replace("_", " ")
     if condition.kind == "target":
         plural = len(condition.entity_ids) > 1
         subject = "they" if plural else "it"
-        state = condition.state.replace("_", " ")
         if condition.for_min:
             return f"{subject} {'have' if plural else 'has'} been {state} for {condition.for_min} min"
         return f"{subject} {'are' if plural else 'is'} {state}"
-    if condition.kind == "sun":
-        return "it is dark" if condition.state == "below_horizon" else "it is light"
-    if condition.kind == "presence":
-        return "someone is home" if condition.state == "home" else "nobody is home"
-    if condition.kind == "time":
-        return f"it is between {_minutes_text(condition.after_min)} and {_minutes_text(condition.before_min)}"
-    sensor = entity_name(condition.entity_ids[0], names)
-    return f"{sensor} has been {condition.state.replace('_', ' ')} for {condition.for_min} min"
+    sensor_id = condition.entity_ids[0]
+    sensor = entity_name(sensor_id, words.names)
+    kind = sensor_kind(sensor_id, words.device_classes.get(sensor_id))
+    if condition.state == "off" and kind is not None:
+        state = "closed" if kind == "opening" else "without motion"
+    return f"{sensor} has been {state} for {condition.for_min} min"
 
 
 def _ha_condition(condition: Condition) -> dict[str, Any]:
@@ -370,12 +420,13 @@ def _joined(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
-def sequence_pattern(habit: SequenceHabit, names: Mapping[str, str]) -> Pattern:
+def sequence_pattern(habit: SequenceHabit, words: Words) -> Pattern:
     """A trigger-action rule as a pattern: when A changes (and its conditions hold), set B."""
+    names = words.names
     b_name = entity_name(habit.entity_id, names)
     delay = _delay_text(habit.median_delay_s)
-    trigger_text = _event_text(habit.trigger_entity, habit.trigger_state, names)
-    if_text = _joined([_condition_text(c, names) for c in habit.conditions]) if habit.conditions else ""
+    trigger_text = _event_text(habit.trigger_entity, habit.trigger_state, words)
+    if_text = _joined([_condition_text(c, words) for c in habit.conditions]) if habit.conditions else ""
     text = f"{b_name} {state_phrase(habit.entity_id, habit.state)} {delay} after {trigger_text}"
     if if_text:
         text += f", when {if_text}"
@@ -391,10 +442,10 @@ def sequence_pattern(habit: SequenceHabit, names: Mapping[str, str]) -> Pattern:
         text=(
             f"{habit.occurrences} of the {habit.action_count} times {b_name} "
             f"{past_phrase(habit.entity_id, habit.state)}, "
-            f"{_past_event_text(habit.trigger_entity, habit.trigger_state, names, before=True)} "
+            f"{_past_event_text(habit.trigger_entity, habit.trigger_state, words, before=True)} "
             f"{delay} before, on {habit.support_days} of {habit.eligible_days} days; "
             f"{habit.followed} of the {habit.trigger_count} times "
-            f"{_past_event_text(habit.trigger_entity, habit.trigger_state, names)}"
+            f"{_past_event_text(habit.trigger_entity, habit.trigger_state, words)}"
             f"{' while ' + if_text if if_text else ''}, {these} followed"
         ),
     )
