@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -178,44 +179,48 @@ def build_classifier(out: Path, seed: int = 0, whole_labels: bool = True) -> Pat
     return out
 
 
-def export_openvino_reranker(source: Path, out: Path, precision: str) -> Path:
-    """``source`` as the OpenVINO organisation publishes a reranker on the hub: optimum-intel's
-    OVModelForSequenceClassification IR (``input_ids`` in, the word table inside the graph) with
-    the tokenizer files beside it. ``precision``: ``fp32``; ``int8-weights``, what
-    ``optimum-cli export openvino --weight-format int8`` gives (nncf.compress_weights, the table
-    included); or ``int8``, static nncf.quantize with pattern-text calibration."""
+def export_openvino_rerankers(source: Path, root: Path, precisions: Iterable[str]) -> dict[str, Path]:
+    """``source`` as the OpenVINO organisation publishes a reranker on the hub, in each precision
+    (``root/<precision>``): optimum-intel's OVModelForSequenceClassification IR (``input_ids`` in,
+    the word table inside the graph) with the tokenizer files beside it. ``fp32``; ``int8-weights``,
+    what ``optimum-cli export openvino --weight-format int8`` gives (nncf.compress_weights, the table
+    included); or ``int8``, static nncf.quantize with pattern-text calibration. One optimum export
+    serves every precision."""
     import nncf
     import openvino as ov
     from optimum.intel import OVModelForSequenceClassification
     from tokenizers import Tokenizer
 
-    export = out.parent / f"{out.name}-export"
+    export = root / "optimum-export"
     OVModelForSequenceClassification.from_pretrained(source, export=True).save_pretrained(export)
-    model = ov.Core().read_model(export / "openvino_model.xml")
-    if precision == "int8-weights":
-        model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
-    elif precision == "int8":
-        tok = Tokenizer.from_file(str(source / "tokenizer.json"))
-        items = []
-        for i in range(0, 64, 8):
-            enc = tok.encode_batch(
-                [(q, d) for q, d in zip(query_texts() * 8, pattern_texts(64)[i : i + 8], strict=False)]
+    folders = {}
+    for precision in precisions:
+        model = ov.Core().read_model(export / "openvino_model.xml")
+        if precision == "int8-weights":
+            model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        elif precision == "int8":
+            tok = Tokenizer.from_file(str(source / "tokenizer.json"))
+            items = []
+            for i in range(0, 64, 8):
+                enc = tok.encode_batch(
+                    [(q, d) for q, d in zip(query_texts() * 8, pattern_texts(64)[i : i + 8], strict=False)]
+                )
+                n = max(len(e.ids) for e in enc)
+                ids = [e.ids + [1] * (n - len(e.ids)) for e in enc]
+                mask = [[1] * len(e.ids) + [0] * (n - len(e.ids)) for e in enc]
+                items.append({"input_ids": ids, "attention_mask": mask})
+            model = nncf.quantize(
+                model, nncf.Dataset(items), subset_size=len(items), model_type=nncf.ModelType.TRANSFORMER
             )
-            n = max(len(e.ids) for e in enc)
-            ids = [e.ids + [1] * (n - len(e.ids)) for e in enc]
-            mask = [[1] * len(e.ids) + [0] * (n - len(e.ids)) for e in enc]
-            items.append({"input_ids": ids, "attention_mask": mask})
-        model = nncf.quantize(
-            model, nncf.Dataset(items), subset_size=len(items), model_type=nncf.ModelType.TRANSFORMER
-        )
-    elif precision != "fp32":
-        raise ValueError(precision)
-    out.mkdir(parents=True, exist_ok=True)
-    ov.save_model(model, out / "openvino_model.xml", compress_to_fp16=False)
-    shutil.copy(source / "config.json", out / "config.json")
-    _copy_tokenizer_files(source, out)
+        elif precision != "fp32":
+            raise ValueError(precision)
+        out = folders[precision] = root / precision
+        out.mkdir(parents=True, exist_ok=True)
+        ov.save_model(model, out / "openvino_model.xml", compress_to_fp16=False)
+        shutil.copy(source / "config.json", out / "config.json")
+        _copy_tokenizer_files(source, out)
     shutil.rmtree(export)
-    return out
+    return folders
 
 
 def _copy_tokenizer_files(source: Path, out: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -104,10 +106,15 @@ def test_reranker_encodes_a_real_text_pair_and_keeps_the_query(
     assert reranker.encode_pairs(query, [doc]) == [ids]  # type: ignore[attr-defined] # only_second again
 
 
+@functools.cache
+def _seq2seq_reference(folder: Path) -> tuple[Any, Any]:
+    """The PyTorch tokenizer and model of a folder, loaded once (the folders do not change)."""
+    return AutoTokenizer.from_pretrained(folder), AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+
+
 def reference_label_probs(folder: Path, prompt: str, labels: tuple[str, ...]) -> np.ndarray:
     """Rank classification in PyTorch: log P(label tokens | prompt), softmax over labels."""
-    tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    tok, model = _seq2seq_reference(folder)
     enc = tok(prompt, return_tensors="pt", truncation=True, max_length=512)
     totals = []
     for label in labels:

@@ -35,7 +35,7 @@ from tests.fake_hub import FakeHub
 from tests.tiny_models import (
     build_classifier,
     export_openvino_classifier,
-    export_openvino_reranker,
+    export_openvino_rerankers,
     tiny_settings,
 )
 
@@ -55,8 +55,9 @@ TOLERANCE = 1e-6  # pair by pair, the detached graph computes what the original 
 @pytest.fixture(scope="module")
 def ov_rerankers(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The tiny reranker exported by optimum-intel, in each precision the hub offers."""
-    root = tmp_path_factory.mktemp("ov-rerankers")
-    return {p: export_openvino_reranker(tiny_models["reranker"], root / p, p) for p in PRECISIONS}
+    return export_openvino_rerankers(
+        tiny_models["reranker"], tmp_path_factory.mktemp("ov-rerankers"), PRECISIONS
+    )
 
 
 def pair_scores(xml: Path, pairs: list[list[int]], table: WordTable | None = None) -> np.ndarray:
@@ -204,11 +205,16 @@ def test_an_optimum_classifier_export_is_served_as_it_is(
     assert classifier._layout.stateful is (kind != "cache-less")
     assert classifier.single_step == [kind != "split-labels"] * 2
     texts = [*pattern_texts(5), ""]
+    references = [
+        (
+            reference_label_probs(source, category_prompt(text), CATEGORIES),
+            reference_label_probs(source, priority_prompt(text), PRIORITIES),
+        )
+        for text in texts
+    ]
     for _ in range(2):  # a stateful decoder must not carry its cache into the next request
         results = classifier.classify(texts)  # batched and padded
-        for text, result in zip(texts, results, strict=True):
-            cat = reference_label_probs(source, category_prompt(text), CATEGORIES)
-            pri = reference_label_probs(source, priority_prompt(text), PRIORITIES)
+        for (cat, pri), result in zip(references, results, strict=True):
             assert np.abs(np.array([result.category_scores[c] for c in CATEGORIES]) - cat).max() < 1e-3
             assert np.abs(np.array([result.priority_scores[p] for p in PRIORITIES]) - pri).max() < 1e-3
 
