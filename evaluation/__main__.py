@@ -21,25 +21,27 @@ TARGET_RECALL = 0.95
 
 
 def phenomenon_table(scores: Sequence[Score]) -> list[str]:
-    """Recall per phenomenon over all seeds, as Markdown table rows (the README's table)."""
-    rows = ["| Phenomenon | Found / planted | Recall |", "|---|---|---|"]
+    """Recall and duplicates per phenomenon over all seeds, and the wrong patterns, as Markdown
+    table rows (the README's table)."""
+    rows = ["| Phenomenon | Planted routines found | Recall | Duplicates |", "|---|---|---|---|"]
     for name in PHENOMENA:
-        found = sum(s.phenomena.get(name, (0, 0))[0] for s in scores)
-        planted = sum(s.phenomena.get(name, (0, 0))[1] for s in scores)
+        found, planted, copies = (sum(s.phenomena.get(name, [0, 0, 0])[i] for s in scores) for i in range(3))
         if planted:
-            rows.append(f"| {name} | {found} / {planted} | {found / planted:.0%} |")
+            rows.append(f"| {name} | {found} / {planted} | {found / planted:.0%} | {copies} |")
+    noise = sum(len(s.noise_patterns) for s in scores)
+    effects = sum(len(s.automation_effects) for s in scores)
+    rows.append(f"| noise: random toggles, chatty sensors | {noise} patterns | | |")
+    rows.append(f"| existing automations' effects | {effects} patterns | | |")
     return rows
 
 
 def _targets_met(scores: Sequence[Score]) -> bool:
-    per_phenomenon = {
-        name: sum(s.phenomena.get(name, (0, 0))[0] for s in scores)
-        / max(1, sum(s.phenomena.get(name, (0, 0))[1] for s in scores))
-        for name in PHENOMENA
-    }
-    return all(rate >= TARGET_RECALL for rate in per_phenomenon.values()) and not any(
-        s.noise_patterns or s.automation_effects or s.duplicates for s in scores
-    )
+    for name in PHENOMENA:
+        found = sum(s.phenomena.get(name, [0, 0, 0])[0] for s in scores)
+        planted = sum(s.phenomena.get(name, [0, 0, 0])[1] for s in scores)
+        if planted and found / planted < TARGET_RECALL:
+            return False
+    return not any(s.noise_patterns or s.automation_effects or s.duplicates for s in scores)
 
 
 def _end(value: str) -> datetime:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from custom_components.homeiq.patterns import MiningOptions, Pattern, mine_patterns
 from custom_components.homeiq.patterns.stats import circular_distance
+from custom_components.homeiq.patterns.sun import sun_event_utc
 
 from .synthetic_home import DEFAULT_END, PlantedRoutine, SyntheticHome, generate_home
 
@@ -39,7 +41,7 @@ class Score:
     noise_patterns: list[str] = field(default_factory=list)
     automation_effects: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
-    phenomena: dict[str, tuple[int, int]] = field(default_factory=dict)  # name: (found, planted)
+    phenomena: dict[str, list[int]] = field(default_factory=dict)  # name: [found, planted, duplicates]
     other: list[str] = field(default_factory=list)
     patterns: int = 0
     events: int = 0
@@ -108,6 +110,29 @@ def matches(routine: PlantedRoutine, pattern: Pattern) -> bool:
     )
 
 
+def _clock_fits_sun(home: SyntheticHome, routine: PlantedRoutine, pattern: Pattern) -> bool:
+    """A clock time reports a sun-relative routine when the sun moves too little in the window to
+    tell them apart (near a solstice): within ``SUN_TOLERANCE_MIN`` of it on every day."""
+    if routine.kind != "sun" or pattern.kind != "time_of_day" or routine.offset_min is None:
+        return False
+    if set(pattern.targets) != {routine.entity_id} or pattern.action.get("state") != routine.state:
+        return False
+    zone = ZoneInfo(home.time_zone)
+    at = _minutes(pattern.trigger["at"])
+    day = home.start.astimezone(zone).date()
+    while day <= home.end.astimezone(zone).date():
+        event = sun_event_utc(
+            day, home.latitude, home.longitude, "sunset" if routine.sun_event == "sunset" else "sunrise"
+        )
+        if event is None:
+            return False
+        local = (event + timedelta(minutes=routine.offset_min)).astimezone(zone)
+        if float(circular_distance(local.hour * 60 + local.minute, at)) > SUN_TOLERANCE_MIN:
+            return False
+        day += timedelta(days=1)
+    return True
+
+
 def score_home(home: SyntheticHome, patterns: Sequence[Pattern]) -> Score:
     """Compare ``patterns`` mined from ``home`` with its ground truth."""
     score = Score(
@@ -115,23 +140,28 @@ def score_home(home: SyntheticHome, patterns: Sequence[Pattern]) -> Score:
     )
     matched: set[str] = set()
     for routine in home.routines:
-        hits = [p for p in patterns if matches(routine, p)]
+        hits = [p for p in patterns if matches(routine, p) or _clock_fits_sun(home, routine, p)]
         (score.found if hits else score.missed).append(routine.name)
-        score.duplicates.extend(p.id for p in hits[1:])
+        copies = [p.id for p in hits[1:]]
+        # Some lamps of a planted group, on their own, are near-copies of the group's habit.
+        copies += [
+            p.id
+            for p in patterns
+            if set(p.targets) < set(routine.targets) and p.action.get("state") == routine.state
+        ]
+        score.duplicates.extend(copies)
         matched.update(p.id for p in hits)
+        matched.update(copies)
         for phenomenon in routine.phenomena:
-            found, planted = score.phenomena.get(phenomenon, (0, 0))
-            score.phenomena[phenomenon] = (found + bool(hits), planted + 1)
+            counts = score.phenomena.setdefault(phenomenon, [0, 0, 0])
+            counts[0] += bool(hits)
+            counts[1] += 1
+            counts[2] += len(copies)
     for pattern in patterns:
-        targets = set(pattern.targets)
         if set(pattern.entities) & home.noise_entities:
             score.noise_patterns.append(pattern.id)
-        elif targets & home.automated_entities:
+        elif set(pattern.targets) & home.automated_entities:
             score.automation_effects.append(pattern.id)
-        elif pattern.id not in matched and any(
-            targets < set(r.targets) and pattern.action.get("state") == r.state for r in home.routines
-        ):
-            score.duplicates.append(pattern.id)  # some lamps of a planted group, on their own
         elif pattern.id not in matched:
             score.other.append(pattern.id)
     return score

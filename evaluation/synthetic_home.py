@@ -497,6 +497,7 @@ def _presence_routines(b: _Builder, latitude: float, longitude: float) -> list[P
     """Two persons (and their flapping phone trackers): the vacuum starts when the last one
     leaves, the living room lamp goes on when the first one comes home after dark."""
     rng = b.rng
+    lamp_days = 0
     for day in b.days:
         away: dict[str, tuple[float, float]] = {}
         for person in PERSONS:
@@ -519,6 +520,7 @@ def _presence_routines(b: _Builder, latitude: float, longitude: float) -> list[P
                 arrived = b.local(day, first_in)
                 sunset = sun_event_utc(day, latitude, longitude, "sunset")
                 if sunset is not None and arrived > sunset and rng.random() < 0.9:
+                    lamp_days += 1
                     b.manual(
                         "light.living_room_lamp", "on", arrived + timedelta(seconds=rng.uniform(20, 120))
                     )
@@ -533,6 +535,17 @@ def _presence_routines(b: _Builder, latitude: float, longitude: float) -> list[P
                 for entity_id in (person, tracker):
                     b.intents.append(_Intent(gone, entity_id, "not_home", b.context()))
                     b.intents.append(_Intent(returned, entity_id, "home", b.context()))
+    lamp = PlantedRoutine(
+        "lamp_when_first_home_after_dark",
+        "sequence",
+        "light.living_room_lamp",
+        "on",
+        trigger_entity="zone.home",
+        trigger_state="home",
+        conditions=("sun=below_horizon",),
+        phenomena=("presence", "conditional"),
+    )
+    # In summer nobody comes home after dark: then there is no such habit to find.
     return [
         PlantedRoutine(
             "vacuum_when_everyone_left",
@@ -543,16 +556,7 @@ def _presence_routines(b: _Builder, latitude: float, longitude: float) -> list[P
             trigger_state="not_home",
             phenomena=("presence",),
         ),
-        PlantedRoutine(
-            "lamp_when_first_home_after_dark",
-            "sequence",
-            "light.living_room_lamp",
-            "on",
-            trigger_entity="zone.home",
-            trigger_state="home",
-            conditions=("sun=below_horizon",),
-            phenomena=("presence", "conditional"),
-        ),
+        *([lamp] if lamp_days >= 8 else []),
     ]
 
 

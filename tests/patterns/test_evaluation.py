@@ -124,7 +124,8 @@ def test_home_writes_jsonl_the_engine_reads(tmp_path: Path) -> None:
 def test_evaluation_cli_reports_targets(capsys: pytest.CaptureFixture[str]) -> None:
     assert evaluation_main(["score", "--seeds", "4"]) == 0
     out = capsys.readouterr().out
-    assert "| conditional | 3 / 3 | 100% |" in out
+    assert "| conditional | 3 / 3 | 100% | 0 |" in out
+    assert "| noise: random toggles, chatty sensors | 0 patterns | | |" in out
     assert (
         "targets (recall >= 95% per phenomenon, no noise, no automation effects, no duplicates): met" in out
     )
