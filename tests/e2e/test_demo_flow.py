@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,5 +81,6 @@ async def _scenario(workdir: Path) -> None:
         stack.stop()
 
 
-def test_demo_flow_end_to_end(tmp_path: Path) -> None:
+def test_demo_flow_end_to_end(tmp_path: Path, lite_model_cached: Callable[[Path], None]) -> None:
+    lite_model_cached(tmp_path)
     asyncio.run(_scenario(tmp_path))

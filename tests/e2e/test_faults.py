@@ -23,7 +23,8 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,8 +38,11 @@ ERROR_LINE = re.compile(r"Error (requesting|fetching) homeiq data")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, lite_model_cached: Callable[[Path], None]
+) -> Iterator[DemoStack]:
     workdir = tmp_path_factory.mktemp("faults")
+    lite_model_cached(workdir)
     stack = asyncio.run(start_stack(workdir, Progress(io.StringIO()), seed=7))
     try:
         summary = asyncio.run(analyze(stack))
