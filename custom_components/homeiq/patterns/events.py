@@ -99,19 +99,11 @@ class EventTable:
 
     def code_of(self, entity_id: str) -> int:
         """The code of ``entity_id``, adding it (a group or the household) when it is new."""
-        try:
-            return self.entity_ids.index(entity_id)
-        except ValueError:
-            self.entity_ids.append(entity_id)
-            return len(self.entity_ids) - 1
+        return _code(self.entity_ids, entity_id)
 
     def state_code(self, state: str) -> int:
         """The code of ``state``, adding it when it is new."""
-        try:
-            return self.states.index(state)
-        except ValueError:
-            self.states.append(state)
-            return len(self.states) - 1
+        return _code(self.states, state)
 
     def rebuilt(self, keep: npt.NDArray[np.bool_], added: AddedEvents | None = None) -> EventTable:
         """A table of the kept events plus ``added`` ones, sorted by time (codes stay valid)."""
@@ -138,6 +130,13 @@ class EventTable:
             end=self.end,
             window_start=self.window_start,
         )
+
+
+def _code(names: list[str], name: str) -> int:
+    """The index of ``name`` in ``names``, appending it when it is not there."""
+    if name not in names:
+        names.append(name)
+    return names.index(name)
 
 
 @dataclass
