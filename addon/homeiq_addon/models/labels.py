@@ -1,10 +1,11 @@
-"""Label definitions shared by the flan-t5 prompt and the lite (embedding) classifier."""
+"""Label definitions and the flan-t5 prompts that carry them."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from .types import CATEGORIES, PRIORITIES
+from .pattern_context import render_context
+from .types import CATEGORIES, PRIORITIES, PatternContext
 
 CATEGORY_DEFINITIONS: Final[dict[str, str]] = {
     "energy": "saves electricity, heating or water, e.g. turning things off when nobody needs them",
@@ -23,31 +24,30 @@ assert tuple(CATEGORY_DEFINITIONS) == CATEGORIES
 assert tuple(PRIORITY_DEFINITIONS) == PRIORITIES
 
 
-def category_prompt(text: str) -> str:
-    """The flan-t5 question that defines the category labels for one pattern text."""
+def _suggestion_lines(text: str, context: PatternContext | None) -> str:
+    line = f"Home automation suggestion: {text}\n"
+    rendered = render_context(context) if context is not None else ""
+    return f"{line}Details: {rendered}\n" if rendered else line
+
+
+def category_prompt(text: str, context: PatternContext | None = None) -> str:
+    """The flan-t5 question that defines the category labels for one pattern text.
+
+    With a context, one more line renders it ("Details: kind: sequence; acts on: lock (locked)").
+    """
     defs = "\n".join(f"- {label}: {desc}" for label, desc in CATEGORY_DEFINITIONS.items())
     return (
-        f"Home automation suggestion: {text}\n"
+        f"{_suggestion_lines(text, context)}"
         f"Categories:\n{defs}\n"
         "Which category fits the suggestion best? Answer with one word."
     )
 
 
-def priority_prompt(text: str) -> str:
+def priority_prompt(text: str, context: PatternContext | None = None) -> str:
     """The flan-t5 question that defines the priority labels for one pattern text."""
     defs = "\n".join(f"- {label}: {desc}" for label, desc in PRIORITY_DEFINITIONS.items())
     return (
-        f"Home automation suggestion: {text}\n"
+        f"{_suggestion_lines(text, context)}"
         f"Priorities:\n{defs}\n"
         "Which priority fits the suggestion best? Answer with one word."
     )
-
-
-def category_description(label: str) -> str:
-    """A sentence describing one category, embedded by the lite classifier."""
-    return f"{label}: {CATEGORY_DEFINITIONS[label]}"
-
-
-def priority_description(label: str) -> str:
-    """A sentence describing one priority, embedded by the lite classifier."""
-    return f"{label} priority: {PRIORITY_DEFINITIONS[label]}"

@@ -23,7 +23,7 @@ from typing import Any
 from . import runtime
 from .classifier import OVClassifier
 from .embedder import OVEmbedder
-from .lite import CosineReranker, NearestLabelClassifier
+from .lite import CosineReranker, ExemplarClassifier
 from .loaded import LoadOptions
 from .reranker import OVReranker
 from .store import OV_CACHE, Entry, ModelStore, parse_model_id
@@ -273,7 +273,7 @@ class ModelRegistry:
         return model
 
     def get_classifier(self) -> Classifier:
-        """The classifier (in the lite profile: nearest label description over the embedder)."""
+        """The classifier (in the lite profile: nearest labelled exemplars over the embedder)."""
         if Role.CLASSIFIER not in self.roles:
             return self._lite_model(Role.CLASSIFIER)  # type: ignore[no-any-return]
         model: Classifier = self._get(Role.CLASSIFIER)
@@ -284,7 +284,7 @@ class ModelRegistry:
         with self._lock:
             if role not in self._lite:
                 self._lite[role] = (
-                    CosineReranker(embedder) if role is Role.RERANKER else NearestLabelClassifier(embedder)
+                    CosineReranker(embedder) if role is Role.RERANKER else ExemplarClassifier(embedder)
                 )
             return self._lite[role]
 

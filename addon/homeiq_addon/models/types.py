@@ -7,10 +7,10 @@ OpenVINO directly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -56,13 +56,57 @@ class RoleStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """How often and how reliably a habit was seen (figures of the pattern miner)."""
+
+    occurrences: int | None = None
+    support_days: int | None = None  # days on which the habit happened
+    eligible_days: int | None = None  # days on which it could have happened (e.g. weekdays)
+    coverage: float | None = None  # 0..1: share of eligible days with the habit
+    precision: float | None = None  # 0..1: share of the trigger's firings followed by the action
+
+
+@dataclass(frozen=True, slots=True)
+class PatternContext:
+    """What the integration knows about a pattern besides its text; every field optional."""
+
+    kind: str | None = None  # time_of_day, sun, sequence, duration, conditional, group, presence
+    trigger: str | None = None  # time, sun, state, presence
+    domains: tuple[str, ...] = ()  # entity domains of the action targets
+    trigger_domains: tuple[str, ...] = ()
+    device_classes: tuple[str, ...] = ()
+    action: str | None = None  # the target state or service ("on", "off", "locked", "heat")
+    targets: int | None = None  # number of entities acted on
+    evidence: Evidence | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PatternContext:
+        """From a validated request object (lists become tuples, absent fields stay None)."""
+        evidence = data.get("evidence")
+        return cls(
+            kind=data.get("kind"),
+            trigger=data.get("trigger"),
+            domains=tuple(data.get("domains", ())),
+            trigger_domains=tuple(data.get("trigger_domains", ())),
+            device_classes=tuple(data.get("device_classes", ())),
+            action=data.get("action"),
+            targets=data.get("targets"),
+            evidence=Evidence(**evidence) if evidence is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Classification:
-    """Category and priority of one text, with the probability of every label."""
+    """Category and priority of one text, with the probability of every label.
+
+    ``priority_reason`` is a short sentence for the user saying why the priority was chosen.
+    """
 
     category: str
     priority: str
     category_scores: dict[str, float] = field(default_factory=dict)
     priority_scores: dict[str, float] = field(default_factory=dict)
+    priority_reason: str = ""
 
 
 class ModelNotReadyError(Exception):
@@ -113,10 +157,12 @@ class Reranker(Protocol):
 
 
 class Classifier(Protocol):
-    """Category and priority by rank classification (label likelihoods)."""
+    """Category and priority of pattern texts, with the pattern's context where it is known."""
 
     model_id: str
 
-    def classify(self, texts: Sequence[str]) -> list[Classification]:
+    def classify(
+        self, texts: Sequence[str], contexts: Sequence[PatternContext | None] | None = None
+    ) -> list[Classification]:
         """Return one classification per text, in input order. Blocking."""
         ...
