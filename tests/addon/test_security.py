@@ -75,7 +75,7 @@ def test_the_token_is_in_no_log_line_and_no_answer(debug_server: LiveServer) -> 
 
 def test_health_and_models_reveal_no_secret_or_host_path(debug_server: LiveServer) -> None:
     _, health, _ = debug_server.request("GET", "/health", token=None)
-    assert set(health) == {"status", "version", "profile", "models"}
+    assert set(health) == {"status", "version", "api_version", "profile", "models"}
     assert set(health["models"]["embedding"]) == {"state", "id"}
     text = json.dumps(health)
     assert TOKEN not in text

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from homeiq_addon.api.batcher import RequestBatcher
 from homeiq_addon.api.schemas import RequestSchemas
-from homeiq_addon.models.types import Classification, FloatArray
+from homeiq_addon.models.types import Classification, FloatArray, PatternContext
 from homeiq_addon.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class Batchers:
 
     embed: RequestBatcher[str, FloatArray]
     rerank: RequestBatcher[tuple[str, str], float]
-    classify: RequestBatcher[str, Classification]
+    classify: RequestBatcher[tuple[str, PatternContext | None], Classification]
 
     def all(self) -> list[RequestBatcher[Any, Any]]:
         """Every batcher, for start-up, shutdown and statistics."""
@@ -48,8 +48,8 @@ def build_batchers(registry: ModelRegistry, settings: Settings) -> Batchers:
             scores[indices] = reranker.score(query, [pairs[i][1] for i in indices])
         return [float(s) for s in scores]
 
-    def classify(texts: list[str]) -> list[Classification]:
-        return registry.get_classifier().classify(texts)
+    def classify(items: list[tuple[str, PatternContext | None]]) -> list[Classification]:
+        return registry.get_classifier().classify([t for t, _ in items], [c for _, c in items])
 
     executor = registry.executor
     return Batchers(

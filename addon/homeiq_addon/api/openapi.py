@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeiq_addon import __version__
+from homeiq_addon import API_VERSION, __version__
 from homeiq_addon.api.routes import ENDPOINTS
 from homeiq_addon.api.schemas import RequestSchemas, to_json_schema
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role, RoleState
@@ -52,8 +52,10 @@ _LIMITS = _object(
 _BATCH_STATS = _object(
     {k: {"type": "integer"} for k in ("requests", "batches", "items", "largest_batch", "rejected")}
 )
+_API_VERSION = {"type": "string", "description": "The HTTP contract's version (major.minor)."}
 _MODELS_PROPERTIES: dict[str, Any] = {
     "version": {"type": "string"},
+    "api_version": _API_VERSION,
     "profile": {"enum": ["full", "lite"]},
     "device": {"type": "string"},
     "precision": {"type": "string"},
@@ -70,8 +72,17 @@ _MODELS_PROPERTIES: dict[str, Any] = {
     ),
     "dedupe_threshold": {"type": "number"},
 }
+_PRIORITY_REASON = {
+    "type": "string",
+    "description": "Why this priority, in a short sentence for the user (API 1.1).",
+}
 _CLASSIFICATION = _object(
-    {"category": {"enum": list(CATEGORIES)}, "priority": {"enum": list(PRIORITIES)}, "scores": _LABEL_SCORES}
+    {
+        "category": {"enum": list(CATEGORIES)},
+        "priority": {"enum": list(PRIORITIES)},
+        "priority_reason": _PRIORITY_REASON,
+        "scores": _LABEL_SCORES,
+    }
 )
 
 RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -79,6 +90,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "status": {"enum": ["ok"]},
             "version": {"type": "string"},
+            "api_version": _API_VERSION,
             "profile": {"enum": ["full", "lite"]},
             "models": _per_role(
                 _object({"state": {"enum": [s.value for s in RoleState]}, "id": {"type": "string"}})
@@ -127,6 +139,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                         "score": {"type": "number"},
                         "category": {"enum": list(CATEGORIES)},
                         "priority": {"enum": list(PRIORITIES)},
+                        "priority_reason": _PRIORITY_REASON,
                         "scores": _LABEL_SCORES,
                     }
                 ),
@@ -203,7 +216,10 @@ def build_openapi(schemas: RequestSchemas) -> dict[str, Any]:
         "info": {
             "title": "HomeIQ add-on API",
             "version": __version__,
-            "description": "Local embeddings, reranking and classification for HomeIQ suggestions.",
+            "description": (
+                f"Local embeddings, reranking and classification for HomeIQ suggestions. API {API_VERSION}: "
+                "patterns may carry a context, and classifications say why they got their priority."
+            ),
         },
         "paths": paths,
         "components": {

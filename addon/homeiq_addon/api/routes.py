@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 import numpy as np
 from aiohttp import web
 
-from homeiq_addon import __version__, pipeline
+from homeiq_addon import API_VERSION, __version__, pipeline
 from homeiq_addon.api.context import BATCHERS_KEY, REGISTRY_KEY, SCHEMAS_KEY, SETTINGS_KEY
 from homeiq_addon.api.errors import ApiError
 from homeiq_addon.api.schemas import validate
-from homeiq_addon.models.types import Classification, ModelNotReadyError, Role, RoleStatus
+from homeiq_addon.models.types import Classification, ModelNotReadyError, PatternContext, Role, RoleStatus
 from homeiq_addon.settings import Settings
 
 JSON_CONTENT_TYPE = "application/json"
@@ -65,6 +65,7 @@ def models_report(settings: Settings, statuses: dict[Role, RoleStatus]) -> dict[
     limits = settings.limits
     return {
         "version": __version__,
+        "api_version": API_VERSION,
         "profile": settings.profile,
         "device": settings.device,
         "precision": settings.precision,
@@ -91,6 +92,7 @@ async def health(request: web.Request) -> web.Response:
         {
             "status": "ok",
             "version": __version__,
+            "api_version": API_VERSION,
             "profile": request.app[SETTINGS_KEY].profile,
             "models": {
                 role.value: {"state": s.state.value, "id": s.model_id} for role, s in statuses.items()
@@ -170,10 +172,12 @@ async def rerank(request: web.Request) -> web.Response:
 
 
 def classification_json(result: Classification) -> dict[str, Any]:
-    """Category, priority and every label's probability (one flat map: the labels differ)."""
+    """Category, priority and every label's probability (one flat map: the labels differ), and
+    the priority's reason in a sentence."""
     return {
         "category": result.category,
         "priority": result.priority,
+        "priority_reason": result.priority_reason,
         "scores": {
             **{k: round(v, 6) for k, v in result.category_scores.items()},
             **{k: round(v, 6) for k, v in result.priority_scores.items()},
@@ -181,13 +185,26 @@ def classification_json(result: Classification) -> dict[str, Any]:
     }
 
 
+def pattern_context(raw: dict[str, Any] | None) -> PatternContext | None:
+    """A validated context object as the models take it (None stays None)."""
+    return PatternContext.from_json(raw) if raw is not None else None
+
+
 async def classify(request: web.Request) -> web.Response:
     """Category (energy/security/comfort/convenience) and priority (high/medium/low)."""
     batcher = request.app[BATCHERS_KEY].classify
     with batcher.expecting():
         body = await read_json(request, "classify")
+        texts = body["texts"]
+        contexts = body.get("contexts", [None] * len(texts))
+        if len(contexts) != len(texts):
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"contexts: {len(contexts)} given for {len(texts)} texts; send one per text.",
+            )
         classifier = request.app[REGISTRY_KEY].get_classifier()
-    results = await batcher.submit(body["texts"])
+    results = await batcher.submit([(t, pattern_context(c)) for t, c in zip(texts, contexts, strict=True)])
     return web.json_response(
         {"model": classifier.model_id, "results": [classification_json(r) for r in results]}
     )
@@ -226,7 +243,7 @@ async def suggest(request: web.Request) -> web.Response:
         embedder,
         reranker,
         classifier,
-        [pipeline.Pattern(p["id"], p["text"]) for p in body["patterns"]],
+        [pipeline.Pattern(p["id"], p["text"], pattern_context(p.get("context"))) for p in body["patterns"]],
         body["known"],
         query=body.get("query"),
         top_k=body["top_k"],
@@ -244,6 +261,7 @@ async def suggest(request: web.Request) -> web.Response:
                     "score": s.score,
                     "category": s.category,
                     "priority": s.priority,
+                    "priority_reason": s.priority_reason,
                     "scores": {**s.category_scores, **s.priority_scores},
                 }
                 for s in result.suggestions

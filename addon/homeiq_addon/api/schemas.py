@@ -17,6 +17,8 @@ from homeiq_addon.models.types import Role
 from homeiq_addon.settings import Limits
 
 MAX_PATTERN_ID_CHARS = 200
+MAX_CONTEXT_NAME_CHARS = 64  # a kind, trigger, domain, device class or action name
+MAX_CONTEXT_NAMES = 32  # names in one context list (domains, device classes)
 EMBEDDING_ENCODINGS = ("float", "base64")
 DEFAULT_SUGGEST_TOP_K = 10
 
@@ -63,6 +65,52 @@ def _texts(limits: Limits, *, min_items: int = 1) -> vol.All:
     return vol.All([_text(limits)], vol.Length(min=min_items, max=limits.max_texts))
 
 
+def _name() -> vol.All:
+    return vol.All(String(), vol.Length(min=1, max=MAX_CONTEXT_NAME_CHARS))
+
+
+def _names(description: str) -> Any:
+    return vol.All([_name()], vol.Length(max=MAX_CONTEXT_NAMES)), description
+
+
+def _count() -> vol.All:
+    return vol.All(Integer(), vol.Range(min=0))
+
+
+def _share() -> vol.All:
+    return vol.All(Number(), vol.Range(min=0.0, max=1.0))
+
+
+def context_schema() -> vol.Schema:
+    """A pattern's structured context (API 1.1): every field optional, unknown fields ignored."""
+    fields: dict[str, tuple[Any, str]] = {
+        "kind": (_name(), "time_of_day, sun, sequence, duration, conditional, group, presence, ..."),
+        "trigger": (_name(), "time, sun, state or presence."),
+        "domains": _names("Entity domains of the action targets (light, lock, climate, ...)."),
+        "trigger_domains": _names("Entity domains of the trigger entities."),
+        "device_classes": _names("Device classes involved (door, motion, window, garage, ...)."),
+        "action": (_name(), "Target state or service (on, off, locked, heat, closed, ...)."),
+        "targets": (vol.All(Integer(), vol.Range(min=1)), "Number of entities acted on."),
+    }
+    evidence = {
+        "occurrences": (_count(), "How often the habit was seen."),
+        "support_days": (_count(), "Days on which it happened."),
+        "eligible_days": (_count(), "Days on which it could have happened."),
+        "coverage": (_share(), "Share of eligible days with the habit (0..1)."),
+        "precision": (_share(), "Share of trigger firings followed by the action (0..1)."),
+    }
+    return vol.Schema(
+        {
+            **{vol.Optional(k, description=d): v for k, (v, d) in fields.items()},
+            vol.Optional("evidence", description="The miner's figures for the habit."): vol.Schema(
+                {vol.Optional(k, description=d): v for k, (v, d) in evidence.items()},
+                extra=vol.REMOVE_EXTRA,
+            ),
+        },
+        extra=vol.REMOVE_EXTRA,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSchemas:
     """One voluptuous schema per endpoint that takes a body."""
@@ -77,6 +125,7 @@ class RequestSchemas:
 def build_request_schemas(limits: Limits) -> RequestSchemas:
     """Schemas with the configured limits baked in."""
     text = _text(limits)
+    context = context_schema()
     return RequestSchemas(
         models_load=vol.Schema(
             {
@@ -106,7 +155,15 @@ def build_request_schemas(limits: Limits) -> RequestSchemas:
                 ),
             }
         ),
-        classify=vol.Schema({vol.Required("texts", description="Texts to classify."): _texts(limits)}),
+        classify=vol.Schema(
+            {
+                vol.Required("texts", description="Texts to classify."): _texts(limits),
+                vol.Optional(
+                    "contexts",
+                    description="One context (or null) per text, in the same order (API 1.1).",
+                ): vol.All([vol.Any(None, context)], vol.Length(max=limits.max_texts)),
+            }
+        ),
         suggest=vol.Schema(
             {
                 vol.Required("patterns", description="Mined patterns; ids must be unique."): vol.All(
@@ -116,6 +173,9 @@ def build_request_schemas(limits: Limits) -> RequestSchemas:
                                 String(), vol.Length(min=1, max=MAX_PATTERN_ID_CHARS)
                             ),
                             vol.Required("text"): text,
+                            vol.Optional(
+                                "context", description="What the client knows besides the text (API 1.1)."
+                            ): context,
                         }
                     ],
                     vol.Length(min=1, max=limits.max_texts),
@@ -167,7 +227,14 @@ def _describe(err: vol.Invalid) -> str:
 def to_json_schema(validator: Any) -> dict[str, Any]:  # noqa: PLR0911 - one branch per validator kind
     """JSON Schema for the subset of voluptuous used in this module."""
     if isinstance(validator, vol.Schema):
-        return to_json_schema(validator.schema)
+        schema = to_json_schema(validator.schema)
+        if validator.extra != vol.PREVENT_EXTRA:
+            schema["additionalProperties"] = True  # unknown fields are ignored, not refused
+        return schema
+    if validator is None:
+        return {"type": "null"}
+    if isinstance(validator, vol.Any):
+        return {"anyOf": [to_json_schema(v) for v in validator.validators]}
     if isinstance(validator, dict):
         return _object_schema(validator)
     if isinstance(validator, list):
