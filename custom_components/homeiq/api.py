@@ -104,6 +104,7 @@ class RankedSuggestion:
     category: str | None
     priority: str | None
     duplicate_of: str | None = None
+    priority_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ class HomeIQClient:
 
     async def async_suggest(
         self,
-        patterns: Sequence[Mapping[str, str]],
+        patterns: Sequence[Mapping[str, Any]],
         *,
         query: str | None = None,
         known: Sequence[str] = (),
@@ -160,13 +161,16 @@ class HomeIQClient:
     ) -> SuggestResult:
         """POST /v1/suggest: rank, dedupe and classify pattern texts.
 
-        Patterns come best first: beyond the add-on's `max_texts` the tail is left out, and texts
-        are cut to `max_chars`, so that a big home gets its best habits ranked rather than a 413.
+        Each pattern has an ``id``, a ``text`` and optionally a ``context`` (API 1.1). Patterns
+        come best first: beyond the add-on's `max_texts` the tail is left out, and texts are cut to
+        `max_chars`, so that a big home gets its best habits ranked rather than a 413.
         """
         limits = self.limits
         payload: dict[str, Any] = {
             "patterns": [
-                {"id": p["id"], "text": p["text"][: limits.max_chars]} for p in patterns[: limits.max_texts]
+                {"id": p["id"], "text": str(p["text"])[: limits.max_chars]}
+                | ({"context": dict(p["context"])} if p.get("context") else {})
+                for p in patterns[: limits.max_texts]
             ]
         }
         if query:
@@ -191,6 +195,7 @@ class HomeIQClient:
                     category=item.get("category"),
                     priority=item.get("priority"),
                     duplicate_of=item.get("duplicate_of"),
+                    priority_reason=str(reason) if (reason := item.get("priority_reason")) else None,
                 )
                 for item in raw
             ]

@@ -76,6 +76,7 @@ from .history import (
     async_subscribe,
     window_start,
 )
+from .pattern_context import pattern_context
 from .patterns import HomeContext, MiningOptions, StateChange, mine_patterns
 from .store import HistoryStore, RecordedChange, Suggestion, SuggestionStatus, SuggestionStore
 
@@ -390,6 +391,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         )
         mining_s = monotonic() - mining_started
         mined = {pattern["id"]: pattern for pattern in (p.as_dict() for p in patterns)}
+        contexts = {p.id: pattern_context(p, device_classes) for p in patterns}
         decided = {s.id: s for s in self.suggestions.suggestions.values() if s.status in _DECIDED}
         candidates = [p for pid, p in mined.items() if pid not in decided]
         # Decided texts first: if the add-on's limit cuts the list, the user's decisions are kept.
@@ -399,7 +401,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         if candidates:
             try:
                 result = await self._async_suggest_when_ready(
-                    [{"id": p["id"], "text": p["text"]} for p in candidates], known
+                    [{"id": p["id"], "text": p["text"], "context": contexts[p["id"]]} for p in candidates],
+                    known,
                 )
             except HomeIQError as err:
                 self._handle_call_error(err)
@@ -429,7 +432,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         return summary
 
     async def _async_suggest_when_ready(
-        self, patterns: list[dict[str, str]], known: list[str]
+        self, patterns: list[dict[str, Any]], known: list[str]
     ) -> SuggestResult:
         """Ask the add-on, waiting while it loads its models (it loads them on first use)."""
         deadline = monotonic() + MODELS_LOADING_WAIT.total_seconds()
@@ -470,6 +473,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
                 "score": ranked_suggestion.score,
                 "category": ranked_suggestion.category,
                 "priority": ranked_suggestion.priority,
+                "priority_reason": ranked_suggestion.priority_reason,
             }
             kept.add(ranked_suggestion.id)
             if (existing := store.get(ranked_suggestion.id)) is not None:

@@ -190,6 +190,8 @@ class Suggestion:
     automation_id: str | None = None
     automation_entity_id: str | None = None
     decided_at: datetime | None = None
+    priority_reason: str | None = None
+    """Why the add-on gave this priority ("Happens on 24 of 28 days ...")."""
     evidence: dict[str, Any] = field(default_factory=dict)
     """The pattern's evidence: occurrences, action_count, support_days, eligible_days, coverage,
     precision and trigger_count (for rules), and ``text``, the same in words."""
@@ -244,6 +246,7 @@ class Suggestion:
             automation_id=data.get("automation_id"),
             automation_entity_id=data.get("automation_entity_id"),
             decided_at=when("decided_at"),
+            priority_reason=data.get("priority_reason"),
             evidence=dict(data.get("evidence") or {}),
         )
 

@@ -27,8 +27,9 @@ def describe(suggestion: Suggestion) -> str:
     evidence = suggestion.evidence_text or (
         f"Seen on {suggestion.support_days} days ({suggestion.occurrences} times)"
     )
+    reason = f" ({suggestion.priority_reason.rstrip('.')})" if suggestion.priority_reason else ""
     return (
-        f"{category.capitalize()}, {priority} priority. {evidence[:1].upper()}{evidence[1:]}. "
+        f"{category.capitalize()}, {priority} priority{reason}. {evidence[:1].upper()}{evidence[1:]}. "
         f"Confidence {suggestion.confidence:.0%}. Entities: {', '.join(suggestion.entities)}."
     )
 

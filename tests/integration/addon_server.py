@@ -8,7 +8,8 @@ the real one). Scoring is deterministic and easy to reason about in tests:
   listed in `duplicates` (as the add-on does; or inline with `duplicate_of`, the older form)
   and does not count towards `top_k`;
 - requests over the limits it reports in /v1/models are refused with 422, as the add-on does;
-- category and priority come from keywords.
+- category and priority come from keywords; the priority's reason quotes the pattern's context
+  (API 1.1) when it has one, so tests see the context arrive.
 """
 
 from __future__ import annotations
@@ -206,11 +207,17 @@ class FakeAddon:
         kept = 0
         for score, _, pattern, text_words in scored:
             category, priority = classify(pattern["text"])
+            evidence = (pattern.get("context") or {}).get("evidence") or {}
             entry: dict[str, Any] = {
                 "id": pattern["id"],
                 "score": score,
                 "category": category,
                 "priority": priority,
+                "priority_reason": (
+                    f"Seen on {evidence['support_days']} of {evidence['eligible_days']} days"
+                    if evidence
+                    else "From the words alone"
+                ),
             }
             duplicate = next(
                 (f"known:{i}" for i, k in enumerate(known) if jaccard(text_words, k) >= DUPLICATE_JACCARD),

@@ -136,7 +136,7 @@ async def test_full_analysis_ranks_classifies_and_stores_suggestions(
     assert {item["uid"] for item in listed} == {PORCH_ON, PORCH_OFF, LOCKED, UNLOCKED}
     locked = next(item for item in listed if item["uid"] == LOCKED)
     assert locked["summary"].startswith("front door is locked around")
-    assert locked["description"].startswith("Security, high priority. On 14 of the ")
+    assert locked["description"].startswith("Security, high priority (Seen on 14 of 14 days). On 14 of the ")
     assert "front door was locked around" in locked["description"]
     count = hass.states.get(_entity_id(hass, entry, "new_suggestions"))
     assert count is not None
@@ -392,6 +392,20 @@ async def test_a_conditional_group_suggestion_shows_its_evidence_and_is_accepted
     [rule] = [s for s in response["suggestions"] if s["kind"] == "sequence"]
     assert rule["entities"] == ["binary_sensor.office_door", "light.bloom", "light.desk_lamp"]
     assert rule["evidence"]["precision"] == 1.0
+    assert rule["priority_reason"] == "Seen on 14 of 14 days"
+    # The add-on was told what the pattern is besides its words (API 1.1 context).
+    (request,) = addon.calls("/v1/suggest")
+    assert request is not None
+    [sent] = [p for p in request["patterns"] if p["id"] == rule["id"]]
+    assert sent["context"] == {
+        "kind": "sequence",
+        "trigger": "state",
+        "domains": ["light"],
+        "action": "on",
+        "targets": 2,
+        "trigger_domains": ["binary_sensor"],
+        "evidence": {"occurrences": 14, "support_days": 14, "eligible_days": 14, "precision": 1.0},
+    }
     assert rule["evidence"]["trigger_count"] == 14  # of 126 openings: only those while the lamps are off
     assert rule["evidence"]["text"].startswith("14 of the 14 times bloom and desk lamp turned on")
     assert "office door had opened less than a minute before" in rule["evidence"]["text"]
