@@ -69,13 +69,20 @@ class SuggestResult:
 
 
 def find_duplicates(
-    pattern_vectors: np.ndarray, known_vectors: np.ndarray, ids: Sequence[str], threshold: float
+    pattern_vectors: np.ndarray,
+    known_vectors: np.ndarray,
+    ids: Sequence[str],
+    threshold: float,
+    *,
+    siblings: bool = True,
 ) -> tuple[list[int], list[Duplicate]]:
     """Split patterns (in input order) into kept indices and duplicates.
 
-    A pattern is a duplicate when its cosine similarity to a known text, or to a pattern kept
-    before it, reaches ``threshold``. Known texts are checked first: an automation that already
-    exists matters more than a sibling suggestion. Vectors are L2-normalised, so dot = cosine.
+    A pattern is a duplicate when its cosine similarity to a known text, or (with ``siblings``) to
+    a pattern kept before it, reaches ``threshold``. Known texts are checked first: an automation
+    that already exists matters more than a sibling suggestion. Vectors are L2-normalised, so dot
+    = cosine. Words alone cannot tell "turns on at 09:25" from "turns off at 10:40": a client that
+    keeps one pattern per habit itself asks for known texts only.
     """
     threshold -= _SIMILARITY_SLACK
     kept: list[int] = []
@@ -90,7 +97,7 @@ def find_duplicates(
                     Duplicate(pattern_id, f"{KNOWN_PREFIX}{j}", round(float(known_sims[i, j]), 4))
                 )
                 continue
-        if kept:
+        if kept and siblings:
             sims = pattern_sims[i, kept]
             best = int(np.argmax(sims))
             if sims[best] >= threshold:
@@ -114,6 +121,7 @@ def suggest(
     query: str | None = None,
     top_k: int = 10,
     dedupe_threshold: float = 0.9,
+    dedupe_siblings: bool = True,
 ) -> SuggestResult:
     """Rank ``patterns`` as automation suggestions; see the module docstring."""
     query = query or DEFAULT_QUERY
@@ -131,7 +139,7 @@ def suggest(
     vectors = embedder.embed([p.text for p in patterns] + list(known))
     pattern_vectors, known_vectors = vectors[: len(patterns)], vectors[len(patterns) :]
     kept, result.duplicates = find_duplicates(
-        pattern_vectors, known_vectors, [p.id for p in patterns], dedupe_threshold
+        pattern_vectors, known_vectors, [p.id for p in patterns], dedupe_threshold, siblings=dedupe_siblings
     )
     scores = reranker.score(query, [patterns[i].text for i in kept])
     # Stable sort: equal scores keep the caller's order (its own ranking by support).

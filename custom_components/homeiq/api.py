@@ -173,6 +173,9 @@ class HomeIQClient:
                 for p in patterns[: limits.max_texts]
             ]
         }
+        # The pattern engine keeps one pattern per habit; words alone would merge "turns on at 09:25"
+        # with "turns off at 10:40". Only existing automations and decided suggestions count.
+        payload["dedupe"] = "known"
         if query:
             payload["query"] = query[: limits.max_chars]
         if known_texts := [text[: limits.max_chars] for text in known if text][: limits.max_texts]:

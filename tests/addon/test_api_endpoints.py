@@ -223,6 +223,20 @@ async def test_suggest_drops_duplicates_ranks_and_classifies(
     assert scores == sorted(scores, reverse=True)
 
 
+async def test_suggest_can_leave_telling_patterns_apart_to_the_client(full: TestClient[Any, Any]) -> None:
+    request = {
+        "patterns": PATTERNS,
+        "known": [PATTERNS[3]["text"]],
+        "dedupe_threshold": 0.999,
+        "dedupe": "known",
+    }
+    body = await checked_json(await full.post("/v1/suggest", json=request, headers=AUTH), 200)
+    assert {d["id"]: d["duplicate_of"] for d in body["duplicates"]} == {"p4": "known:0"}
+    assert "p2" in {s["id"] for s in body["suggestions"]}  # a copy of p1, kept as the client asked
+    bad = await full.post("/v1/suggest", json={**request, "dedupe": "siblings"}, headers=AUTH)
+    assert (await checked_json(bad, 422))["error"]["code"] == "invalid_request"
+
+
 async def test_suggest_uses_the_given_query_and_threshold(full: TestClient[Any, Any]) -> None:
     body = await checked_json(
         await full.post(

@@ -33,6 +33,14 @@ def test_later_patterns_are_duplicates_of_the_first_kept_one() -> None:
     assert [(d.id, d.duplicate_of) for d in duplicates] == [("b", "a"), ("d", "a")]
 
 
+def test_without_siblings_only_known_texts_make_duplicates() -> None:
+    patterns = _unit([1, 0, 0], [0.98, 0.05, 0], [0, 1, 0])
+    known = _unit([0, 0.99, 0.1])
+    kept, duplicates = find_duplicates(patterns, known, ["a", "b", "c"], 0.9, siblings=False)
+    assert kept == [0, 1]  # b is near a, but the client told them apart
+    assert [(d.id, d.duplicate_of) for d in duplicates] == [("c", "known:0")]
+
+
 def test_a_duplicate_of_a_dropped_pattern_is_not_chained() -> None:
     """Similarity is checked against kept patterns only, so no chain of small steps drifts."""
     patterns = _unit([1, 0, 0], [0.93, 0.37, 0], [0.75, 0.66, 0])

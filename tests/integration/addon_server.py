@@ -4,9 +4,9 @@ It stands in for the add-on (issue 6 asks for it until the add-on lands; the end
 the real one). Scoring is deterministic and easy to reason about in tests:
 - without a query, patterns keep the order they were sent in (the miner sorts best first);
 - with a query, patterns are ranked by word overlap with the query;
-- a pattern whose words overlap a `known` text (or an earlier pattern) by Jaccard >= 0.8 is
-  listed in `duplicates` (as the add-on does; or inline with `duplicate_of`, the older form)
-  and does not count towards `top_k`;
+- a pattern whose words overlap a `known` text (or an earlier pattern, unless the request says
+  `"dedupe": "known"`) by Jaccard >= 0.8 is listed in `duplicates` (as the add-on does; or
+  inline with `duplicate_of`, the older form) and does not count towards `top_k`;
 - requests over the limits it reports in /v1/models are refused with 422, as the add-on does;
 - category and priority come from keywords; the priority's reason quotes the pattern's context
   (API 1.1) when it has one, so tests see the context arrive.
@@ -222,7 +222,14 @@ class FakeAddon:
             duplicate = next(
                 (f"known:{i}" for i, k in enumerate(known) if jaccard(text_words, k) >= DUPLICATE_JACCARD),
                 None,
-            ) or next((pid for pid, k in kept_words if jaccard(text_words, k) >= DUPLICATE_JACCARD), None)
+            ) or next(
+                (
+                    pid
+                    for pid, k in kept_words
+                    if body.get("dedupe", "all") == "all" and jaccard(text_words, k) >= DUPLICATE_JACCARD
+                ),
+                None,
+            )
             if duplicate is not None:
                 entry["duplicate_of"] = duplicate
                 (suggestions if self.inline_duplicates else duplicates).append(entry)

@@ -130,7 +130,8 @@ async def test_requests_are_trimmed_to_the_limits_the_add_on_reports(
     assert request["known"] == ["known one is", "known two"]
     assert request["query"] == "a query long"
     assert request["top_k"] == 2
-    assert [s.id for s in result.suggestions if s.duplicate_of is None] == ["0"]
+    assert request["dedupe"] == "known"  # the engine tells its patterns apart; words would merge them
+    assert [s.id for s in result.suggestions if s.duplicate_of is None] == ["0", "1"]
     assert len(addon.calls("/v1/rerank")) == 3  # five documents, two per request
     assert ranked == [(3, 1.0), (1, 0.5)]
 

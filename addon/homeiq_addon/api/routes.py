@@ -248,6 +248,7 @@ async def suggest(request: web.Request) -> web.Response:
         query=body.get("query"),
         top_k=body["top_k"],
         dedupe_threshold=body.get("dedupe_threshold", settings.dedupe_threshold),
+        dedupe_siblings=body["dedupe"] == "all",
     )
     result = await asyncio.get_running_loop().run_in_executor(registry.executor, job)
     return web.json_response(

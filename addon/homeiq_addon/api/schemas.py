@@ -96,7 +96,7 @@ def context_schema() -> vol.Schema:
         "occurrences": (_count(), "How often the habit was seen."),
         "support_days": (_count(), "Days on which it happened."),
         "eligible_days": (_count(), "Days on which it could have happened."),
-        "coverage": (_share(), "Share of eligible days with the habit (0..1)."),
+        "coverage": (_share(), "Share of the action's changes that the habit explains (0..1)."),
         "precision": (_share(), "Share of trigger firings followed by the action (0..1)."),
     }
     return vol.Schema(
@@ -196,6 +196,15 @@ def build_request_schemas(limits: Limits) -> RequestSchemas:
                 vol.Optional(
                     "dedupe_threshold", description="Cosine similarity from which texts count as duplicates."
                 ): vol.All(Number(), vol.Range(min=0.5, max=1.0)),
+                vol.Optional(
+                    "dedupe",
+                    default="all",
+                    description=(
+                        "all: drop patterns near a known text or near a pattern kept before them; known: "
+                        "only near a known text, for a client that tells its patterns apart itself "
+                        "(API 1.1)."
+                    ),
+                ): vol.In(("all", "known")),
             }
         ),
     )

@@ -54,9 +54,9 @@ class PriorityAssessment:
 def _habit(evidence: Evidence) -> tuple[float, str]:
     """Points for how often and how consistently the habit happens, and the words for it."""
     days, eligible = evidence.support_days, evidence.eligible_days
-    rate = evidence.coverage
-    if rate is None and days is not None and eligible:
-        rate = days / eligible
+    # The share of eligible days says how regular the habit is; a client that sends no day counts
+    # may still send the share of the action's changes it explains.
+    rate = days / eligible if days is not None and eligible else evidence.coverage
     if days is None:
         if evidence.occurrences is None:
             return 0.0, ""
