@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,9 +184,12 @@ def test_hub_model_in_transformers_format_is_converted(tiny_models: dict[str, Pa
         registry = lite(tmp_path, server, model="sentence-transformers/tiny-minilm")
         seen: list[RoleState] = []
         registry.start_loading([Role.EMBEDDING])
+        deadline = time.monotonic() + 300
         while registry.status()[Role.EMBEDDING].state not in (RoleState.READY, RoleState.ERROR):
+            assert time.monotonic() < deadline, seen
             seen.append(registry.status()[Role.EMBEDDING].state)
-            registry.wait(timeout=0.05)
+            # A sleep, not registry.wait(timeout=): a timed join never times out under faketime.
+            time.sleep(0.05)
         status = registry.status()[Role.EMBEDDING]
         assert status.state is RoleState.READY, status.error
         assert RoleState.CONVERTING in seen
