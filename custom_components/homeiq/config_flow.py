@@ -143,7 +143,13 @@ class HomeIQConfigFlow(ConfigFlow, domain=DOMAIN):
         await self.async_set_unique_id(discovery_info.uuid)
         # A rediscovery (new address or token after an add-on restart) updates the existing entry.
         self._abort_if_unique_id_configured(updates=updates)
-        self._async_abort_entries_match({CONF_HOST: host, CONF_PORT: port})
+        # A reinstalled add-on (or one first set up by hand) has a new uuid and a new token at the
+        # same address: the entry at that address takes both, or it would fail with 401 for good.
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.data.get(CONF_HOST) == host and entry.data.get(CONF_PORT) == port:
+                return self.async_update_reload_and_abort(
+                    entry, unique_id=discovery_info.uuid, data_updates=updates, reason="already_configured"
+                )
         self._discovered = updates
         self._addon_name = discovery_info.name
         self.context["title_placeholders"] = {"addon": discovery_info.name}

@@ -169,6 +169,32 @@ async def test_hassio_discovery_of_a_manually_configured_add_on_aborts(
     assert result["reason"] == "already_configured"
 
 
+async def test_a_reinstalled_add_on_gives_its_new_token_to_the_entry(
+    hass: HomeAssistant, addon: FakeAddon, automation_setup: None
+) -> None:
+    """A reinstall brings a new discovery uuid and a new token at the same address."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="uuid-of-the-first-install",
+        data={CONF_HOST: addon.host, CONF_PORT: addon.port, CONF_TOKEN: "token-of-the-first-install"},
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)  # 401: the old token
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(addon, token=TOKEN)
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_TOKEN] == TOKEN
+    assert entry.unique_id == "1234-uuid"
+    assert entry.state is ConfigEntryState.LOADED  # reloaded with the token that works
+
+
 async def test_reauth_replaces_the_token(
     hass: HomeAssistant, addon: FakeAddon, automation_setup: None
 ) -> None:
