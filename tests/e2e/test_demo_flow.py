@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from custom_components.homeiq.const import DEFAULT_MAX_SUGGESTIONS
 from demo.flow import DemoStack, Progress, analyze, get_suggestions, start_stack
 
 DOMAIN = "homeiq"
@@ -68,14 +69,18 @@ async def _scenario(workdir: Path) -> None:
         written = yaml.safe_load((stack.ha.config_dir / "automations.yaml").read_text())
         assert any(a.get("id") == accepted["automation_id"] for a in written)
 
-        # A second analysis duplicates nothing and does not resurrect the accepted one.
+        # A second analysis duplicates nothing, keeps what was open and does not resurrect the
+        # accepted one. The history ends at the real now, so how many habits it holds depends on the
+        # day: when the first list was full, the slot the accepted one freed goes to the next habit.
         await analyze(stack)
         again = await get_suggestions(stack, status=["new", "accepted", "dismissed", "snoozed"])
         ids = [s["id"] for s in again]
         assert len(ids) == len(set(ids))
-        assert {s["id"] for s in again if s["status"] == "new"} == {s["id"] for s in suggestions} - {
-            chosen["id"]
-        }
+        before = {s["id"] for s in suggestions}
+        after = {s["id"] for s in again if s["status"] == "new"}
+        assert after >= before - {chosen["id"]}
+        assert chosen["id"] not in after
+        assert len(after - before) <= (1 if len(before) == DEFAULT_MAX_SUGGESTIONS else 0), after - before
         assert [s["status"] for s in again if s["id"] == chosen["id"]] == ["accepted"]
     finally:
         stack.stop()
