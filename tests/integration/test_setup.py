@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder.core import Recorder
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
