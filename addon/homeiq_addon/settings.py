@@ -27,7 +27,7 @@ DEFAULT_MODELS: dict[Role, str] = {
     Role.CLASSIFIER: "google/flan-t5-small",
 }
 PROFILES = ("full", "lite")
-PRECISIONS = ("int8", "fp32")
+PRECISIONS = ("auto", "int8", "fp32")
 DEVICES = ("CPU", "GPU", "NPU", "AUTO")
 # bashio's level names (the add-on UI offers these) mapped onto Python's logging levels.
 LOG_LEVELS: dict[str, str] = {
@@ -79,7 +79,7 @@ class Settings:
     embedding_model: str = DEFAULT_MODELS[Role.EMBEDDING]
     reranker_model: str = DEFAULT_MODELS[Role.RERANKER]
     classifier_model: str = DEFAULT_MODELS[Role.CLASSIFIER]
-    precision: str = "int8"
+    precision: str = "auto"
     device: str = "CPU"
     threads: int | None = None  # None: what the container's CPU quota allows
     prefetch: bool = False

@@ -122,11 +122,19 @@ def test_a_device_that_cannot_compile_falls_back_to_cpu_with_a_log_line(
     real_compile = runtime.compile_model
     tried: list[str] = []
 
-    def compile_model(model: Path, *, device: str, threads: int, cache_dir: Path | None) -> object:
+    def compile_model(
+        model: Path, *, device: str, threads: int, cache_dir: Path | None, inference_precision: str
+    ) -> object:
         tried.append(device)
         if device == "GPU":
             raise RuntimeError("Exception from src/plugins/intel_gpu/...\n[GPU] clBuildProgram failed")
-        return real_compile(model, device=device, threads=threads, cache_dir=cache_dir)
+        return real_compile(
+            model,
+            device=device,
+            threads=threads,
+            cache_dir=cache_dir,
+            inference_precision=inference_precision,
+        )
 
     monkeypatch.setattr(runtime, "compile_model", compile_model)
     monkeypatch.setattr(runtime, "pick_device", lambda device: device)  # as if a GPU were there

@@ -39,6 +39,7 @@ ROLE_REPORT = _object(
         "state": {"enum": [state.value for state in RoleState]},
         "revision": _NULLABLE_STR,
         "precision": _NULLABLE_STR,
+        "precision_reason": _NULLABLE_STR,
         "source": _NULLABLE_STR,
         "bytes_on_disk": {"type": ["integer", "null"]},
         "load_seconds": _NULLABLE_NUM,

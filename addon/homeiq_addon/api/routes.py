@@ -52,6 +52,7 @@ def role_report(status: RoleStatus) -> dict[str, Any]:
         "state": status.state.value,
         "revision": status.revision,
         "precision": status.precision,
+        "precision_reason": status.precision_reason,
         "source": status.source,
         "bytes_on_disk": status.bytes_on_disk,
         "load_seconds": status.load_seconds,

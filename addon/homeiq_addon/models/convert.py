@@ -15,6 +15,8 @@ uses) through a small wrapper, so the graph has exactly the inputs the runtime f
   without cache (decoder_input_ids, encoder_hidden_states, encoder_attention_mask) ->
   log-probabilities of the next token, for label scoring.
 
+int8w (asked by ``precision: auto``): weight-only INT8 for every role.
+
 INT8: ``nncf.quantize`` (static: weights and activations, SmoothQuant included) with
 pattern-text calibration for the embedding and reranker encoders; weight-only INT8 for flan-t5,
 encoder and decoder. Static activation quantization flipped 40 % of the priority answers of a
@@ -48,6 +50,8 @@ FORMAT = "homeiq-ov-2"  # bump when the graphs written here change: older cache 
 TOKENIZER_FILES = ("tokenizer.json", "config.json")
 CALIBRATION_TEXTS = 300
 MAX_LENGTH = {"embedding": 256, "reranker": 512, "classifier": 512}
+# int8: static INT8 (weight-only for the classifier); int8w: weight-only INT8; fp32.
+PRECISIONS = ("int8", "int8w", "fp32")
 
 
 def _batches(rows: list[list[int]], pad_id: int, size: int, max_len: int) -> Iterator[tuple[Any, Any]]:
@@ -106,7 +110,9 @@ def convert_embedding(source: Path, out: Path, precision: str) -> dict[str, Any]
         ov_model = ov.convert_model(Wrapper(), example_input=example)
     _name_io(ov_model, ["input_ids", "attention_mask"], ["sentence_embedding"])
     max_len = min(MAX_LENGTH["embedding"], int(model.config.max_position_embeddings))
-    if precision == "int8":
+    if precision == "int8w":
+        ov_model = _compress_weights(ov_model)
+    elif precision == "int8":
         tok = load_tokenizer(source, max_len)
         rows = [e.ids for e in tok.encode_batch(pattern_texts(CALIBRATION_TEXTS, seed=11))]
         pad = pad_token_id(tok, 0)
@@ -124,7 +130,7 @@ def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
 
     model = AutoModelForSequenceClassification.from_pretrained(source, attn_implementation="sdpa").eval()
     table = model.get_input_embeddings().weight.detach().numpy()
-    np.save(out / "word_embeddings.npy", table.astype(np.float16 if precision == "int8" else np.float32))
+    np.save(out / "word_embeddings.npy", table.astype(np.float32 if precision == "fp32" else np.float16))
 
     class Wrapper(torch.nn.Module):
         def __init__(self) -> None:
@@ -146,7 +152,9 @@ def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
         ov_model = ov.convert_model(Wrapper(), example_input=example)
     _name_io(ov_model, ["inputs_embeds", "attention_mask"], ["logits"])
     max_len = min(MAX_LENGTH["reranker"], int(model.config.max_position_embeddings) - 2)
-    if precision == "int8":
+    if precision == "int8w":
+        ov_model = _compress_weights(ov_model)
+    elif precision == "int8":
         tok = load_tokenizer(source, max_len)
         docs = pattern_texts(CALIBRATION_TEXTS, seed=13)
         queries = query_texts()
@@ -221,7 +229,7 @@ def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any
     _name_io(enc, ["input_ids", "attention_mask"], ["last_hidden_state"])
     _name_io(dec, ["decoder_input_ids", "encoder_hidden_states", "encoder_attention_mask"], ["log_probs"])
     max_len = MAX_LENGTH["classifier"]
-    if precision == "int8":  # weight-only for both: see the module's docstring
+    if precision in ("int8", "int8w"):  # weight-only for both: see the module's docstring
         enc = _compress_weights(enc)
         dec = _compress_weights(dec)
     ov.save_model(enc, out / "openvino_encoder_model.xml", compress_to_fp16=False)
@@ -289,7 +297,7 @@ def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any
     write the info file; returns it."""
     if role not in CONVERTERS:
         raise ValueError(f"unknown role {role!r}")
-    if precision not in ("int8", "fp32"):
+    if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}")
     if role == "reranker" and (source / "openvino_model.xml").exists():
         return _write_info(source, out, role, prepare_openvino_reranker)
@@ -297,7 +305,11 @@ def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any
     if cfg.get("auto_map"):
         # Custom code would need trust_remote_code, which we never grant.
         raise ValueError("model needs custom code (trust_remote_code), which is not allowed")
-    precision_label = precision if role != "classifier" or precision == "fp32" else "int8-weights"
+    precision_label = (
+        "int8-weights"
+        if precision == "int8w" or (role == "classifier" and precision == "int8")
+        else precision
+    )
 
     def build(src: Path, dest: Path) -> dict[str, Any]:
         return {"precision": precision_label, **CONVERTERS[role](src, dest, precision)}
@@ -334,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role", required=True, choices=sorted(CONVERTERS))
     parser.add_argument("--source", required=True, type=Path)
     parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("--precision", default="int8", choices=["int8", "fp32"])
+    parser.add_argument("--precision", default="int8", choices=list(PRECISIONS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:

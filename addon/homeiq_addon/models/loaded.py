@@ -29,6 +29,7 @@ class LoadOptions:
     warm: bool = True
     max_batch: int = 32
     token_budget: int = 1024  # tokens per inference: bounds the intermediate buffers (RSS)
+    inference_precision: str = "f32"  # on CPU: f32, or bf16 where precision auto chose it
 
 
 def read_info(model_dir: Path) -> dict[str, Any]:
@@ -94,7 +95,11 @@ class BucketedModel:
         device = self._options.device
         try:
             return runtime.compile_model(
-                ir_file, device=device, threads=self._options.threads, cache_dir=self._options.cache_dir
+                ir_file,
+                device=device,
+                threads=self._options.threads,
+                cache_dir=self._options.cache_dir,
+                inference_precision=self._options.inference_precision,
             )
         except RuntimeError as err:  # what OpenVINO raises for a device that cannot compile
             if device == "CPU":
@@ -107,7 +112,11 @@ class BucketedModel:
                 reason[:200],
             )
         return runtime.compile_model(
-            ir_file, device="CPU", threads=self._options.threads, cache_dir=self._options.cache_dir
+            ir_file,
+            device="CPU",
+            threads=self._options.threads,
+            cache_dir=self._options.cache_dir,
+            inference_precision=self._options.inference_precision,
         )
 
     def warm(self) -> int:

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import runtime
+from . import precision as precisions, runtime
 from .classifier import OVClassifier
 from .embedder import OVEmbedder
 from .lite import CosineReranker, ExemplarClassifier
 from .loaded import LoadOptions
+from .pattern_texts import pattern_texts, query_texts
 from .reranker import OVReranker
 from .store import OV_CACHE, Entry, ModelStore, parse_model_id
 from .types import (
@@ -41,6 +42,7 @@ from .types import (
 _LOGGER = logging.getLogger(__name__)
 PROFILES = {"full": (Role.EMBEDDING, Role.RERANKER, Role.CLASSIFIER), "lite": (Role.EMBEDDING,)}
 RETRY_AFTER_S = {RoleState.DOWNLOADING: 10, RoleState.CONVERTING: 15, RoleState.LOADING: 2}
+PRECISIONS = ("auto", "int8", "fp32")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class ModelSettings:
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     reranker_model: str = "BAAI/bge-reranker-base"
     classifier_model: str = "google/flan-t5-small"
-    precision: str = "int8"  # "int8" | "fp32"
+    precision: str = "auto"  # "auto" (measured per CPU, see precision.py) | "int8" | "fp32"
     device: str = "CPU"  # CPU | GPU | NPU | AUTO (falls back to CPU with a clear log line)
     threads: int | None = None  # None = the cgroup CPU quota (else os.cpu_count())
     hub_endpoint: str | None = None  # HF endpoint override (tests point it at a loopback fake hub)
@@ -79,12 +81,21 @@ def _short_name(model_id: str) -> str:
 class ModelRegistry:
     """Owns the loaded models of one profile and the single inference thread."""
 
-    def __init__(self, settings: ModelSettings) -> None:
-        """Validate the settings; nothing is downloaded or loaded until asked."""
+    def __init__(
+        self,
+        settings: ModelSettings,
+        *,
+        cpu: precisions.CpuIdentity | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """Validate the settings; nothing is downloaded or loaded until asked.
+
+        ``cpu`` and ``clock`` are what ``precision: auto`` measures with (tests inject them).
+        """
         if settings.profile not in PROFILES:
             raise ValueError(f"unknown profile {settings.profile!r}; use 'full' or 'lite'")
-        if settings.precision not in ("int8", "fp32"):
-            raise ValueError(f"unknown precision {settings.precision!r}; use 'int8' or 'fp32'")
+        if settings.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {settings.precision!r}; use 'auto', 'int8' or 'fp32'")
         self.settings = settings
         self.roles = PROFILES[settings.profile]
         for role in self.roles:
@@ -103,8 +114,15 @@ class ModelRegistry:
             cache_dir=settings.data_dir / "models" / OV_CACHE,
             warm=False,
         )
+        self._cpu = cpu or precisions.cpu_identity()
+        self._clock = clock
+        self._choices = precisions.PrecisionChoices(settings.data_dir / "models" / precisions.CHOICES_FILE)
         self._lock = threading.Lock()
         self._status = {role: RoleStatus(role=role, model_id=settings.model_id(role)) for role in self.roles}
+        if settings.precision == "auto":  # what an earlier start measured here (`info` shows it)
+            for role, status in self._status.items():
+                if known := self._choices.get(role, status.model_id, self._cpu):
+                    status.precision, status.precision_reason = known.chosen, known.reason
         self._models: dict[Role, Any] = {}
         self._entries: dict[Role, Entry] = {}
         self._threads: dict[Role, threading.Thread] = {}
@@ -170,18 +188,18 @@ class ModelRegistry:
         name = _short_name(model_id)
         started = time.monotonic()
         try:
-            entry = self._store.ensure(role, model_id, precision, self._progress(role))
+            entry, served, reason = self._choose_entry(role, model_id)
             with self._lock:
                 self._set(role, state=RoleState.LOADING, progress=None, revision=entry.revision)
             _LOGGER.info(
                 "Loading %s model %s (%s, %d MB) …",
                 role.value,
                 name,
-                entry.info.get("precision", precision).upper(),
+                (served.name if served else entry.info.get("precision", precision)).upper(),
                 entry.bytes_on_disk // 1_000_000,
             )
             load_started = time.monotonic()
-            model = self._instantiate(role, entry)
+            model = self._instantiate(role, entry, served.inference if served else "f32")
             load_s = time.monotonic() - load_started
         except Exception as err:  # any failure becomes this role's error state, never a crash
             message = str(err) or type(err).__name__
@@ -199,7 +217,8 @@ class ModelRegistry:
                 role,
                 state=RoleState.READY,
                 revision=entry.revision,
-                precision=str(entry.info.get("precision", precision)),
+                precision=served.name if served else str(entry.info.get("precision", precision)),
+                precision_reason=reason,
                 source=entry.source,
                 bytes_on_disk=entry.bytes_on_disk,
                 load_seconds=round(load_s, 3),
@@ -240,12 +259,58 @@ class ModelRegistry:
             before // 1_000_000,
         )
 
-    def _instantiate(self, role: Role, entry: Entry) -> Any:
+    def _choose_entry(
+        self, role: Role, model_id: str
+    ) -> tuple[Entry, precisions.Candidate | None, str | None]:
+        """The cache entry to serve, and with ``precision: auto`` the candidate chosen for this
+        CPU and why (measured at the first load and after a change of CPU, else read back)."""
+        progress = self._progress(role)
+        if self.settings.precision != "auto":
+            return self._store.ensure(role, model_id, self.settings.precision, progress), None, None
+        entries: dict[str, Entry] = {}
+
+        def entry_of(candidate: precisions.Candidate) -> Entry:
+            if candidate.ir not in entries:  # converted only when the probe (or the choice) needs it
+                entries[candidate.ir] = self._store.ensure(role, model_id, candidate.ir, progress)
+            return entries[candidate.ir]
+
+        def probe() -> precisions.Probe:
+            for candidate in precisions.candidates(role, self._cpu):
+                entry_of(candidate)  # convert first: the timing must not run beside a conversion
+            _LOGGER.info(
+                "Measuring which precision of the %s model is fastest on this CPU (%s, %s) …",
+                role.value,
+                self._cpu.model,
+                self._cpu.describe(),
+            )
+            return _RoleProbe(role, lambda c: self._instantiate(role, entry_of(c), c.inference))
+
+        decision, measured = precisions.choose(
+            role,
+            model_id,
+            self._cpu,
+            self._choices,
+            probe,
+            clock=self._clock,
+            exclusive=self._store.exclusive,
+        )
+        chosen = precisions.candidate_for(role, decision.chosen)
+        _LOGGER.info(
+            "%s model %s: %s%s",
+            role.value.capitalize(),
+            _short_name(model_id),
+            decision.reason,
+            "" if measured else " (measured earlier on this CPU)",
+        )
+        return entry_of(chosen), chosen, decision.reason
+
+    def _instantiate(self, role: Role, entry: Entry, inference: str = "f32") -> Any:
+        options = dataclasses.replace(self._options, inference_precision=inference)
         if role is Role.EMBEDDING:
-            return OVEmbedder(entry.path, entry.model_id, self._options)
+            return OVEmbedder(entry.path, entry.model_id, options)
         if role is Role.RERANKER:
-            return OVReranker(entry.path, entry.model_id, self._options)
-        return OVClassifier(entry.path, entry.model_id, self._options)
+            return OVReranker(entry.path, entry.model_id, options)
+        return OVClassifier(entry.path, entry.model_id, options)
 
     # ---- access -----------------------------------------------------------------------
     def _get(self, role: Role) -> Any:
@@ -311,3 +376,35 @@ class ModelRegistry:
         with self._lock:
             self._models.clear()
             self._lite.clear()
+
+
+class _RoleProbe:
+    """``precision: auto``'s probe: representative pattern texts (not the calibration set's seed)
+    through each candidate model's own inference method."""
+
+    EMBED_TEXTS = 64
+    RERANK_DOCUMENTS = 24
+    CLASSIFY_TEXTS = 12
+
+    def __init__(self, role: Role, load: Callable[[precisions.Candidate], Any]) -> None:
+        self.role = role
+        self._load = load
+        if role is Role.EMBEDDING:
+            self._texts = pattern_texts(self.EMBED_TEXTS, seed=71)
+        elif role is Role.RERANKER:
+            self._texts = pattern_texts(self.RERANK_DOCUMENTS, seed=73)
+        else:
+            self._texts = pattern_texts(self.CLASSIFY_TEXTS, seed=79)
+        self._query = query_texts()[0]
+
+    def load(self, candidate: precisions.Candidate) -> Any:
+        """A model of ``candidate``, unwarmed (the probe's first run warms its shapes)."""
+        return self._load(candidate)
+
+    def run(self, model: Any) -> Any:
+        """Embeddings, relevance scores, or (category, priority) per text."""
+        if self.role is Role.EMBEDDING:
+            return model.embed(self._texts)
+        if self.role is Role.RERANKER:
+            return model.score(self._query, self._texts)
+        return [(c.category, c.priority) for c in model.classify(self._texts)]

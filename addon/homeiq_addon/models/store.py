@@ -14,6 +14,7 @@ and a corrupt or partial entry is removed and rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -273,6 +274,10 @@ class ModelStore:
         if removed:  # compiled blobs of removed models would linger forever otherwise
             shutil.rmtree(self.root / OV_CACHE, ignore_errors=True)
         return removed
+
+    def exclusive(self) -> contextlib.AbstractContextManager[Any]:
+        """Hold off conversions (CPU-heavy) while held: ``precision: auto`` times its probe in it."""
+        return self._convert_lock
 
     def close(self) -> None:
         """Stop conversion child processes still running, and start no new ones."""

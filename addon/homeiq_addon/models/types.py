@@ -47,7 +47,8 @@ class RoleStatus:
     model_id: str
     state: RoleState = RoleState.NOT_LOADED
     revision: str | None = None
-    precision: str | None = None  # "int8" (static), "int8-weights", "fp16", "fp32"
+    precision: str | None = None  # "int8" (static), "int8-weights", "fp16", "fp32", "bf16"
+    precision_reason: str | None = None  # with precision auto: why this one, in words
     source: str | None = None  # "hub" or "local"
     bytes_on_disk: int | None = None
     load_seconds: float | None = None

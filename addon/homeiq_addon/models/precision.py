@@ -1,0 +1,406 @@
+"""``precision: auto``: measure which precision is fastest on this CPU, once, and remember it.
+
+Static INT8 pays off only where the CPU has VNNI or AMX: on an AVX2-only core (older Intel
+NUCs, AMD before Zen 4) OpenVINO's FP32 graph was 1.2x faster than the static INT8 one. So
+at a role's first load, and again after a change of CPU, each candidate IR is compiled and
+timed on a short probe of representative inputs, checked against FP32 with the role's
+accuracy gate, and the fastest one that passes is served. The decision is kept with the CPU's
+identity in ``<models>/precision-choices.json``; a later start reads it and probes nothing.
+
+Candidates: static INT8 (weights and activations), weight-only INT8, FP32, and FP32 IR run
+with bf16 inference precision where the CPU computes bf16 natively (AMX, AVX512_BF16/FP16).
+The classifier's INT8 is weight-only already (static INT8 flips T5's answers; see convert.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .types import Role
+
+_LOGGER = logging.getLogger(__name__)
+CHOICES_FILE = "precision-choices.json"
+# ISA features that decide which precision is fast (x86 names as in /proc/cpuinfo; ARM's
+# "asimddp" is the dot-product extension).
+ISA_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_bf16",
+    "amx_int8",
+    "amx_fp16",
+    "asimd",
+    "asimddp",
+)
+BF16_FLAGS = ("amx_bf16", "avx512_bf16", "avx512_fp16")
+PROBE_ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CpuIdentity:
+    """What the precision choice depends on: the CPU's model name and its ISA features."""
+
+    model: str
+    flags: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """A stable string for the cache: a different CPU (or VM CPU model) gives another key."""
+        return f"{self.model} | {' '.join(self.flags)}"
+
+    @property
+    def has_native_bf16(self) -> bool:
+        """True where OpenVINO computes bf16 in hardware (AMX or AVX512_BF16/FP16)."""
+        return any(flag in self.flags for flag in BF16_FLAGS)
+
+    def describe(self) -> str:
+        """The features that matter, in words: "AVX2, no VNNI", "AVX-512 VNNI, AMX", "NEON, dotprod"."""
+        has = set(self.flags)
+        if "asimd" in has or platform.machine().lower() in ("aarch64", "arm64"):
+            return "NEON, dotprod" if "asimddp" in has else "NEON, no dotprod"
+        words = []
+        if "avx512_vnni" in has:
+            words.append("AVX-512 VNNI")
+        elif "avx_vnni" in has:
+            words.append("AVX-VNNI")
+        elif "avx512f" in has:
+            words.extend(["AVX-512", "no VNNI"])
+        elif "avx2" in has:
+            words.extend(["AVX2", "no VNNI"])
+        else:
+            words.append("no AVX2")
+        if any(f.startswith("amx") for f in has):
+            words.append("AMX")
+        elif "avx512_bf16" in has:
+            words.append("AVX512_BF16")
+        return ", ".join(words)
+
+
+def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuIdentity:
+    """This machine's CPU model name and its ISA features (from /proc/cpuinfo on Linux)."""
+    model = platform.processor() or platform.machine() or "unknown CPU"
+    flags: set[str] = set()
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name in ("model name", "hardware", "cpu model") and value.strip():
+                model = value.strip()
+            elif name in ("flags", "features"):
+                flags.update(value.split())
+    except OSError:
+        pass
+    return CpuIdentity(model=model, flags=tuple(f for f in ISA_FLAGS if f in flags))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One way to serve a role: which cache entry (IR precision) and which inference precision."""
+
+    name: str  # what /v1/models reports: int8, int8-weights, fp32, bf16
+    ir: str  # the cache entry's precision (convert.py's --precision): int8, int8w, fp32
+    inference: str = "f32"  # OpenVINO's INFERENCE_PRECISION_HINT on CPU
+    label: str = ""  # in words, for the log
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
+STATIC_INT8 = Candidate("int8", "int8", label="static INT8")
+WEIGHT_INT8 = Candidate("int8-weights", "int8w", label="weight-only INT8")
+FP32 = Candidate("fp32", "fp32", label="FP32")
+BF16 = Candidate("bf16", "fp32", inference="bf16", label="BF16")
+# The classifier's "int8" entry is weight-only INT8 (see convert.py).
+CLASSIFIER_INT8 = Candidate("int8-weights", "int8", label="weight-only INT8")
+CANDIDATES = {c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, BF16)}
+
+
+def candidates(role: Role, cpu: CpuIdentity) -> list[Candidate]:
+    """What the probe tries for ``role`` on ``cpu``; FP32 (the reference) is always one."""
+    found = [CLASSIFIER_INT8] if role is Role.CLASSIFIER else [STATIC_INT8, WEIGHT_INT8]
+    found.append(FP32)
+    if cpu.has_native_bf16:
+        found.append(BF16)
+    return found
+
+
+def candidate_for(role: Role, name: str) -> Candidate:
+    """The candidate a stored decision names."""
+    if role is Role.CLASSIFIER and name == CLASSIFIER_INT8.name:
+        return CLASSIFIER_INT8
+    return CANDIDATES[name]
+
+
+# ---- accuracy gates against FP32 ----------------------------------------------------------------
+def min_cosine(reference: Any, outputs: Any) -> float:
+    """The smallest cosine similarity between matching rows of two embedding matrices."""
+    ref = np.asarray(reference, dtype=np.float64)
+    out = np.asarray(outputs, dtype=np.float64)
+    dots = (ref * out).sum(axis=1)
+    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
+    return float(np.min(dots / np.maximum(norms, 1e-12)))
+
+
+def spearman(reference: Any, outputs: Any) -> float:
+    """Spearman's rank correlation of two score vectors (1.0 for identical orders)."""
+    a = np.argsort(np.argsort(np.asarray(reference, dtype=np.float64)))
+    b = np.argsort(np.argsort(np.asarray(outputs, dtype=np.float64)))
+    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def label_agreement(reference: Sequence[Any], outputs: Sequence[Any]) -> float:
+    """The share of texts whose (category, priority) answer equals FP32's."""
+    if not reference:
+        return 1.0
+    agreed: int = sum(bool(r == o) for r, o in zip(reference, outputs, strict=True))
+    return agreed / len(reference)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """How a candidate's answers must agree with FP32's on the probe inputs."""
+
+    metric: str
+    threshold: float
+    measure: Callable[[Any, Any], float]
+
+
+GATES: dict[Role, Gate] = {
+    Role.EMBEDDING: Gate("min cosine", 0.98, min_cosine),
+    Role.RERANKER: Gate("Spearman", 0.95, spearman),
+    Role.CLASSIFIER: Gate("label agreement", 0.95, label_agreement),
+}
+
+
+# ---- the probe ----------------------------------------------------------------------------------
+class Probe(Protocol):
+    """Loads a candidate and runs the role's representative inputs through it."""
+
+    def load(self, candidate: Candidate) -> Any:
+        """A ready model of ``candidate`` (converting its IR if needed)."""
+
+    def run(self, model: Any) -> Any:
+        """The model's answers to the probe inputs (embeddings, scores or labels)."""
+
+
+@dataclass(slots=True)
+class Measurement:
+    """One candidate's result: best probe time, agreement with FP32, and whether it passed."""
+
+    name: str
+    seconds: float | None = None
+    agreement: float | None = None
+    passed: bool = False
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Decision:
+    """Which precision a role serves on a CPU, and why (kept in the choices file)."""
+
+    role: str
+    model_id: str
+    cpu: str  # CpuIdentity.key
+    cpu_description: str
+    chosen: str  # a candidate name
+    reason: str
+    measurements: list[Measurement] = field(default_factory=list)
+    decided_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Decision:
+        """Read a stored decision back (ValueError/KeyError/TypeError when malformed)."""
+        measured = [Measurement(**m) for m in data.get("measurements", [])]
+        return cls(
+            role=str(data["role"]),
+            model_id=str(data["model_id"]),
+            cpu=str(data["cpu"]),
+            cpu_description=str(data["cpu_description"]),
+            chosen=str(data["chosen"]),
+            reason=str(data["reason"]),
+            measurements=measured,
+            decided_at=float(data.get("decided_at", 0.0)),
+        )
+
+
+def decide(
+    role: Role,
+    model_id: str,
+    cpu: CpuIdentity,
+    tried: Sequence[Candidate],
+    probe: Probe,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    rounds: int = PROBE_ROUNDS,
+) -> Decision:
+    """Time every candidate on the probe inputs, rounds interleaved (best of ``rounds``), check it
+    against FP32, and choose the fastest that passes the role's gate.
+
+    A candidate that cannot be built or run is left out (with its error); FP32 must work.
+    """
+    gate = GATES[role]
+    models: dict[str, Any] = {}
+    results = {c.name: Measurement(c.name) for c in tried}
+    for cand in tried:
+        try:
+            models[cand.name] = probe.load(cand)
+        except Exception as err:  # a candidate that fails to convert or compile is not served
+            if cand.name == FP32.name:
+                raise
+            results[cand.name].error = str(err) or type(err).__name__
+            _LOGGER.warning("Could not try %s for the %s model: %s", cand, role.value, err)
+    # The first run of each also warms its shapes; its answers are what the gate checks.
+    answers = {name: probe.run(model) for name, model in models.items()}
+    reference = answers[FP32.name]
+    best = dict.fromkeys(models, math.inf)
+    for _ in range(rounds):
+        for name, model in models.items():  # interleaved: a busy moment hits every candidate alike
+            started = clock()
+            probe.run(model)
+            best[name] = min(best[name], clock() - started)
+    for name in models:
+        m = results[name]
+        m.seconds = best[name]
+        m.agreement = 1.0 if name == FP32.name else round(gate.measure(reference, answers[name]), 4)
+        m.passed = name == FP32.name or m.agreement >= gate.threshold
+    passing = [results[c.name] for c in tried if results[c.name].passed]
+    chosen = min(passing, key=lambda m: m.seconds if m.seconds is not None else math.inf)
+    by_name = {c.name: c for c in tried}
+    return Decision(
+        role=role.value,
+        model_id=model_id,
+        cpu=cpu.key,
+        cpu_description=cpu.describe(),
+        chosen=chosen.name,
+        reason=_reason(cpu, gate, [results[c.name] for c in tried], by_name, chosen),
+        measurements=[results[c.name] for c in tried],
+        decided_at=time.time(),
+    )
+
+
+def _reason(
+    cpu: CpuIdentity,
+    gate: Gate,
+    measured: list[Measurement],
+    by_name: Mapping[str, Candidate],
+    chosen: Measurement,
+) -> str:
+    """The decision in words: "static INT8 was 0.83x FP32 on this CPU (AVX2, no VNNI): serving FP32"."""
+    fp32_s = next(m.seconds for m in measured if m.name == FP32.name)
+    speeds = []
+    problems = []
+    for m in measured:
+        if m.name == FP32.name:
+            continue
+        if m.error is not None:
+            problems.append(f"{by_name[m.name]} could not be built ({m.error[:120]})")
+            continue
+        ratio = (fp32_s or 0.0) / m.seconds if m.seconds else 0.0
+        speeds.append(f"{by_name[m.name]} was {ratio:.2f}x FP32")
+        if not m.passed:
+            problems.append(
+                f"{by_name[m.name]} failed the accuracy gate ({gate.metric} {m.agreement:.3f} "
+                f"< {gate.threshold})"
+            )
+    text = f"{', '.join(speeds) or 'only FP32 was tried'} on this CPU ({cpu.describe()}): "
+    text += f"serving {by_name[chosen.name]}"
+    if chosen.name != FP32.name:
+        text += f" ({gate.metric} {chosen.agreement:.3f} vs FP32)"
+    if problems:
+        text += "; " + "; ".join(problems)
+    return text
+
+
+# ---- the choices file ---------------------------------------------------------------------------
+class PrecisionChoices:
+    """Decisions per role and model, each valid for the CPU it was measured on."""
+
+    def __init__(self, path: Path) -> None:
+        """Keep the choices in ``path`` (``<models>/precision-choices.json``)."""
+        self.path = path
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(role: Role, model_id: str) -> str:
+        return f"{role.value}:{model_id}"
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, role: Role, model_id: str, cpu: CpuIdentity) -> Decision | None:
+        """The stored decision for this role, model and CPU; None when there is none or the CPU
+        changed since (then the probe runs again)."""
+        with self._lock:
+            raw = self._read().get(self._key(role, model_id))
+        if not isinstance(raw, dict):
+            return None
+        try:
+            decision = Decision.from_json(raw)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if decision.cpu != cpu.key or decision.chosen not in {c.name for c in candidates(role, cpu)}:
+            return None
+        return decision
+
+    def put(self, role: Role, decision: Decision) -> None:
+        """Store ``decision`` (atomically: written beside the file, then renamed)."""
+        with self._lock:
+            data = self._read()
+            data[self._key(role, decision.model_id)] = decision.to_json()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.part")
+            tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(self.path)
+
+
+def choose(
+    role: Role,
+    model_id: str,
+    cpu: CpuIdentity,
+    choices: PrecisionChoices,
+    probe: Callable[[], Probe],
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    exclusive: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> tuple[Decision, bool]:
+    """The decision for ``role`` on ``cpu``: the stored one, else a fresh probe (stored).
+
+    ``probe`` is made (and may convert what it needs) before the timing starts; the timing runs
+    inside ``exclusive()``, so that no other heavy work (a conversion) runs beside it.
+    Returns the decision and whether it was measured just now.
+    """
+    stored = choices.get(role, model_id, cpu)
+    if stored is not None:
+        return stored, False
+    ready = probe()
+    with exclusive():
+        decision = decide(role, model_id, cpu, candidates(role, cpu), ready, clock=clock)
+    choices.put(role, decision)
+    return decision, True

@@ -1,0 +1,242 @@
+"""``precision: auto``: the choice logic with an injected timer (no timed assertions), the
+choices file, and one run with real OpenVINO on the tiny models."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from homeiq_addon.models import precision
+from homeiq_addon.models.precision import (
+    Candidate,
+    CpuIdentity,
+    PrecisionChoices,
+    candidates,
+    choose,
+    cpu_identity,
+    decide,
+)
+from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.models.store import OV_CACHE
+from homeiq_addon.models.types import Role, RoleState
+from tests.tiny_models import tiny_settings
+
+AVX2 = CpuIdentity("AMD EPYC 7B13", ("avx2",))
+VNNI = CpuIdentity("AMD EPYC 9B14", ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"))
+AMX = CpuIdentity("Intel Xeon", ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8"))
+REFERENCE = np.eye(4, 8, dtype=np.float32)
+
+
+class FakeClock:
+    """A clock that moves only when a fake model runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeProbe:
+    """Each candidate 'runs' in a given time and answers with a given embedding matrix."""
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        seconds: dict[str, float],
+        answers: dict[str, Any] | None = None,
+        broken: frozenset[str] = frozenset(),
+    ) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.answers = answers or {}
+        self.broken = broken
+        self.loaded: list[str] = []
+
+    def load(self, candidate: Candidate) -> str:
+        if candidate.name in self.broken:
+            raise RuntimeError("cannot compile")
+        self.loaded.append(candidate.name)
+        return candidate.name
+
+    def run(self, model: str) -> Any:
+        self.clock.now += self.seconds[model]
+        return self.answers.get(model, REFERENCE)
+
+
+def _decide(cpu: CpuIdentity, probe: FakeProbe, role: Role = Role.EMBEDDING) -> precision.Decision:
+    return decide(role, "m", cpu, candidates(role, cpu), probe, clock=probe.clock)
+
+
+def test_int8_is_served_where_it_is_fastest() -> None:
+    probe = FakeProbe(FakeClock(), {"int8": 0.2, "int8-weights": 0.9, "fp32": 1.0, "bf16": 0.5})
+    decision = _decide(VNNI, probe)
+    assert decision.chosen == "int8"
+    assert probe.loaded == ["int8", "int8-weights", "fp32", "bf16"]
+    assert "static INT8 was 5.00x FP32" in decision.reason
+    assert decision.reason.endswith(
+        "(AVX-512 VNNI, AVX512_BF16): serving static INT8 (min cosine 1.000 vs FP32)"
+    )
+
+
+def test_fp32_is_served_where_int8_is_slower() -> None:
+    probe = FakeProbe(FakeClock(), {"int8": 1.2, "int8-weights": 1.1, "fp32": 1.0})
+    decision = _decide(AVX2, probe)
+    assert decision.chosen == "fp32"
+    assert "bf16" not in probe.loaded  # no native bf16 on an AVX2-only CPU
+    assert decision.reason == (
+        "static INT8 was 0.83x FP32, weight-only INT8 was 0.91x FP32 on this CPU (AVX2, no VNNI): "
+        "serving FP32"
+    )
+
+
+def test_a_candidate_that_fails_the_gate_gives_way_to_the_next_fastest() -> None:
+    drifted = REFERENCE.copy()
+    drifted[0] = [0.8, 0.6, 0, 0, 0, 0, 0, 0]  # cosine 0.8 with FP32's first row
+    probe = FakeProbe(
+        FakeClock(),
+        {"int8": 0.2, "int8-weights": 0.9, "fp32": 1.0, "bf16": 0.4},
+        answers={"int8": drifted},
+    )
+    decision = _decide(AMX, probe)
+    assert decision.chosen == "bf16"
+    failed = {m.name: m for m in decision.measurements}["int8"]
+    assert (failed.passed, failed.agreement) == (False, 0.8)
+    assert "static INT8 failed the accuracy gate (min cosine 0.800 < 0.98)" in decision.reason
+
+
+def test_a_candidate_that_cannot_be_built_is_left_out() -> None:
+    probe = FakeProbe(FakeClock(), {"int8-weights": 0.9, "fp32": 1.0}, broken=frozenset({"int8"}))
+    decision = _decide(AVX2, probe)
+    assert decision.chosen == "int8-weights"
+    assert "static INT8 could not be built (cannot compile)" in decision.reason
+
+
+def test_rerank_and_classifier_gates() -> None:
+    scores = {"fp32": np.array([0.1, 0.5, 0.9, 0.3]), "int8": np.array([0.9, 0.5, 0.1, 0.3])}
+    probe = FakeProbe(FakeClock(), {"int8": 0.1, "int8-weights": 0.5, "fp32": 1.0}, answers=scores)
+    probe.answers["int8-weights"] = scores["fp32"] + 0.01
+    assert _decide(AVX2, probe, Role.RERANKER).chosen == "int8-weights"
+
+    labels = [("energy", "high")] * 19 + [("comfort", "low")]
+    probe = FakeProbe(
+        FakeClock(),
+        {"int8-weights": 0.5, "fp32": 1.0},
+        answers={"fp32": labels, "int8-weights": [("energy", "high")] * 20},  # 19 of 20 agree
+    )
+    decision = _decide(AVX2, probe, Role.CLASSIFIER)
+    assert (decision.chosen, decision.measurements[0].agreement) == ("int8-weights", 0.95)
+
+
+@pytest.fixture
+def choices(tmp_path: Path) -> PrecisionChoices:
+    return PrecisionChoices(tmp_path / precision.CHOICES_FILE)
+
+
+def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_probes_again(
+    choices: PrecisionChoices,
+) -> None:
+    clock = FakeClock()
+    probes: list[FakeProbe] = []
+
+    def probe_on(seconds: dict[str, float]) -> Any:
+        def make() -> FakeProbe:
+            probes.append(FakeProbe(clock, seconds))
+            return probes[-1]
+
+        return make
+
+    vnni_speeds = {"int8": 0.2, "int8-weights": 0.9, "fp32": 1.0, "bf16": 0.5}
+    first, measured = choose(Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock)
+    assert (first.chosen, measured, len(probes)) == ("int8", True, 1)
+
+    again, measured = choose(Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock)
+    assert (again.chosen, again.reason, measured, len(probes)) == ("int8", first.reason, False, 1)
+
+    # The same data moved to an AVX2-only host: measured again, and the new choice stored.
+    avx2_speeds = {"int8": 1.2, "int8-weights": 1.1, "fp32": 1.0}
+    moved, measured = choose(Role.EMBEDDING, "m", AVX2, choices, probe_on(avx2_speeds), clock=clock)
+    assert (moved.chosen, measured, len(probes)) == ("fp32", True, 2)
+    stored = json.loads(choices.path.read_text(encoding="utf-8"))["embedding:m"]
+    assert (stored["chosen"], stored["cpu"]) == ("fp32", AVX2.key)
+
+    # Another model (or role) on the same CPU has a choice of its own.
+    assert choices.get(Role.RERANKER, "m", AVX2) is None
+    assert choices.get(Role.EMBEDDING, "other", AVX2) is None
+
+
+def test_a_damaged_choices_file_means_probing_again(choices: PrecisionChoices) -> None:
+    choices.path.write_text("{not json", encoding="utf-8")
+    assert choices.get(Role.EMBEDDING, "m", AVX2) is None
+    choices.path.write_text(json.dumps({"embedding:m": {"chosen": "fp32"}}), encoding="utf-8")
+    assert choices.get(Role.EMBEDDING, "m", AVX2) is None
+
+
+def test_cpu_identity_reads_the_model_name_and_isa_flags(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse avx2 fma\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse avx2 fma\n",
+        encoding="utf-8",
+    )
+    cpu = cpu_identity(cpuinfo)
+    assert (cpu.model, cpu.flags, cpu.describe(), cpu.has_native_bf16) == (
+        "AMD EPYC 7B13",
+        ("avx2",),
+        "AVX2, no VNNI",
+        False,
+    )
+    assert AMX.describe() == "AVX-512 VNNI, AMX"
+    assert CpuIdentity("Cortex-A76", ("asimd", "asimddp")).describe() == "NEON, dotprod"
+    assert [c.name for c in candidates(Role.CLASSIFIER, AMX)] == ["int8-weights", "fp32", "bf16"]
+
+
+@pytest.mark.slow
+def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
+    tmp_path: Path, tiny_models: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="homeiq_addon")
+    settings = tiny_settings(tmp_path, tiny_models, precision="auto", profile="lite")
+    registry = ModelRegistry(settings)
+    try:
+        registry.start_loading([Role.EMBEDDING])
+        registry.wait(timeout=600)
+        status = registry.status()[Role.EMBEDDING]
+        assert status.state is RoleState.READY, status
+        tried = {c.name for c in candidates(Role.EMBEDDING, cpu_identity())}
+        assert status.precision in tried
+        assert status.precision_reason is not None and "on this CPU" in status.precision_reason
+        assert status.precision_reason in caplog.text
+        assert registry.get_embedder().embed(["Porch light turns on at sunset"]).shape[0] == 1
+    finally:
+        registry.close()
+    stored = json.loads((tmp_path / "models" / precision.CHOICES_FILE).read_text(encoding="utf-8"))
+    (decision,) = stored.values()
+    assert decision["chosen"] == status.precision
+    assert {m["name"] for m in decision["measurements"]} == tried
+    # bf16 compiles are cached apart: OpenVINO's cache key ignores the precision hint, and an f32
+    # blob run under the bf16 config crashes the process.
+    assert (tmp_path / "models" / OV_CACHE / "bf16").is_dir() == ("bf16" in tried)
+
+    # The next start reads the choice back: nothing is measured again.
+    caplog.clear()
+    again = ModelRegistry(settings)
+    try:
+        before_load = again.status()[Role.EMBEDDING]  # what `info` prints without loading
+        assert (before_load.precision, before_load.precision_reason) == (
+            status.precision,
+            status.precision_reason,
+        )
+        again.start_loading([Role.EMBEDDING])
+        again.wait(timeout=120)
+        restarted = again.status()[Role.EMBEDDING]
+        assert (restarted.state, restarted.precision) == (RoleState.READY, status.precision)
+        assert "Measuring which precision" not in caplog.text
+        assert "measured earlier on this CPU" in caplog.text
+    finally:
+        again.close()
