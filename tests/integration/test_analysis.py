@@ -14,11 +14,13 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
+from custom_components.homeiq.automations import automation_editor_view
 from custom_components.homeiq.const import (
     CONF_FOCUS_QUERY,
     CONF_MAX_SUGGESTIONS,
@@ -438,3 +440,30 @@ async def test_a_conditional_group_suggestion_shows_its_evidence_and_is_accepted
     assert condition["state"] == "off"
     state = hass.states.get(accepted["entity_id"])
     assert state is not None  # Home Assistant loaded (validated) the automation
+
+
+async def test_an_accept_writes_through_the_automation_editor_and_its_lock(
+    hass: HomeAssistant, analyzed: MockConfigEntry, hass_client: Any, hass_config_dir: str
+) -> None:
+    """An accept beside a save in the UI editor must not drop either: both take the editor's lock."""
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
+    editor = automation_editor_view(hass)
+    assert editor is not None
+
+    async with editor.mutation_lock:  # the editor is saving
+        accept = hass.async_create_task(_call(hass, "accept_suggestion", analyzed, suggestion_id=PORCH_ON))
+        # Let the accept run as far as it can (the clock is frozen: no sleeping, only turns of the
+        # loop and of the executor that validates and writes).
+        for _ in range(50):
+            await hass.async_add_executor_job(lambda: None)
+        assert not accept.done()
+        assert not load_yaml(str(Path(hass_config_dir, "automations.yaml")))  # nothing written yet
+    response = await accept
+
+    saved = {"alias": "Mine", "triggers": [], "conditions": [], "actions": [], "mode": "single"}
+    answer = await client.post("/api/config/automation/config/my_own", json=saved)
+    assert answer.status == 200
+    written = load_yaml(str(Path(hass_config_dir, "automations.yaml")))
+    assert isinstance(written, list)
+    assert {a["id"] for a in written} == {response["automation_id"], "my_own"}
