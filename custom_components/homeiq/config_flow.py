@@ -28,6 +28,7 @@ from .api import (
     HomeIQUnsupportedApiError,
 )
 from .const import (
+    CONF_ADDON_SLUG,
     CONF_ANALYSIS_TIME,
     CONF_EXCLUDED_AREAS,
     CONF_EXCLUDED_DOMAINS,
@@ -50,6 +51,7 @@ from .const import (
     LOGGER,
     MAX_WINDOW_DAYS,
     TRACKED_DOMAINS,
+    addon_info_url,
 )
 
 TITLE = "HomeIQ"
@@ -137,7 +139,7 @@ class HomeIQConfigFlow(ConfigFlow, domain=DOMAIN):
         """The add-on announced itself through the Supervisor."""
         config = discovery_info.config
         host, port = str(config[CONF_HOST]), int(config[CONF_PORT])
-        updates: dict[str, Any] = {CONF_HOST: host, CONF_PORT: port}
+        updates: dict[str, Any] = {CONF_HOST: host, CONF_PORT: port, CONF_ADDON_SLUG: discovery_info.slug}
         if token := config.get(CONF_TOKEN):
             updates[CONF_TOKEN] = str(token)
         await self.async_set_unique_id(discovery_info.uuid)
@@ -153,7 +155,7 @@ class HomeIQConfigFlow(ConfigFlow, domain=DOMAIN):
         self._discovered = updates
         self._addon_name = discovery_info.name
         self.context["title_placeholders"] = {"addon": discovery_info.name}
-        self.context["configuration_url"] = f"homeassistant://hassio/addon/{discovery_info.slug}/info"
+        self.context["configuration_url"] = addon_info_url(discovery_info.slug)
         return await self.async_step_hassio_confirm()
 
     async def async_step_hassio_confirm(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -164,8 +166,10 @@ class HomeIQConfigFlow(ConfigFlow, domain=DOMAIN):
             host, port = self._discovered[CONF_HOST], self._discovered[CONF_PORT]
             errors = await _async_test_connection(self, host, port, token)
             if not errors:
+                slug = self._discovered[CONF_ADDON_SLUG]
                 return self.async_create_entry(
-                    title=TITLE, data={CONF_HOST: host, CONF_PORT: port, CONF_TOKEN: token}
+                    title=TITLE,
+                    data={CONF_HOST: host, CONF_PORT: port, CONF_TOKEN: token, CONF_ADDON_SLUG: slug},
                 )
         schema = probatio.Schema(
             {} if CONF_TOKEN in self._discovered else {probatio.Required(CONF_TOKEN): _TOKEN_SELECTOR}

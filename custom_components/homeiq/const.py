@@ -33,6 +33,9 @@ MAX_WINDOW_DAYS: Final = 90
 
 # Domains whose state changes can be habits or their triggers. Numeric sensors are left out on
 # purpose: they change every few seconds and would swamp the per-day store.
+# The add-on's slug under the Supervisor (from discovery): the device links to its info page.
+CONF_ADDON_SLUG: Final = "addon_slug"
+
 HABIT_DOMAINS: Final = frozenset(
     {
         "alarm_control_panel",
@@ -70,3 +73,8 @@ ISSUE_ADDON_UNREACHABLE: Final = "addon_unreachable"
 ISSUE_MODELS_FAILED: Final = "models_failed"
 
 NOTIFICATION_ID: Final = "homeiq_high_priority"
+
+
+def addon_info_url(slug: str) -> str:
+    """The add-on's info page in the Home Assistant UI (under the Supervisor)."""
+    return f"homeassistant://hassio/addon/{slug}/info"

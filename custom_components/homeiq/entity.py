@@ -6,7 +6,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN
+from .const import CONF_ADDON_SLUG, DOMAIN, addon_info_url
 from .coordinator import HomeIQCoordinator
 
 
@@ -28,5 +28,7 @@ class HomeIQEntity(CoordinatorEntity[HomeIQCoordinator]):
             model="Automation suggestion engine",
             name=entry.title,
             sw_version=coordinator.data.version if coordinator.data else None,
-            configuration_url=coordinator.client.base_url,
+            # The add-on's info page under the Supervisor; its API wants a token, so no link
+            # for an add-on set up by hand.
+            configuration_url=addon_info_url(slug) if (slug := entry.data.get(CONF_ADDON_SLUG)) else None,
         )

@@ -9,10 +9,12 @@ from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_USER, ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homeiq.const import (
+    CONF_ADDON_SLUG,
     CONF_ANALYSIS_TIME,
     CONF_EXCLUDED_DOMAINS,
     CONF_FOCUS_QUERY,
@@ -120,7 +122,7 @@ async def test_hassio_discovery_with_token_creates_entry_on_confirm(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == _user_input(addon)
+    assert result["data"] == {**_user_input(addon), CONF_ADDON_SLUG: "abc123_homeiq"}
     assert result["result"].unique_id == "1234-uuid"
 
 
@@ -153,7 +155,7 @@ async def test_hassio_rediscovery_updates_host_port_and_token(hass: HomeAssistan
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert entry.data == _user_input(addon)
+    assert entry.data == {**_user_input(addon), CONF_ADDON_SLUG: "abc123_homeiq"}
 
 
 async def test_hassio_discovery_of_a_manually_configured_add_on_aborts(
@@ -193,6 +195,9 @@ async def test_a_reinstalled_add_on_gives_its_new_token_to_the_entry(
     assert entry.data[CONF_TOKEN] == TOKEN
     assert entry.unique_id == "1234-uuid"
     assert entry.state is ConfigEntryState.LOADED  # reloaded with the token that works
+    # The service device links to the add-on's page in the UI, not to its token-protected API.
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.configuration_url == "homeassistant://hassio/addon/abc123_homeiq/info"
 
 
 async def test_reauth_replaces_the_token(
