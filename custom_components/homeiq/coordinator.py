@@ -78,7 +78,7 @@ from .history import (
 )
 from .pattern_context import pattern_context
 from .patterns import HomeContext, MiningOptions, StateChange, mine_patterns
-from .store import HistoryStore, RecordedChange, Suggestion, SuggestionStatus, SuggestionStore
+from .store import HistoryStore, Suggestion, SuggestionStatus, SuggestionStore
 
 FIRST_RETRY = timedelta(seconds=30)
 # An analysis waits this long for the add-on to load its models (download + conversion on a
@@ -297,7 +297,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
             self._history_ready.set()
 
     @callback
-    def _on_change(self, change: RecordedChange) -> None:
+    def _on_change(self, change: StateChange) -> None:
         self.history.add(change)
         self.history.async_schedule_save()
 
@@ -336,17 +336,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         started = dt_util.utcnow()
         start = window_start(started, options.window_days)
         self.history.prune(start)
-        events = [
-            StateChange(
-                c.entity_id,
-                c.state,
-                c.when,
-                context_id=c.context_id,
-                user_id=c.user_id,
-                parent_id=c.parent_id,
-            )
-            for c in self.history.changes_since(start)
-        ]
+        events = self.history.changes_since(start)
         # Friendly names make the suggestion texts read like the user's own home.
         # Without a friendly name the pattern engine words one from the entity id ("Bedroom light").
         names = {

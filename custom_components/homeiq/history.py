@@ -24,7 +24,8 @@ from homeassistant.util import dt as dt_util
 from sqlalchemy import or_, select
 
 from .const import DOMAIN, HABIT_DOMAINS, LOGGER, ORIGIN_DOMAINS, TRACKED_DOMAINS
-from .store import HistoryStore, RecordedChange
+from .patterns import StateChange
+from .store import HistoryStore
 
 BACKFILL_CHUNK = timedelta(days=1)
 # Entity ids per SQL `IN (...)`, well under SQLite's bound-parameter limit.
@@ -80,9 +81,9 @@ class EntitySelector:
 
 def _read_changes(
     hass: HomeAssistant, start: datetime, end: datetime, entity_ids: Sequence[str]
-) -> list[RecordedChange]:
+) -> list[StateChange]:
     """Read state changes (not attribute-only updates) in [start, end) on the recorder executor."""
-    changes: list[RecordedChange] = []
+    changes: list[StateChange] = []
     start_ts, end_ts = start.timestamp(), end.timestamp()
     with session_scope(hass=hass, read_only=True) as session:
         for offset in range(0, len(entity_ids), ENTITY_ID_BATCH):
@@ -114,7 +115,7 @@ def _read_changes(
             )
             for entity_id, state, updated_ts, context_id, user_id, parent_id in session.execute(stmt):
                 changes.append(
-                    RecordedChange(
+                    StateChange(
                         entity_id=entity_id,
                         state=state,
                         when=dt_util.utc_from_timestamp(updated_ts),
@@ -154,7 +155,7 @@ async def async_backfill(
     return total
 
 
-def change_from_event(event: Event[EventStateChangedData]) -> RecordedChange | None:
+def change_from_event(event: Event[EventStateChangedData]) -> StateChange | None:
     """The change to log for a `state_changed` event, or None for attribute-only updates.
 
     `unavailable`/`unknown` are kept: the pattern engine ignores the first state after them (a
@@ -170,7 +171,7 @@ def change_from_event(event: Event[EventStateChangedData]) -> RecordedChange | N
     ):
         return None
     context = new_state.context
-    return RecordedChange(
+    return StateChange(
         entity_id=new_state.entity_id,
         state=new_state.state,
         when=new_state.last_changed,
@@ -184,7 +185,7 @@ def change_from_event(event: Event[EventStateChangedData]) -> RecordedChange | N
 def async_subscribe(
     hass: HomeAssistant,
     selector: EntitySelector,
-    on_change: Callable[[RecordedChange], None],
+    on_change: Callable[[StateChange], None],
 ) -> CALLBACK_TYPE:
     """Call `on_change` for every tracked state change from now on; returns the unsubscribe."""
 

@@ -21,23 +21,12 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, LOGGER
+from .patterns import StateChange
 
 STORAGE_VERSION = 1
 HISTORY_SAVE_DELAY_S = 60
 # A bound on one day's log, so that a chattering entity cannot grow the file without limit.
 MAX_CHANGES_PER_DAY = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedChange:
-    """One state change as kept in the per-day log (the origin comes from the state's context)."""
-
-    entity_id: str
-    state: str
-    when: datetime
-    context_id: str | None = None
-    user_id: str | None = None
-    parent_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -48,7 +37,7 @@ class _DayLog:
     index: dict[str, int] = field(default_factory=dict)
     rows: list[list[Any]] = field(default_factory=list)
 
-    def add(self, change: RecordedChange, midnight: datetime) -> bool:
+    def add(self, change: StateChange, midnight: datetime) -> bool:
         if len(self.rows) >= MAX_CHANGES_PER_DAY:
             return False
         if (position := self.index.get(change.entity_id)) is None:
@@ -84,7 +73,7 @@ class HistoryStore:
             log.rows = [list(row) for row in raw.get("c", []) if isinstance(row, list) and len(row) == 6]
             self._days[day] = log
 
-    def add(self, change: RecordedChange) -> None:
+    def add(self, change: StateChange) -> None:
         """Append one change to its day's log."""
         when = change.when.astimezone(UTC)
         key = when.date().isoformat()
@@ -93,7 +82,7 @@ class HistoryStore:
         if not log.add(change, midnight):
             self.dropped += 1
 
-    def add_all(self, changes: Iterable[RecordedChange]) -> int:
+    def add_all(self, changes: Iterable[StateChange]) -> int:
         """Append many changes; returns how many were given."""
         count = 0
         for change in changes:
@@ -101,10 +90,10 @@ class HistoryStore:
             count += 1
         return count
 
-    def changes_since(self, start: datetime) -> list[RecordedChange]:
+    def changes_since(self, start: datetime) -> list[StateChange]:
         """All logged changes at or after `start`, oldest first."""
         start = start.astimezone(UTC)
-        result: list[RecordedChange] = []
+        result: list[StateChange] = []
         for key in sorted(self._days):
             day = date.fromisoformat(key)
             if day < start.date():
@@ -115,7 +104,7 @@ class HistoryStore:
                 when = midnight + timedelta(seconds=offset)
                 if when >= start:
                     result.append(
-                        RecordedChange(log.entities[position], state, when, context_id, user_id, parent_id)
+                        StateChange(log.entities[position], state, when, context_id, user_id, parent_id)
                     )
         result.sort(key=lambda change: change.when)
         return result

@@ -17,7 +17,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.homeiq import store as store_module
 from custom_components.homeiq.automations import async_create_automation, existing_automation_configs
 from custom_components.homeiq.const import DOMAIN
-from custom_components.homeiq.store import HistoryStore, RecordedChange, Suggestion, SuggestionStatus
+from custom_components.homeiq.patterns import StateChange
+from custom_components.homeiq.store import HistoryStore, Suggestion, SuggestionStatus
 from tests.integration.addon_server import FakeAddon
 from tests.integration.common import FROZEN_NOW, make_entry
 from tests.integration.test_analysis import LOCKED, _analyze, _setup, _write_habits
@@ -38,9 +39,7 @@ async def test_a_chattering_day_is_capped(hass: HomeAssistant, monkeypatch: pyte
     history = HistoryStore(hass, "cap")
     start = datetime(2026, 11, 3, tzinfo=UTC)
     for minute in range(3):
-        history.add(
-            RecordedChange("light.a", "on" if minute % 2 else "off", start + timedelta(minutes=minute))
-        )
+        history.add(StateChange("light.a", "on" if minute % 2 else "off", start + timedelta(minutes=minute)))
 
     assert history.change_count == 2
     assert history.dropped == 1

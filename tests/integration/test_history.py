@@ -18,7 +18,8 @@ from custom_components.homeiq.const import (
     CONF_EXCLUDED_LABELS,
 )
 from custom_components.homeiq.history import EntityExclusions, EntitySelector, async_backfill
-from custom_components.homeiq.store import HistoryStore, RecordedChange
+from custom_components.homeiq.patterns import StateChange
+from custom_components.homeiq.store import HistoryStore
 from tests.integration.addon_server import FakeAddon
 from tests.integration.common import make_entry
 
@@ -159,7 +160,7 @@ async def test_store_keeps_days_beyond_the_recorder_and_prunes_beyond_the_window
     store = HistoryStore(hass, "window")
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     for days_ago in (40, 27, 20, 1):
-        store.add(RecordedChange("light.porch", "on", now - timedelta(days=days_ago), user_id=USER))
+        store.add(StateChange("light.porch", "on", now - timedelta(days=days_ago), user_id=USER))
     await store.async_save()
 
     reloaded = HistoryStore(hass, "window")
