@@ -13,14 +13,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from homeassistant.util.yaml import dump as yaml_dump
 
@@ -185,6 +187,24 @@ async def configure_integration(ha: HomeAssistantInstance, addon: AddonServer) -
     if result.get("type") != "create_entry":
         raise HarnessError(f"config flow did not create an entry: {result}")
     return str(result["result"]["entry_id"])
+
+
+async def move_nightly_analysis_away(stack: DemoStack, hours: int = 12) -> str:
+    """Set the integration's nightly analysis to `hours` from now (options flow; the entry reloads),
+    so that a test running at any time of day is not joined by the scheduled run. Returns the time."""
+    at = (datetime.now(ZoneInfo(stack.home.time_zone)) + timedelta(hours=hours)).strftime("%H:%M:00")
+    flow = await stack.ha.rest("POST", "/api/config/config_entries/options/flow", {"handler": stack.entry_id})
+    result = await stack.ha.rest(
+        "POST", f"/api/config/config_entries/options/flow/{flow['flow_id']}", {"analysis_time": at}
+    )
+    if result.get("type") != "create_entry":
+        raise HarnessError(f"options flow did not save: {result}")
+    for _ in range(600):
+        entries = await stack.ha.rest("GET", "/api/config/config_entries/entry")
+        if any(e["entry_id"] == stack.entry_id and e["state"] == "loaded" for e in entries):
+            return at
+        await asyncio.sleep(0.1)
+    raise HarnessError("the config entry did not load again after its options changed")
 
 
 async def analyze(stack: DemoStack) -> dict[str, Any]:
