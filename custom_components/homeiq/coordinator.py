@@ -356,6 +356,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
             time_zone=self.hass.config.time_zone,
             latitude=self.hass.config.latitude,
             longitude=self.hass.config.longitude,
+            elevation=float(self.hass.config.elevation or 0),
             entity_names=names,
             device_classes=device_classes,
         )

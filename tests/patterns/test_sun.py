@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.sun import get_astral_event_date
 
 from custom_components.homeiq.patterns.sun import sun_event_utc
 
@@ -29,18 +31,18 @@ def test_sun_times_match_published_values(
     assert abs((moment - expected).total_seconds()) <= 120
 
 
-def test_sun_times_agree_with_astral_worldwide() -> None:
-    astral_sun = pytest.importorskip("astral.sun")
-    from astral import Observer  # type: ignore[import-untyped]
-
-    for latitude, longitude in [(52.37, 4.90), (-33.87, 151.21), (40.71, -74.0), (64.1, -21.9), (0.0, 0.0)]:
-        for day in [date(2026, 3, 20), date(2026, 6, 21), date(2026, 10, 25), date(2026, 12, 21)]:
-            observer = Observer(latitude, longitude)
-            for event in ("sunrise", "sunset"):
-                reference = getattr(astral_sun, event)(observer, date=day)
-                ours = sun_event_utc(day, latitude, longitude, event)
-                assert ours is not None
-                assert abs((ours - reference).total_seconds()) <= 120, (latitude, day, event)
+async def test_sun_times_are_home_assistants_own_elevation_included(hass: HomeAssistant) -> None:
+    """The engine's sunset is the instant HA's sun trigger fires: same library, same elevation."""
+    hass.config.latitude, hass.config.longitude, hass.config.elevation = 47.27, 11.39, 574  # Innsbruck
+    for day in [date(2026, 3, 20), date(2026, 6, 21), date(2026, 10, 25), date(2026, 12, 21)]:
+        for event in ("sunrise", "sunset"):
+            reference = get_astral_event_date(hass, event, day)
+            ours = sun_event_utc(day, 47.27, 11.39, event, elevation=574)  # type: ignore[arg-type]
+            assert ours is not None and reference is not None
+            assert abs((ours - reference).total_seconds()) < 1, (day, event)
+            # At sea level the times differ by minutes: the elevation matters.
+            low = sun_event_utc(day, 47.27, 11.39, event)  # type: ignore[arg-type]
+            assert low is not None and abs((low - reference).total_seconds()) > 60
 
 
 def test_polar_night_and_day_have_no_sunrise() -> None:

@@ -67,12 +67,16 @@ def weekday(days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 
 def sun_minutes(
-    clock: LocalClock, days: npt.NDArray[np.int64], latitude: float, longitude: float, event: SunEvent
+    clock: LocalClock,
+    days: npt.NDArray[np.int64],
+    place: tuple[float, float, float],
+    event: SunEvent,
 ) -> npt.NDArray[np.float64]:
-    """Local minute of the day of sunrise/sunset on each local day (NaN when it does not happen)."""
+    """Local minute of the day of sunrise/sunset on each local day (NaN when it does not happen);
+    ``place`` is latitude, longitude and elevation (m)."""
     out = np.full(days.size, np.nan)
     for i, day in enumerate(days.tolist()):
-        moment = sun_event_utc(_EPOCH_DAY + timedelta(days=day), latitude, longitude, event)
+        moment = sun_event_utc(_EPOCH_DAY + timedelta(days=day), *place[:2], event, place[2])
         if moment is not None:
             local = clock.local_seconds(np.array([moment.timestamp()]))[0]
             out[i] = (local - day * 86400.0) / 60.0

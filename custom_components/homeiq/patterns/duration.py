@@ -33,6 +33,8 @@ class DurationHabit:
     confidence: float
     eligible_days: int = 0
     members: frozenset[int] = frozenset()
+    spread_min: float = 0.0
+    """Median distance (minutes) of the consistent periods from their typical length."""
 
 
 def find_durations(table: EventTable, day_of: IntArray, options: MiningOptions) -> list[DurationHabit]:
@@ -99,5 +101,6 @@ def _duration_habit(
         support_days=support_days,
         confidence=confidence,
         eligible_days=int(day_of.max() - day_of.min() + 1),
+        spread_min=float(np.median(np.abs(minutes[consistent] - typical))),
         members=frozenset(int(i) for i in chunk[ends[consistent]]),
     )

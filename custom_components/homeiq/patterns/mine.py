@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,7 +52,7 @@ def mine_patterns(
     table.start = max(table.window_start, clock.start_of_day(table.start))
     sun = None
     if home.latitude is not None and home.longitude is not None:
-        sun = build_sun_table(clock, table.start, table.end, home.latitude, home.longitude)
+        sun = build_sun_table(clock, table.start, table.end, (home.latitude, home.longitude, home.elevation))
     # Real entities' states (presence debounced, the household added) answer the conditions;
     # the detectors read the same changes with groups set together as one change.
     table = add_household(debounce_presence(table, options))
@@ -59,46 +60,63 @@ def mine_patterns(
     table = merge_groups(table, find_groups(table, options), options)
     names = home.entity_names
     day_of, _ = clock.day_and_minute(table.time)
-    habits: list[tuple[Pattern, frozenset[int]]] = [
-        (time_pattern(h, names, options.time_round_min), h.members)
+    words = Words(names, home.device_classes)
+    habits = [
+        Explained(time_pattern(h, names, options.time_round_min), h.members, h.spread_min)
         for h in find_time_habits(table, clock, sun, options)
     ]
-    words = Words(names, home.device_classes)
     habits += [
-        (sequence_pattern(h, words), h.members) for h in find_sequences(table, day_of, conditions, options)
+        Explained(sequence_pattern(h, words), h.members, h.median_delay_s / 60.0)
+        for h in find_sequences(table, day_of, conditions, options)
     ]
-    habits += [(duration_pattern(h, names), h.members) for h in find_durations(table, day_of, options)]
+    habits += [
+        Explained(duration_pattern(h, names), h.members, h.spread_min)
+        for h in find_durations(table, day_of, options)
+    ]
     covered = parse_automations(existing_automations)
     kept = [
         pattern
-        for pattern in one_per_habit(habits, options.min_duplicate_overlap)
+        for pattern in one_per_habit(habits, options)
         if not is_covered(pattern, covered, options.existing_time_tolerance_min)
     ]
     kept.sort(key=lambda p: (-p.confidence, -p.support_days, p.id))
     return kept
 
 
-def one_per_habit(habits: Sequence[tuple[Pattern, frozenset[int]]], min_overlap: float) -> list[Pattern]:
+@dataclass(frozen=True)
+class Explained:
+    """A pattern, the indices of the action's changes it explains, and how far from the moment
+    it acts the person typically acted (minutes: a routine's spread, a rule's delay)."""
+
+    pattern: Pattern
+    members: frozenset[int]
+    timing_min: float
+
+
+def one_per_habit(habits: Sequence[Explained], options: MiningOptions) -> list[Pattern]:
     """Drop patterns that explain the same changes of the same target as a better one.
 
-    ``habits`` pairs each pattern with the indices of the action's changes it explains. Of two
-    patterns on the same target and state whose changes overlap by ``min_overlap`` of the smaller
-    set, the one that explains more changes is the habit, then the one whose trigger the action
-    follows more often (a clock time 'fires' once a day); a door rule and a clock time for the
-    same lamps are one habit said twice.
+    Of two patterns on the same target and state whose changes overlap by
+    ``min_duplicate_overlap`` of the smaller set, the better explanation is the habit: the one that
+    explains more of the target's changes, each minute of timing error costing
+    ``timing_weight_per_min`` of them (a door rule acting seconds before the lamps go on beats a
+    clock time 20 minutes either side), then the one whose trigger the action follows more often.
+    A door rule and a clock time for the same lamps are one habit said twice.
     """
-    ranked = sorted(
-        habits,
-        key=lambda h: (-h[0].evidence.coverage, -(h[0].evidence.precision or 0.0), -h[0].confidence, h[0].id),
-    )
-    kept: list[tuple[Pattern, frozenset[int]]] = []
-    for pattern, members in ranked:
-        same_action = [
-            other
-            for other, other_members in kept
-            if other.action == pattern.action
-            and len(members & other_members) >= min_overlap * min(len(members), len(other_members))
-        ]
-        if not same_action:
-            kept.append((pattern, members))
-    return [pattern for pattern, _ in kept]
+
+    def merit(habit: Explained) -> tuple[float, float, float, str]:
+        evidence = habit.pattern.evidence
+        explained = evidence.coverage - options.timing_weight_per_min * habit.timing_min
+        return (-explained, -(evidence.precision or 0.0), -habit.pattern.confidence, habit.pattern.id)
+
+    kept: list[Explained] = []
+    for habit in sorted(habits, key=merit):
+        members = habit.members
+        if not any(
+            other.pattern.action == habit.pattern.action
+            and len(members & other.members)
+            >= options.min_duplicate_overlap * min(len(members), len(other.members))
+            for other in kept
+        ):
+            kept.append(habit)
+    return [habit.pattern for habit in kept]

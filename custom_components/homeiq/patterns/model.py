@@ -28,7 +28,8 @@ class StateChange:
 
 @dataclass(frozen=True)
 class HomeContext:
-    """Where the home is: its time zone (IANA name) and, for sun times, its location.
+    """Where the home is: its time zone (IANA name) and, for sun times, its location (elevation
+    in metres, as Home Assistant's configuration has it).
 
     ``entity_names`` optionally maps entity ids to friendly names for the pattern texts, and
     ``device_classes`` binary sensors to their device class (a ``door`` "opens", a ``motion``
@@ -38,6 +39,7 @@ class HomeContext:
     time_zone: str
     latitude: float | None = None
     longitude: float | None = None
+    elevation: float = 0.0
     entity_names: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
     device_classes: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 

@@ -117,6 +117,10 @@ class MiningOptions:
     presence_debounce_s: float = 300.0
     """A person or tracker that is back in its previous state within this many seconds did not
     really leave or arrive (phone trackers flap)."""
+    timing_weight_per_min: float = 0.01
+    """Of two patterns that explain the same changes, each minute by which one typically misses the
+    moment the person acted (a routine's spread, a rule's delay) counts as this share of the
+    changes explained."""
     min_duplicate_overlap: float = 0.5
     """Two patterns acting on the same target that explain this share of the same changes (of the
     smaller) are one habit: only the one that explains more of the target's changes is kept."""
@@ -158,6 +162,7 @@ class MiningOptions:
             "group_min_share": 0.0 < self.group_min_share <= 1.0,
             "presence_debounce_s": self.presence_debounce_s >= 0.0,
             "min_duplicate_overlap": 0.0 < self.min_duplicate_overlap <= 1.0,
+            "timing_weight_per_min": self.timing_weight_per_min >= 0.0,
             "min_duration_min": 0.0 <= self.min_duration_min < self.max_duration_min,
             "duration_tolerance": self.duration_tolerance >= 0.0,
         }

@@ -212,19 +212,21 @@ def _best_rule(
     candidates = search.conditions.candidates(a_entity, entity_id, state, fired, followed)
     for _ in range(options.max_conditions):
         step: tuple[Condition, _Rule] | None = None
+        point = best.followed / best.trials if best.trials else 0.0
         for condition, mask in candidates:
             if any(c.kind == condition.kind for c in chosen):
                 continue
             rule = search.rule(fired, followed, best.mask & mask)
+            # A condition must pay for itself: a clear gain in score. Every binary sensor of the
+            # home is tried as a quiet sensor, and chance alone helps some of so many: one must
+            # also raise the precision's lower bound above the precision without it.
+            if rule.score < best.score + options.min_condition_gain or (
+                condition.kind == "quiet" and rule.precision_lb <= point
+            ):
+                continue
             if step is None or rule.score > step[1].score:
                 step = (condition, rule)
-        # A condition must pay for itself: a clear gain in score, and precision whose lower bound
-        # beats the precision without it (many candidates are tried: chance alone helps some).
-        if (
-            step is None
-            or step[1].score < best.score + options.min_condition_gain
-            or step[1].precision_lb <= (best.followed / best.trials if best.trials else 0.0)
-        ):
+        if step is None:
             break
         chosen.append(step[0])
         best = step[1]

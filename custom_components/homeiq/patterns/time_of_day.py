@@ -68,15 +68,16 @@ class SunTable:
 
 
 def build_sun_table(
-    clock: LocalClock, start: float, end: float, latitude: float, longitude: float
+    clock: LocalClock, start: float, end: float, place: tuple[float, float, float]
 ) -> SunTable:
-    """Sun times for every local day of the window (plus a day either side)."""
+    """Sun times for every local day of the window (plus a day either side); ``place`` is
+    latitude, longitude and elevation (m)."""
     days, _ = clock.day_and_minute(np.array([start, end]))
     all_days = np.arange(days[0] - 1, days[1] + 2, dtype=np.int64)
     return SunTable(
         first_day=int(all_days[0]),
-        sunrise=sun_minutes(clock, all_days, latitude, longitude, "sunrise"),
-        sunset=sun_minutes(clock, all_days, latitude, longitude, "sunset"),
+        sunrise=sun_minutes(clock, all_days, place, "sunrise"),
+        sunset=sun_minutes(clock, all_days, place, "sunset"),
     )
 
 
