@@ -51,11 +51,13 @@ class FakeProbe:
         seconds: dict[str, float],
         answers: dict[str, Any] | None = None,
         broken: frozenset[str] = frozenset(),
+        failing: frozenset[str] = frozenset(),
     ) -> None:
         self.clock = clock
         self.seconds = seconds
         self.answers = answers or {}
         self.broken = broken
+        self.failing = failing
         self.loaded: list[str] = []
 
     def load(self, candidate: Candidate) -> str:
@@ -65,6 +67,8 @@ class FakeProbe:
         return candidate.name
 
     def run(self, model: str) -> Any:
+        if model in self.failing:
+            raise RuntimeError("bf16 is not supported here")
         self.clock.now += self.seconds[model]
         return self.answers.get(model, REFERENCE)
 
@@ -114,7 +118,16 @@ def test_a_candidate_that_cannot_be_built_is_left_out() -> None:
     probe = FakeProbe(FakeClock(), {"int8-weights": 0.9, "fp32": 1.0}, broken=frozenset({"int8"}))
     decision = _decide(AVX2, probe)
     assert decision.chosen == "int8-weights"
-    assert "static INT8 could not be built (cannot compile)" in decision.reason
+    assert "static INT8 could not be used (cannot compile)" in decision.reason
+
+
+def test_a_candidate_that_fails_to_run_is_left_out() -> None:
+    probe = FakeProbe(
+        FakeClock(), {"int8": 0.5, "int8-weights": 0.9, "fp32": 1.0}, failing=frozenset({"bf16"})
+    )
+    decision = _decide(AMX, probe)
+    assert decision.chosen == "int8"
+    assert "BF16 could not be used (bf16 is not supported here)" in decision.reason
 
 
 def test_rerank_and_classifier_gates() -> None:

@@ -50,7 +50,10 @@ ISA_FLAGS = (
     "asimddp",
 )
 BF16_FLAGS = ("amx_bf16", "avx512_bf16", "avx512_fp16")
-PROBE_ROUNDS = 3
+PROBE_ROUNDS = 5
+# Each timed sample repeats the probe inputs for at least this long: a single run of a fast
+# candidate (tens of ms) is at the mercy of the scheduler on a busy 2-core host.
+PROBE_SAMPLE_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,32 +258,38 @@ def decide(
     *,
     clock: Callable[[], float] = time.perf_counter,
     rounds: int = PROBE_ROUNDS,
+    sample_s: float = PROBE_SAMPLE_S,
 ) -> Decision:
-    """Time every candidate on the probe inputs, rounds interleaved (best of ``rounds``), check it
-    against FP32, and choose the fastest that passes the role's gate.
+    """Time every candidate on the probe inputs, rounds interleaved (best of ``rounds``, each a
+    mean over at least ``sample_s``), check it against FP32, and choose the fastest that passes
+    the role's gate.
 
     A candidate that cannot be built or run is left out (with its error); FP32 must work.
     """
     gate = GATES[role]
     models: dict[str, Any] = {}
+    answers: dict[str, Any] = {}
     results = {c.name: Measurement(c.name) for c in tried}
     for cand in tried:
         try:
-            models[cand.name] = probe.load(cand)
-        except Exception as err:  # a candidate that fails to convert or compile is not served
+            model = probe.load(cand)
+            # The first run also warms the shapes; its answers are what the gate checks.
+            answers[cand.name] = probe.run(model)
+            models[cand.name] = model
+        except Exception as err:  # a candidate that fails to convert, compile or run is not served
             if cand.name == FP32.name:
                 raise
             results[cand.name].error = str(err) or type(err).__name__
             _LOGGER.warning("Could not try %s for the %s model: %s", cand, role.value, err)
-    # The first run of each also warms its shapes; its answers are what the gate checks.
-    answers = {name: probe.run(model) for name, model in models.items()}
     reference = answers[FP32.name]
     best = dict.fromkeys(models, math.inf)
     for _ in range(rounds):
         for name, model in models.items():  # interleaved: a busy moment hits every candidate alike
-            started = clock()
-            probe.run(model)
-            best[name] = min(best[name], clock() - started)
+            runs, started = 0, clock()
+            while runs == 0 or clock() - started < sample_s:
+                probe.run(model)
+                runs += 1
+            best[name] = min(best[name], (clock() - started) / runs)
     for name in models:
         m = results[name]
         m.seconds = best[name]
@@ -316,7 +325,7 @@ def _reason(
         if m.name == FP32.name:
             continue
         if m.error is not None:
-            problems.append(f"{by_name[m.name]} could not be built ({m.error[:120]})")
+            problems.append(f"{by_name[m.name]} could not be used ({m.error[:120]})")
             continue
         ratio = (fp32_s or 0.0) / m.seconds if m.seconds else 0.0
         speeds.append(f"{by_name[m.name]} was {ratio:.2f}x FP32")
