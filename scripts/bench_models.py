@@ -9,15 +9,19 @@
 - cold start of all three from the cache in a fresh process, RSS after load and after a mixed
   workload (varied lengths and batch sizes).
 
-Each speed is the best of ``--repeats`` rounds; each round runs PyTorch then OpenVINO, so
-both see the same machine load. Ratios > 1 mean OpenVINO INT8 is faster. Accuracy deltas
-compare the INT8 results with the PyTorch FP32 reference.
+It first prints the CPU (model name, ISA flags, usable cores, load average), then lets
+``precision: auto`` choose per role as the add-on would, and times every precision the choice
+tried (static INT8, weight-only INT8, FP32, BF16 where the CPU has it) side by side with PyTorch
+FP32 and with the one ``auto`` serves. Each speed is the best of ``--repeats`` rounds; each
+round runs PyTorch then every OpenVINO variant, so all see the same machine load. Ratios > 1
+mean OpenVINO is faster. Accuracy figures compare each variant with the PyTorch FP32 reference.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -34,10 +38,23 @@ sys.path[:0] = [str(ROOT / "addon"), str(ROOT), str(ROOT / "scripts")]  # script
 
 import numpy as np  # noqa: E402
 
+from homeiq_addon.models import runtime  # noqa: E402
+from homeiq_addon.models.classifier import OVClassifier  # noqa: E402
+from homeiq_addon.models.embedder import OVEmbedder  # noqa: E402
 from homeiq_addon.models.labels import category_prompt, priority_prompt  # noqa: E402
+from homeiq_addon.models.loaded import LoadOptions  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts  # noqa: E402
+from homeiq_addon.models.precision import candidates, cpu_identity  # noqa: E402
 from homeiq_addon.models.registry import ModelRegistry, ModelSettings  # noqa: E402
+from homeiq_addon.models.reranker import OVReranker  # noqa: E402
+from homeiq_addon.models.store import OV_CACHE, ModelStore  # noqa: E402
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role  # noqa: E402
+
+MODEL_CLASSES: dict[Role, Any] = {
+    Role.EMBEDDING: OVEmbedder,
+    Role.RERANKER: OVReranker,
+    Role.CLASSIFIER: OVClassifier,
+}
 
 
 def _tf() -> Any:
@@ -106,7 +123,7 @@ def build_full_size(work: Path) -> dict[str, Path]:
     return out
 
 
-def settings(work: Path, models: dict[str, Path], precision: str = "int8") -> ModelSettings:
+def settings(work: Path, models: dict[str, Path], precision: str = "auto") -> ModelSettings:
     """Serve the benchmark models from ``work/data``."""
     return ModelSettings(
         data_dir=work / "data",
@@ -115,6 +132,47 @@ def settings(work: Path, models: dict[str, Path], precision: str = "int8") -> Mo
         classifier_model=str(models["classifier"]),
         precision=precision,
     )
+
+
+def variants(work: Path, models: dict[str, Path], role: Role) -> dict[str, Any]:
+    """Every precision ``auto`` tries for ``role`` on this CPU, loaded side by side from the cache
+    (the auto registry converted them all) and warmed."""
+    store = ModelStore(work / "data" / "models", offline=True)
+    loaded: dict[str, Any] = {}
+    for candidate in candidates(role, cpu_identity()):
+        entry = store.ensure(role, str(models[role.value]), candidate.ir, lambda *_: None)
+        options = LoadOptions(
+            device="CPU",
+            threads=runtime.allowed_threads(),
+            cache_dir=work / "data" / "models" / OV_CACHE,
+            inference_precision=candidate.inference,
+        )
+        loaded[candidate.name] = MODEL_CLASSES[role](entry.path, entry.model_id, options)
+    return loaded
+
+
+def side_by_side(
+    times: dict[str, float], chosen: str, unit: float, per: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Speeds of PyTorch and every OpenVINO variant (``ov_<name>``), with the auto choice, as
+    JSON fields and as table lines."""
+    fields: dict[str, Any] = {"torch_fp32_per_s": unit / times["torch"]}
+    lines = [f"    {'PyTorch FP32':24s} {unit / times['torch']:8.1f} {per}/s  1.00x"]
+    ov = {k.removeprefix("ov_"): v for k, v in times.items() if k.startswith("ov_")}
+    fastest = min(ov.values())
+    for name, seconds in ov.items():
+        mark = "  <- auto" if name == chosen else ""
+        fields[f"{name}_per_s"] = unit / seconds
+        fields[f"{name}_speedup"] = times["torch"] / seconds
+        speed, ratio = unit / seconds, times["torch"] / seconds
+        lines.append(f"    {'OpenVINO ' + name:24s} {speed:8.1f} {per}/s  {ratio:4.2f}x{mark}")
+    fields |= {
+        "auto": chosen,
+        "auto_speedup": times["torch"] / ov[chosen],
+        "auto_vs_fastest": fastest / ov[chosen],
+    }
+    lines.append(f"    auto serves {chosen}: {fastest / ov[chosen]:.2f} of the fastest variant's speed")
+    return fields, lines
 
 
 def best_of(repeats: int, fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
@@ -134,9 +192,11 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def bench_embeddings(registry: ModelRegistry, work: Path, folder: Path, repeats: int) -> dict[str, float]:
-    """256 pattern texts: OpenVINO INT8, in this process and served through /v1/embed (JSON numbers
-    and base64), vs PyTorch FP32 with the same mean pooling."""
+def bench_embeddings(
+    models: dict[str, Any], chosen: str, work: Path, folder: Path, repeats: int
+) -> dict[str, Any]:
+    """256 pattern texts: each OpenVINO variant in this process and the auto choice served through
+    /v1/embed (JSON numbers and base64), vs PyTorch FP32 with the same mean pooling."""
     import torch
 
     AutoModel = _tf().AutoModel
@@ -165,33 +225,28 @@ def bench_embeddings(registry: ModelRegistry, work: Path, folder: Path, repeats:
                 out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
         return out
 
-    embedder = registry.get_embedder()
-    ref, got = torch_embed(), embedder.embed(texts)
-    cos = (ref * got).sum(axis=1)
+    ref = torch_embed()
+    out: dict[str, Any] = {"texts": len(texts)}
+    out["mean_tokens"] = float(np.mean(models[chosen].token_counts(texts)))
+    for name, variant in models.items():
+        out[f"{name}_min_cosine"] = float((ref * variant.embed(texts)).sum(axis=1).min())
     with embed_server(work, folder) as post:
         served = {enc: post(texts, enc) for enc in ("float", "base64")}
-        times = best_of(
-            repeats,
-            {
-                "torch": torch_embed,
-                "ov": lambda: embedder.embed(texts),
-                "served_float": lambda: post(texts, "float"),
-                "served_base64": lambda: post(texts, "base64"),
-            },
-        )
-    out = {
-        "texts": len(texts),
-        "mean_tokens": float(np.mean(embedder.token_counts(texts))),  # type: ignore[attr-defined]
-        "torch_fp32_texts_per_s": len(texts) / times["torch"],
-        "ov_int8_texts_per_s": len(texts) / times["ov"],
-        "speedup": times["torch"] / times["ov"],
-        "min_cosine": float(cos.min()),
-        "mean_cosine": float(cos.mean()),
-    }
+        fns: dict[str, Callable[[], Any]] = {"torch": torch_embed}
+        fns |= {f"ov_{name}": functools.partial(v.embed, texts) for name, v in models.items()}
+        fns |= {f"served_{enc}": functools.partial(post, texts, enc) for enc in served}
+        times = best_of(repeats, fns)
+    fields, lines = side_by_side(times, chosen, len(texts), "texts")
+    out |= fields
     for enc, vectors in served.items():
         out[f"served_{enc}_texts_per_s"] = len(texts) / times[f"served_{enc}"]
         out[f"served_{enc}_speedup"] = times["torch"] / times[f"served_{enc}"]
         out[f"served_{enc}_min_cosine"] = float((ref * vectors).sum(axis=1).min())
+        lines.append(
+            f"    served /v1/embed ({enc:6s}) {len(texts) / times[f'served_{enc}']:7.1f} texts/s  "
+            f"{times['torch'] / times[f'served_{enc}']:4.2f}x (auto: {chosen})"
+        )
+    out["table"] = lines
     return out
 
 
@@ -211,7 +266,7 @@ def embed_server(work: Path, folder: Path) -> Iterator[Callable[[list[str], str]
         async with aiohttp.ClientSession() as session:
             await bench_api.wait_ready(session, base, timeout_s=300)
 
-    args = argparse.Namespace(data_dir=work / "data", embedding_model=str(folder), precision="int8")
+    args = argparse.Namespace(data_dir=work / "data", embedding_model=str(folder), precision="auto")
     with bench_api.server(args) as base:
         asyncio.run(ready(base))
         conn = http.client.HTTPConnection(urlsplit(base).netloc, timeout=120)  # one kept-alive connection
@@ -233,8 +288,8 @@ def embed_server(work: Path, folder: Path) -> Iterator[Callable[[list[str], str]
         conn.close()
 
 
-def bench_rerank(registry: ModelRegistry, folder: Path, repeats: int) -> dict[str, float]:
-    """100 (query, pattern) pairs: OpenVINO INT8 vs PyTorch FP32 cross-encoder."""
+def bench_rerank(models: dict[str, Any], chosen: str, folder: Path, repeats: int) -> dict[str, Any]:
+    """100 (query, pattern) pairs: each OpenVINO variant vs the PyTorch FP32 cross-encoder."""
     import torch
 
     AutoModelForSequenceClassification = _tf().AutoModelForSequenceClassification
@@ -255,23 +310,21 @@ def bench_rerank(registry: ModelRegistry, folder: Path, repeats: int) -> dict[st
                 out.append(torch.sigmoid(model(**enc).logits[:, 0]).numpy())
         return np.concatenate(out)
 
-    reranker = registry.get_reranker()
-    ref, got = torch_rerank(), reranker.score(query, docs)
-    times = best_of(repeats, {"torch": torch_rerank, "ov": lambda: reranker.score(query, docs)})
-    lengths = [len(r) for r in reranker.encode_pairs(query, docs)]  # type: ignore[attr-defined]
-    return {
-        "pairs": len(docs),
-        "mean_tokens": float(np.mean(lengths)),
-        "torch_fp32_s": times["torch"],
-        "ov_int8_s": times["ov"],
-        "speedup": times["torch"] / times["ov"],
-        "spearman_vs_fp32": spearman(ref, got),
-        "max_abs_score_delta": float(np.abs(ref - got).max()),
-    }
+    ref = torch_rerank()
+    lengths = [len(r) for r in models[chosen].encode_pairs(query, docs)]
+    out: dict[str, Any] = {"pairs": len(docs), "mean_tokens": float(np.mean(lengths))}
+    for name, variant in models.items():
+        got = variant.score(query, docs)
+        out[f"{name}_spearman_vs_fp32"] = spearman(ref, got)
+        out[f"{name}_max_abs_score_delta"] = float(np.abs(ref - got).max())
+    fns: dict[str, Callable[[], Any]] = {"torch": torch_rerank}
+    fns |= {f"ov_{name}": functools.partial(v.score, query, docs) for name, v in models.items()}
+    fields, lines = side_by_side(best_of(repeats, fns), chosen, len(docs), "pairs")
+    return out | fields | {"table": lines}
 
 
-def bench_classify(registry: ModelRegistry, folder: Path, repeats: int) -> dict[str, float]:
-    """100 texts, rank classification: OpenVINO (static INT8 encoder, INT8-weight decoder) vs PyTorch."""
+def bench_classify(models: dict[str, Any], chosen: str, folder: Path, repeats: int) -> dict[str, Any]:
+    """100 texts, rank classification: each OpenVINO variant vs PyTorch FP32, same label scoring."""
     import torch
 
     AutoModelForSeq2SeqLM = _tf().AutoModelForSeq2SeqLM
@@ -284,8 +337,7 @@ def bench_classify(registry: ModelRegistry, folder: Path, repeats: int) -> dict[
     model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
     questions = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
 
-    classifier = registry.get_classifier()
-    if not all(classifier.single_step):  # type: ignore[attr-defined]
+    if not all(models[chosen].single_step):
         raise SystemExit("the benchmark expects single-token labels, as with flan-t5's vocabulary")
     label_ids = [
         [tok(label, add_special_tokens=False).input_ids[0] for label in labels] for labels, _ in questions
@@ -319,31 +371,29 @@ def bench_classify(registry: ModelRegistry, folder: Path, repeats: int) -> dict[
         return probs
 
     ref = torch_classify()
-    got = classifier.classify(texts)
-    times = best_of(repeats, {"torch": torch_classify, "ov": lambda: classifier.classify(texts)})
-    out: dict[str, float] = {
-        "texts": len(texts),
-        "torch_fp32_s": times["torch"],
-        "ov_int8_s": times["ov"],
-        "speedup": times["torch"] / times["ov"],
-    }
-    for q, (name, labels) in enumerate((("category", CATEGORIES), ("priority", PRIORITIES))):
-        fp32 = np.stack([ref[2 * i + q] for i in range(len(texts))])
-        int8 = np.array(
-            [[(c.category_scores if q == 0 else c.priority_scores)[label] for label in labels] for c in got]
-        )
-        agree = fp32.argmax(1) == int8.argmax(1)
-        top2 = np.sort(fp32, axis=1)[:, -2:]
-        margin = top2[:, 1] - top2[:, 0]  # how decisive FP32 is: random weights give near-ties
-        decisive = margin >= 0.05
-        out |= {
-            f"{name}_agreement": float(agree.mean()),
-            f"{name}_mean_abs_prob_delta": float(np.abs(fp32 - int8).mean()),
-            f"{name}_fp32_median_margin": float(np.median(margin)),
-            f"{name}_decisive_texts": int(decisive.sum()),
-            f"{name}_decisive_agreement": float(agree[decisive].mean()) if decisive.any() else float("nan"),
-        }
-    return out
+    out: dict[str, Any] = {"texts": len(texts)}
+    for variant, ov_model in models.items():
+        got = ov_model.classify(texts)
+        for q, (name, labels) in enumerate((("category", CATEGORIES), ("priority", PRIORITIES))):
+            fp32 = np.stack([ref[2 * i + q] for i in range(len(texts))])
+            probs = np.array(
+                [[(c.category_scores if q == 0 else c.priority_scores)[lb] for lb in labels] for c in got]
+            )
+            agree = fp32.argmax(1) == probs.argmax(1)
+            top2 = np.sort(fp32, axis=1)[:, -2:]
+            margin = top2[:, 1] - top2[:, 0]  # how decisive FP32 is: random weights give near-ties
+            decisive = margin >= 0.05
+            out |= {
+                f"{variant}_{name}_agreement": float(agree.mean()),
+                f"{variant}_{name}_mean_abs_prob_delta": float(np.abs(fp32 - probs).mean()),
+                f"{variant}_{name}_decisive_agreement": (
+                    float(agree[decisive].mean()) if decisive.any() else float("nan")
+                ),
+            }
+    fns: dict[str, Callable[[], Any]] = {"torch": torch_classify}
+    fns |= {f"ov_{name}": functools.partial(v.classify, texts) for name, v in models.items()}
+    fields, lines = side_by_side(best_of(repeats, fns), chosen, len(texts), "texts")
+    return out | fields | {"table": lines}
 
 
 COLD_START = """
@@ -405,35 +455,43 @@ def main() -> int:
     parser.add_argument("--only", choices=["embed", "rerank", "classify", "cold"], action="append")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    import bench_api
+
+    for line in bench_api.hardware():
+        print(line, flush=True)
     models = build_full_size(args.work)
     started = time.perf_counter()
+    # precision auto, as the add-on runs: converts what the probe needs, chooses, and remembers.
     registry = ModelRegistry(settings(args.work, models))
     registry.start_loading(list(Role))
     registry.wait()
+    chosen: dict[Role, str] = {}
     for role, status in registry.status().items():
         print(f"{role.value}: {status.state.value} {status.precision} {status.error or ''}", flush=True)
+        print(f"    {status.precision_reason}", flush=True)
+        chosen[role] = status.precision or "?"
+    registry.close()
     print(f"prepared in {time.perf_counter() - started:.1f} s", flush=True)
     if args.prepare_only:
-        registry.close()
         return 0
     import torch
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     print(f"threads: torch {torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}")
     sections = args.only or ["embed", "rerank", "classify", "cold"]
-    if "embed" in sections:
-        print(
-            "embed",
-            json.dumps(bench_embeddings(registry, args.work, models["embedding"], args.repeats)),
-            flush=True,
-        )
-    if "rerank" in sections:
-        print("rerank", json.dumps(bench_rerank(registry, models["reranker"], args.repeats)), flush=True)
-    if "classify" in sections:
-        print(
-            "classify", json.dumps(bench_classify(registry, models["classifier"], args.repeats)), flush=True
-        )
-    registry.close()
+    benches: dict[str, tuple[Role, Callable[..., dict[str, Any]], tuple[Any, ...]]] = {
+        "embed": (Role.EMBEDDING, bench_embeddings, (args.work, models["embedding"])),
+        "rerank": (Role.RERANKER, bench_rerank, (models["reranker"],)),
+        "classify": (Role.CLASSIFIER, bench_classify, (models["classifier"],)),
+    }
+    for section, (role, bench, extra) in benches.items():
+        if section not in sections:
+            continue
+        result = bench(variants(args.work, models, role), chosen[role], *extra, args.repeats)
+        table = result.pop("table")
+        print(section, json.dumps(result), flush=True)
+        print("\n".join(table), flush=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     if "cold" in sections:
         cold_start(args.work, models)  # the first run fills OpenVINO's compiled-model cache
         print("cold", json.dumps(cold_start(args.work, models)), flush=True)
