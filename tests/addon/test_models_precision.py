@@ -73,6 +73,10 @@ class FakeProbe:
         return self.answers.get(model, REFERENCE)
 
 
+def quiet() -> float:
+    return 0.0
+
+
 def _decide(cpu: CpuIdentity, probe: FakeProbe, role: Role = Role.EMBEDDING) -> precision.Decision:
     return decide(role, "m", cpu, candidates(role, cpu), probe, clock=probe.clock)
 
@@ -165,15 +169,21 @@ def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_probes_again(
         return make
 
     vnni_speeds = {"int8": 0.2, "int8-weights": 0.9, "fp32": 1.0, "bf16": 0.5}
-    first, measured = choose(Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock)
+    first, measured = choose(
+        Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock, load=quiet
+    )
     assert (first.chosen, measured, len(probes)) == ("int8", True, 1)
 
-    again, measured = choose(Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock)
+    again, measured = choose(
+        Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock, load=quiet
+    )
     assert (again.chosen, again.reason, measured, len(probes)) == ("int8", first.reason, False, 1)
 
     # The same data moved to an AVX2-only host: measured again, and the new choice stored.
     avx2_speeds = {"int8": 1.2, "int8-weights": 1.1, "fp32": 1.0}
-    moved, measured = choose(Role.EMBEDDING, "m", AVX2, choices, probe_on(avx2_speeds), clock=clock)
+    moved, measured = choose(
+        Role.EMBEDDING, "m", AVX2, choices, probe_on(avx2_speeds), clock=clock, load=quiet
+    )
     assert (moved.chosen, measured, len(probes)) == ("fp32", True, 2)
     stored = json.loads(choices.path.read_text(encoding="utf-8"))["embedding:m"]
     assert (stored["chosen"], stored["cpu"]) == ("fp32", AVX2.key)
@@ -181,6 +191,35 @@ def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_probes_again(
     # Another model (or role) on the same CPU has a choice of its own.
     assert choices.get(Role.RERANKER, "m", AVX2) is None
     assert choices.get(Role.EMBEDDING, "other", AVX2) is None
+
+
+def test_a_choice_measured_on_a_busy_cpu_is_measured_again_at_the_next_starts(
+    choices: PrecisionChoices,
+) -> None:
+    clock = FakeClock()
+    probes: list[FakeProbe] = []
+
+    def make() -> FakeProbe:
+        probes.append(FakeProbe(clock, {"int8": 0.5, "int8-weights": 0.9, "fp32": 1.0}))
+        return probes[-1]
+
+    def start(load: float) -> tuple[precision.Decision, bool]:
+        return choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, load=lambda: load)
+
+    decision, measured = start(load=3.0)
+    assert (measured, decision.busy, decision.probes) == (True, True, 1)
+    assert decision.reason.endswith(
+        "(measured while other work kept the CPU busy; measuring again at the next start)"
+    )
+    decision, measured = start(load=0.2)  # a quiet start settles it
+    assert (measured, decision.busy, decision.probes) == (True, False, 2)
+    assert start(load=3.0)[1] is False and len(probes) == 2
+
+    choices.path.unlink()
+    for expected in (1, 2, 3):  # a host that is always busy: three probes, then the last one stands
+        decision, measured = start(load=3.0)
+        assert (measured, decision.probes) == (True, expected)
+    assert start(load=3.0)[1] is False and len(probes) == 5
 
 
 def test_a_damaged_choices_file_means_probing_again(choices: PrecisionChoices) -> None:
@@ -211,9 +250,13 @@ def test_cpu_identity_reads_the_model_name_and_isa_flags(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
-    tmp_path: Path, tiny_models: dict[str, Path], caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    tiny_models: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.INFO, logger="homeiq_addon")
+    monkeypatch.setattr(precision, "load_per_core", quiet)  # other work here must not re-probe
     settings = tiny_settings(tmp_path, tiny_models, precision="auto", profile="lite")
     registry = ModelRegistry(settings)
     try:

@@ -54,6 +54,11 @@ PROBE_ROUNDS = 5
 # Each timed sample repeats the probe inputs for at least this long: a single run of a fast
 # candidate (tens of ms) is at the mercy of the scheduler on a busy 2-core host.
 PROBE_SAMPLE_S = 0.2
+# Other work on the CPU skews the ranking (static INT8's many small kernels suffer more from a
+# stolen core than BF16's big ones): a probe run while the 1-minute load average per usable core
+# was above this is repeated at the next starts, at most MAX_BUSY_PROBES times in all.
+BUSY_LOAD_PER_CORE = 1.0
+MAX_BUSY_PROBES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +233,8 @@ class Decision:
     reason: str
     measurements: list[Measurement] = field(default_factory=list)
     decided_at: float = 0.0
+    busy: bool = False  # measured while other work loaded the CPU: measured again at the next start
+    probes: int = 1  # how many probes this decision took (busy ones are repeated)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -246,6 +253,8 @@ class Decision:
             reason=str(data["reason"]),
             measurements=measured,
             decided_at=float(data.get("decided_at", 0.0)),
+            busy=bool(data.get("busy", False)),
+            probes=int(data.get("probes", 1)),
         )
 
 
@@ -389,6 +398,18 @@ class PrecisionChoices:
             tmp.replace(self.path)
 
 
+def load_per_core() -> float:
+    """The 1-minute load average per usable core (0.0 where the OS does not say)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    try:
+        return os.getloadavg()[0] / max(1, cores)
+    except OSError:  # pragma: no cover - no load average on this OS
+        return 0.0
+
+
 def choose(
     role: Role,
     model_id: str,
@@ -398,18 +419,29 @@ def choose(
     *,
     clock: Callable[[], float] = time.perf_counter,
     exclusive: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+    load: Callable[[], float] | None = None,
 ) -> tuple[Decision, bool]:
     """The decision for ``role`` on ``cpu``: the stored one, else a fresh probe (stored).
 
     ``probe`` is made (and may convert what it needs) before the timing starts; the timing runs
-    inside ``exclusive()``, so that no other heavy work (a conversion) runs beside it.
+    inside ``exclusive()``, so that no other heavy work (a conversion) runs beside it. A decision
+    measured on a busy CPU (``load()`` above BUSY_LOAD_PER_CORE) is measured again at the next
+    start, up to MAX_BUSY_PROBES probes in all; the last one stands.
     Returns the decision and whether it was measured just now.
     """
+    load = load or load_per_core  # looked up at call time, so tests can replace it
     stored = choices.get(role, model_id, cpu)
-    if stored is not None:
+    if stored is not None and (not stored.busy or stored.probes >= MAX_BUSY_PROBES):
         return stored, False
     ready = probe()
     with exclusive():
+        busy = load() > BUSY_LOAD_PER_CORE
         decision = decide(role, model_id, cpu, candidates(role, cpu), ready, clock=clock)
+    decision.busy = busy and load() > BUSY_LOAD_PER_CORE  # busy before and after the timing
+    decision.probes = stored.probes + 1 if stored is not None else 1
+    if decision.busy:
+        decision.reason += " (measured while other work kept the CPU busy" + (
+            "; measuring again at the next start)" if decision.probes < MAX_BUSY_PROBES else ")"
+        )
     choices.put(role, decision)
     return decision, True
