@@ -42,7 +42,9 @@ async def _scenario(workdir: Path, models: dict[str, str]) -> None:
             entry = info["models"][role]
             assert entry["state"] == "ready", entry
             assert entry["source"] == "local"
-            assert entry["precision"].startswith("int8"), entry
+            # precision: auto measured the candidates on this CPU and says which it serves, and why.
+            assert entry["precision"] in ("int8", "int8-weights", "fp32", "bf16"), entry
+            assert "serving" in (entry["precision_reason"] or ""), entry
 
         status, body = await addon.request("POST", "/v1/embed", {"texts": ["Hall light on at 7", "x"]})
         assert status == 200 and len(body["embeddings"]) == 2
