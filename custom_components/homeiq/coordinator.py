@@ -337,21 +337,17 @@ class HomeIQCoordinator(DataUpdateCoordinator[AddonHealth]):
         start = window_start(started, options.window_days)
         self.history.prune(start)
         events = self.history.changes_since(start)
-        # Friendly names make the suggestion texts read like the user's own home.
-        # Without a friendly name the pattern engine words one from the entity id ("Bedroom light").
-        names = {
-            entity_id: str(name)
-            for entity_id in {event.entity_id for event in events}
-            if (state := self.hass.states.get(entity_id)) is not None
-            and (name := state.attributes.get(ATTR_FRIENDLY_NAME))
-        }
-        # A door sensor "opens", a motion sensor "detects motion": the texts read their device class.
-        device_classes = {
-            entity_id: str(device_class)
-            for entity_id in {event.entity_id for event in events}
-            if (state := self.hass.states.get(entity_id)) is not None
-            and (device_class := state.attributes.get(ATTR_DEVICE_CLASS))
-        }
+        # Friendly names make the suggestion texts read like the user's own home (without one the
+        # engine words a name from the entity id); device classes make a door sensor "open".
+        names: dict[str, str] = {}
+        device_classes: dict[str, str] = {}
+        for entity_id in {event.entity_id for event in events}:
+            if (state := self.hass.states.get(entity_id)) is None:
+                continue
+            if name := state.attributes.get(ATTR_FRIENDLY_NAME):
+                names[entity_id] = str(name)
+            if device_class := state.attributes.get(ATTR_DEVICE_CLASS):
+                device_classes[entity_id] = str(device_class)
         home = HomeContext(
             time_zone=self.hass.config.time_zone,
             latitude=self.hass.config.latitude,

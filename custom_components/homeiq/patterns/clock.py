@@ -61,6 +61,11 @@ class LocalClock:
         return local - self.offsets(local - self.offsets(local))
 
 
+def days_spanned(days: npt.NDArray[np.int64]) -> int:
+    """How many local days run from the first to the last of ``days`` (0 when there are none)."""
+    return int(days.max() - days.min() + 1) if days.size else 0
+
+
 def weekday(days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Weekday of local day numbers, Monday = 0 (1970-01-01 was a Thursday)."""
     return (days + 3) % 7

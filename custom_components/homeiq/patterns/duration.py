@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .actions import off_state
+from .clock import days_spanned
 from .events import EventTable
 from .groups import targets_of
 from .options import MiningOptions
@@ -100,7 +101,7 @@ def _duration_habit(
         periods=int(starts.size),
         support_days=support_days,
         confidence=confidence,
-        eligible_days=int(day_of.max() - day_of.min() + 1),
+        eligible_days=days_spanned(day_of),
         spread_min=float(np.median(np.abs(minutes[consistent] - typical))),
         members=frozenset(int(i) for i in chunk[ends[consistent]]),
     )

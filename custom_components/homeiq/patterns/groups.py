@@ -60,9 +60,14 @@ def _candidates(table: EventTable) -> npt.NDArray[np.intp]:
     return manual[np.isin(keys, unique[ok])] if unique.size else manual
 
 
-def find_groups(table: EventTable, options: MiningOptions) -> list[list[int]]:
-    """Entity codes of each group (two or more entities), found over all states."""
+def group_changes(table: EventTable, options: MiningOptions) -> EventTable:
+    """The table with each time a group was set together as one change of the group entity."""
     index = _candidates(table)
+    return _merge(table, index, _find(table, index, options), options)
+
+
+def _find(table: EventTable, index: npt.NDArray[np.intp], options: MiningOptions) -> list[list[int]]:
+    """Entity codes of each group (two or more entities) among the ``index`` changes, over all states."""
     n_entities = len(table.entity_ids)
     edges: set[tuple[int, int]] = set()
     for state in np.unique(table.state[index]).tolist():
@@ -108,13 +113,14 @@ def _components(edges: set[tuple[int, int]]) -> list[list[int]]:
     return sorted(components.values())
 
 
-def merge_groups(table: EventTable, groups: list[list[int]], options: MiningOptions) -> EventTable:
+def _merge(
+    table: EventTable, index: npt.NDArray[np.intp], groups: list[list[int]], options: MiningOptions
+) -> EventTable:
     """Replace each time a group is set together by one change of the group entity."""
     if not groups:
         return table
     keep = np.ones(len(table), dtype=bool)
     rows: list[tuple[int, int, int, float, bool, int]] = []
-    index = _candidates(table)
     for members in groups:
         key = group_key([table.entity_ids[code] for code in members])
         group = table.code_of(key)

@@ -13,7 +13,7 @@ from .conditions import ConditionContext, StateIndex
 from .duration import find_durations
 from .events import build_event_table
 from .existing import is_covered, parse_automations
-from .groups import find_groups, merge_groups
+from .groups import group_changes
 from .model import HomeContext, Pattern, StateChange
 from .options import MiningOptions
 from .presence import add_household, debounce_presence
@@ -57,7 +57,7 @@ def mine_patterns(
     # the detectors read the same changes with groups set together as one change.
     table = add_household(debounce_presence(table, options))
     conditions = ConditionContext(StateIndex(table), clock, sun, options)
-    table = merge_groups(table, find_groups(table, options), options)
+    table = group_changes(table, options)
     names = home.entity_names
     day_of, _ = clock.day_and_minute(table.time)
     words = Words(names, home.device_classes)

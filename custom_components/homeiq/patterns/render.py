@@ -329,10 +329,6 @@ def _delay_text(seconds: float) -> str:
     return f"about {round(seconds / 60)} min"
 
 
-def _minutes_text(minutes: float) -> str:
-    return clock_text(minutes)
-
-
 _FIXED_CONDITION_TEXTS = {
     ("sun", "below_horizon"): "it is dark",
     ("sun", "above_horizon"): "it is light",
@@ -346,7 +342,7 @@ def _condition_text(condition: Condition, words: Words) -> str:
     if (fixed := _FIXED_CONDITION_TEXTS.get((condition.kind, condition.state))) is not None:
         return fixed
     if condition.kind == "time":
-        return f"it is between {_minutes_text(condition.after_min)} and {_minutes_text(condition.before_min)}"
+        return f"it is between {clock_text(condition.after_min)} and {clock_text(condition.before_min)}"
     state = condition.state.replace("_", " ")
     if condition.kind == "target":
         plural = len(condition.entity_ids) > 1
@@ -381,8 +377,8 @@ def _ha_condition(condition: Condition) -> dict[str, Any]:
         return {"condition": "numeric_state", "entity_id": HOUSEHOLD, **bound}
     return {
         "condition": "time",
-        "after": f"{_minutes_text(condition.after_min)}:00",
-        "before": f"{_minutes_text(condition.before_min)}:00",
+        "after": f"{clock_text(condition.after_min)}:00",
+        "before": f"{clock_text(condition.before_min)}:00",
     }
 
 
@@ -401,8 +397,8 @@ def _contract_conditions(conditions: tuple[Condition, ...]) -> dict[str, Any] | 
             out.setdefault("states", []).append(entry)
         elif condition.kind == "time":
             out["time"] = {
-                "after": _minutes_text(condition.after_min),
-                "before": _minutes_text(condition.before_min),
+                "after": clock_text(condition.after_min),
+                "before": clock_text(condition.before_min),
             }
         else:
             out[condition.kind] = condition.state

@@ -11,9 +11,10 @@ A door that opens 300 times a month, followed by the lamps 35 times, has a high 
 low precision; a condition such as "the lamps are off" can raise the precision without losing
 coverage. Conditions are chosen greedily from ``conditions.py`` (at most ``max_conditions``), each
 only if it raises the score = Wilson lower bound of precision x Wilson lower bound of coverage by
-``min_condition_gain``. A rule is kept when both bounds pass (``min_confidence``,
-``min_coverage``), on ``min_support_days`` days, and A is no trigger that precedes everything
-(``min_sequence_lift``).
+``min_condition_gain``; a quiet-sensor condition (every binary sensor is a candidate) only if its
+precision's lower bound also beats the precision without it. A rule is kept when both bounds
+pass (``min_confidence``, ``min_coverage``), on ``min_support_days`` days, and A is no trigger
+that precedes everything (``min_sequence_lift``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .actions import is_actionable
+from .clock import days_spanned
 from .conditions import Condition, ConditionContext
 from .events import EventTable
 from .groups import targets_of
@@ -128,9 +130,7 @@ def find_sequences(
     keys = table.entity.astype(np.int64) * n_states + table.state
     window = options.sequence_window_s
     span = table.end - table.start
-    eligible_days = int(np.unique(day_of).size) if day_of.size else 0
-    if day_of.size:
-        eligible_days = int(day_of.max() - day_of.min() + 1)
+    eligible_days = days_spanned(day_of)
 
     manual = np.flatnonzero(table.manual)
     b_keys = keys[manual]
