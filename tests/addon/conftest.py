@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
+from homeiq_addon.api import create_app
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.store import MANIFEST
 from homeiq_addon.models.types import Role
 from homeiq_addon.settings import Settings
-from tests.addon.api_fixtures import api_settings
+from tests.addon.api_fixtures import TOKEN, api_settings
 from tests.tiny_models import build_all, tiny_settings
 
 
@@ -91,3 +94,14 @@ def minilm_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelR
     assert registry.status()[Role.EMBEDDING].state == "ready", registry.status()
     yield registry
     registry.close()
+
+
+@pytest.fixture
+async def full(
+    aiohttp_client: Callable[..., Any],
+    api_registry: ModelRegistry,
+    fp32_data_dir: Path,
+    tiny_models: dict[str, Path],
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """The real API app on loopback, full profile with the tiny models, default settings."""
+    yield await aiohttp_client(create_app(api_settings(fp32_data_dir, tiny_models), api_registry, TOKEN))

@@ -40,17 +40,6 @@ def lite_registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator
 
 
 @pytest.fixture
-async def full(
-    aiohttp_client: ClientFactory,
-    api_registry: ModelRegistry,
-    fp32_data_dir: Path,
-    tiny_models: dict[str, Path],
-) -> AsyncIterator[TestClient[Any, Any]]:
-    settings = api_settings(fp32_data_dir, tiny_models)
-    yield await aiohttp_client(create_app(settings, api_registry, TOKEN))
-
-
-@pytest.fixture
 async def lite(
     aiohttp_client: ClientFactory,
     lite_registry: ModelRegistry,

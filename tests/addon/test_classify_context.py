@@ -6,7 +6,6 @@ classifier on the real all-MiniLM-L6-v2 weights for the quality checks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,40 +14,28 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from homeiq_addon import API_VERSION
-from homeiq_addon.api import create_app
 from homeiq_addon.models.labels import category_prompt, priority_prompt
 from homeiq_addon.models.lite import ExemplarClassifier, category_priors
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Evidence, PatternContext, Role
-from tests.addon.api_fixtures import AUTH, TOKEN, api_settings, checked_json
+from tests.addon.api_fixtures import AUTH, checked_json
 from tests.addon.labelled_set import load_labelled_set
 from tests.addon.test_models_inference import reference_label_probs
 from tests.tiny_models import tiny_settings
 
-ClientFactory = Callable[..., Any]
 TEXT = "Bathroom fan turns off by hand about 15 min after it turns on"
 OFTEN = {"occurrences": 40, "support_days": 28, "eligible_days": 30, "coverage": 0.93, "precision": 0.9}
 SELDOM = {"occurrences": 3, "support_days": 3, "eligible_days": 30, "coverage": 0.1, "precision": 0.3}
 CONTEXT = {"kind": "duration", "trigger": "state", "domains": ["fan"], "action": "off", "targets": 1}
 
 
-@pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    api_registry: ModelRegistry,
-    fp32_data_dir: Path,
-    tiny_models: dict[str, Path],
-) -> AsyncIterator[TestClient[Any, Any]]:
-    yield await aiohttp_client(create_app(api_settings(fp32_data_dir, tiny_models), api_registry, TOKEN))
-
-
 # ---- the contract -------------------------------------------------------------------------
 
 
 async def test_an_old_classify_request_gets_the_old_fields_plus_a_priority_reason(
-    client: TestClient[Any, Any],
+    full: TestClient[Any, Any],
 ) -> None:
-    body = await checked_json(await client.post("/v1/classify", json={"texts": [TEXT]}, headers=AUTH), 200)
+    body = await checked_json(await full.post("/v1/classify", json={"texts": [TEXT]}, headers=AUTH), 200)
     (result,) = body["results"]
     assert set(result) == {"category", "priority", "scores", "priority_reason"}
     assert set(result["scores"]) == {*CATEGORIES, *PRIORITIES}
@@ -56,32 +43,28 @@ async def test_an_old_classify_request_gets_the_old_fields_plus_a_priority_reaso
 
 
 async def test_an_old_suggest_request_gets_the_old_fields_plus_a_priority_reason(
-    client: TestClient[Any, Any],
+    full: TestClient[Any, Any],
 ) -> None:
     patterns = [{"id": "fan", "text": TEXT}, {"id": "lock", "text": "Lock the back door at 22:00"}]
-    body = await checked_json(
-        await client.post("/v1/suggest", json={"patterns": patterns}, headers=AUTH), 200
-    )
+    body = await checked_json(await full.post("/v1/suggest", json={"patterns": patterns}, headers=AUTH), 200)
     assert {s["id"] for s in body["suggestions"]} == {"fan", "lock"}
     for suggestion in body["suggestions"]:
         assert set(suggestion) == {"id", "score", "category", "priority", "scores", "priority_reason"}
         assert suggestion["priority_reason"]
 
 
-async def test_health_and_models_report_the_api_version(client: TestClient[Any, Any]) -> None:
+async def test_health_and_models_report_the_api_version(full: TestClient[Any, Any]) -> None:
     assert API_VERSION == "1.1"
-    assert (await checked_json(await client.get("/health"), 200))["api_version"] == API_VERSION
-    assert (await checked_json(await client.get("/v1/models", headers=AUTH), 200))[
-        "api_version"
-    ] == API_VERSION
+    assert (await checked_json(await full.get("/health"), 200))["api_version"] == API_VERSION
+    assert (await checked_json(await full.get("/v1/models", headers=AUTH), 200))["api_version"] == API_VERSION
 
 
 async def test_the_same_text_with_different_evidence_gets_different_priorities(
-    client: TestClient[Any, Any],
+    full: TestClient[Any, Any],
 ) -> None:
     contexts = [{**CONTEXT, "evidence": OFTEN}, {**CONTEXT, "evidence": SELDOM}, None]
     body = await checked_json(
-        await client.post("/v1/classify", json={"texts": [TEXT] * 3, "contexts": contexts}, headers=AUTH), 200
+        await full.post("/v1/classify", json={"texts": [TEXT] * 3, "contexts": contexts}, headers=AUTH), 200
     )
     often, seldom, without = body["results"]
     assert (often["priority"], seldom["priority"]) == ("high", "low")
@@ -90,25 +73,25 @@ async def test_the_same_text_with_different_evidence_gets_different_priorities(
     assert without["priority_reason"].startswith("No evidence sent")
 
 
-async def test_suggest_passes_each_pattern_context_to_the_priority(client: TestClient[Any, Any]) -> None:
+async def test_suggest_passes_each_pattern_context_to_the_priority(full: TestClient[Any, Any]) -> None:
     patterns = [
         {"id": "often", "text": TEXT, "context": {**CONTEXT, "evidence": OFTEN}},
         {"id": "seldom", "text": TEXT.replace("15", "16"), "context": {**CONTEXT, "evidence": SELDOM}},
     ]
     body = await checked_json(
-        await client.post("/v1/suggest", json={"patterns": patterns, "dedupe_threshold": 1.0}, headers=AUTH),
+        await full.post("/v1/suggest", json={"patterns": patterns, "dedupe_threshold": 1.0}, headers=AUTH),
         200,
     )
     priorities = {s["id"]: s["priority"] for s in body["suggestions"]}
     assert priorities == {"often": "high", "seldom": "low"}
 
 
-async def test_unknown_context_fields_are_ignored(client: TestClient[Any, Any]) -> None:
+async def test_unknown_context_fields_are_ignored(full: TestClient[Any, Any]) -> None:
     context = {**CONTEXT, "colour": "blue", "evidence": {**OFTEN, "weather": "rain"}}
-    plain = await client.post(
+    plain = await full.post(
         "/v1/classify", json={"texts": [TEXT], "contexts": [{**CONTEXT, "evidence": OFTEN}]}, headers=AUTH
     )
-    extra = await client.post("/v1/classify", json={"texts": [TEXT], "contexts": [context]}, headers=AUTH)
+    extra = await full.post("/v1/classify", json={"texts": [TEXT], "contexts": [context]}, headers=AUTH)
     assert (await checked_json(extra, 200)) == (await checked_json(plain, 200))
 
 
@@ -126,18 +109,16 @@ async def test_unknown_context_fields_are_ignored(client: TestClient[Any, Any]) 
     ],
 )
 async def test_invalid_contexts_are_refused_with_422(
-    client: TestClient[Any, Any], body: dict[str, Any], message: str
+    full: TestClient[Any, Any], body: dict[str, Any], message: str
 ) -> None:
-    error = await checked_json(await client.post("/v1/classify", json=body, headers=AUTH), 422)
+    error = await checked_json(await full.post("/v1/classify", json=body, headers=AUTH), 422)
     assert error["error"]["code"] == "invalid_request"
     assert message in error["error"]["message"]
 
 
-async def test_an_invalid_pattern_context_is_refused_with_422(client: TestClient[Any, Any]) -> None:
+async def test_an_invalid_pattern_context_is_refused_with_422(full: TestClient[Any, Any]) -> None:
     patterns = [{"id": "a", "text": TEXT, "context": {"evidence": {"precision": "high"}}}]
-    error = await checked_json(
-        await client.post("/v1/suggest", json={"patterns": patterns}, headers=AUTH), 422
-    )
+    error = await checked_json(await full.post("/v1/suggest", json={"patterns": patterns}, headers=AUTH), 422)
     assert "patterns[0].context.evidence.precision" in error["error"]["message"]
 
 
