@@ -44,11 +44,12 @@ def default_embedding_model() -> str:
 
 def load_embedder(args: argparse.Namespace) -> Any:
     """The same converted model, loaded in this process for the no-HTTP reference."""
-    from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+    from homeiq_addon.models.registry import ModelRegistry
     from homeiq_addon.models.types import Role
+    from homeiq_addon.settings import Settings
 
     registry = ModelRegistry(
-        ModelSettings(
+        Settings(
             data_dir=args.data_dir,
             profile="lite",
             embedding_model=args.embedding_model or default_embedding_model(),

@@ -45,10 +45,11 @@ from homeiq_addon.models.labels import category_prompt, priority_prompt  # noqa:
 from homeiq_addon.models.loaded import LoadOptions  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts  # noqa: E402
 from homeiq_addon.models.precision import candidates, cpu_identity  # noqa: E402
-from homeiq_addon.models.registry import ModelRegistry, ModelSettings  # noqa: E402
+from homeiq_addon.models.registry import ModelRegistry  # noqa: E402
 from homeiq_addon.models.reranker import OVReranker  # noqa: E402
 from homeiq_addon.models.store import OV_CACHE, ModelStore  # noqa: E402
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role  # noqa: E402
+from homeiq_addon.settings import Settings  # noqa: E402
 
 MODEL_CLASSES: dict[Role, Any] = {
     Role.EMBEDDING: OVEmbedder,
@@ -123,9 +124,9 @@ def build_full_size(work: Path) -> dict[str, Path]:
     return out
 
 
-def settings(work: Path, models: dict[str, Path], precision: str = "auto") -> ModelSettings:
+def settings(work: Path, models: dict[str, Path], precision: str = "auto") -> Settings:
     """Serve the benchmark models from ``work/data``."""
-    return ModelSettings(
+    return Settings(
         data_dir=work / "data",
         embedding_model=str(models["embedding"]),
         reranker_model=str(models["reranker"]),
@@ -400,7 +401,8 @@ COLD_START = """
 import json, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.settings import Settings
 from homeiq_addon.models.pattern_texts import pattern_texts
 from homeiq_addon.models.types import Role
 def rss_mb(key="VmRSS"):
@@ -410,7 +412,7 @@ def rss_mb(key="VmRSS"):
 def hwm_mb():  # VmHWM restarts at exec; ru_maxrss would inherit the parent's peak
     return rss_mb("VmHWM")
 kw = json.loads(sys.argv[1]); kw["data_dir"] = Path(kw["data_dir"])
-r = ModelRegistry(ModelSettings(**kw))
+r = ModelRegistry(Settings(**kw))
 r.start_loading(list(Role)); r.wait()
 ready = time.perf_counter() - t0
 states = {k.value: v.state.value for k, v in r.status().items()}

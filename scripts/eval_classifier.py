@@ -33,8 +33,9 @@ sys.path[:0] = [str(ROOT / "addon"), str(ROOT)]
 import numpy as np  # noqa: E402
 
 from homeiq_addon.models.lite import ExemplarClassifier, ExemplarSettings, category_priors  # noqa: E402
-from homeiq_addon.models.registry import ModelRegistry, ModelSettings  # noqa: E402
+from homeiq_addon.models.registry import ModelRegistry  # noqa: E402
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Classifier, PatternContext, Role  # noqa: E402
+from homeiq_addon.settings import Settings  # noqa: E402
 from tests.addon.labelled_set import LabelledPattern, load_labelled_set  # noqa: E402
 
 TOP_KS = (1, 2, 3, 4, 5, 8)
@@ -96,9 +97,7 @@ def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bo
 def lite_registry(data_dir: Path, precision: str) -> ModelRegistry:
     """The lite profile on the real MiniLM weights (converted once into ``data_dir``)."""
     registry = ModelRegistry(
-        ModelSettings(
-            data_dir=data_dir, profile="lite", embedding_model=str(minilm_dir()), precision=precision
-        )
+        Settings(data_dir=data_dir, profile="lite", embedding_model=str(minilm_dir()), precision=precision)
     )
     registry.start_loading([Role.EMBEDDING])
     registry.wait(timeout=900)

@@ -22,7 +22,7 @@ from typing import Any
 
 from homeiq_addon.models.labels import CATEGORY_DEFINITIONS, PRIORITY_DEFINITIONS
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts
-from homeiq_addon.models.registry import ModelSettings
+from homeiq_addon.settings import Settings
 
 ROLES = ("embedding", "reranker", "classifier")
 
@@ -253,9 +253,9 @@ def tiny_fields(data_dir: Path, models: dict[str, Path]) -> dict[str, Any]:
     }
 
 
-def tiny_settings(data_dir: Path, models: dict[str, Path], **changes: Any) -> ModelSettings:
+def tiny_settings(data_dir: Path, models: dict[str, Path], **changes: Any) -> Settings:
     """Settings that serve the tiny local models from ``data_dir``."""
-    return ModelSettings(**{**tiny_fields(data_dir, models), **changes})
+    return Settings(**{**tiny_fields(data_dir, models), **changes})
 
 
 def build_all(out_dir: Path) -> dict[str, Path]:

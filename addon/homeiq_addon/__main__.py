@@ -17,56 +17,34 @@ from typing import TYPE_CHECKING, Any
 
 from homeiq_addon import __version__
 from homeiq_addon.models.types import Role, RoleState
-from homeiq_addon.settings import (
-    DEVICES,
-    LOG_LEVELS,
-    PRECISIONS,
-    PROFILES,
-    Settings,
-    SettingsError,
-    load_settings,
-)
+from homeiq_addon.settings import LOG_LEVELS, OPTIONS, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from homeiq_addon.models.registry import ModelRegistry
 
 _LOGGER = logging.getLogger("homeiq_addon")
 
-# Flags that map 1:1 onto settings options (dest = option name).
-_OPTION_FLAGS: dict[str, dict[str, Any]] = {
-    "--host": {"help": "address to listen on (default 0.0.0.0)"},
-    "--port": {"type": int, "help": "port to listen on (default 8765)"},
-    "--data-dir": {"help": "model cache, token and options.json live here (default /data)"},
-    "--profile": {"choices": PROFILES, "help": "full: three models; lite: embeddings only"},
-    "--embedding-model": {"help": "hub id or local directory"},
-    "--reranker-model": {"help": "hub id or local directory"},
-    "--classifier-model": {"help": "hub id or local directory"},
-    "--precision": {"choices": PRECISIONS},
-    "--device": {"type": str.upper, "choices": DEVICES, "help": "OpenVINO device; falls back to CPU"},
-    "--threads": {"type": int, "help": "inference threads (0 = what the CPU quota allows)"},
-    "--log-level": {"choices": list(LOG_LEVELS)},
-    "--token": {"help": "API token (default: generated once, stored in the data dir)"},
-    "--hub-endpoint": {"help": "model hub URL (mirrors, tests)"},
-    "--max-texts": {"type": int, "help": "texts per request"},
-    "--max-chars": {"type": int, "help": "characters per text"},
-    "--max-documents": {"type": int, "help": "documents per rerank request"},
-    "--max-body-kb": {"type": int, "help": "request body size limit"},
-    "--max-batch-texts": {"type": int, "help": "texts per coalesced inference batch"},
-    "--max-wait-ms": {"type": float, "help": "wait for more requests before a batch starts"},
-    "--max-queue": {"type": int, "help": "waiting requests per role before answering 503"},
-    "--dedupe-threshold": {"type": float, "help": "cosine similarity that marks a duplicate"},
-}
-_SWITCHES = {"--prefetch": "fetch and load every model at start", "--offline": "never contact the model hub"}
+
+def _add_option_flags(group: argparse._ArgumentGroup) -> None:
+    """One flag per option of the table (dest = option name), each None unless given."""
+    for spec in OPTIONS.values():
+        if spec.kind is bool:
+            group.add_argument(spec.flag, action="store_const", const=True, default=None, help=spec.help)
+            continue
+        default = "" if spec.default is None else f" (default {spec.default})"
+        arguments: dict[str, Any] = {"default": None, "help": spec.help + default}
+        if spec.choices:
+            arguments |= {"choices": spec.choices, "type": spec.convert or str}
+        elif spec.kind in (int, float):
+            arguments["type"] = spec.kind
+        group.add_argument(spec.flag, **arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI; every option defaults to None so that only given flags override."""
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("options (also HOMEIQ_* variables and options.json)")
-    for flag, kwargs in _OPTION_FLAGS.items():
-        group.add_argument(flag, default=None, **kwargs)
-    for flag, text in _SWITCHES.items():
-        group.add_argument(flag, action="store_const", const=True, default=None, help=text)
+    _add_option_flags(group)
 
     parser = argparse.ArgumentParser(prog="python -m homeiq_addon", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=__version__)
@@ -95,7 +73,7 @@ def _open_registry(settings: Settings) -> ModelRegistry:
     from homeiq_addon.models.registry import ModelRegistry  # noqa: PLC0415 - loads OpenVINO
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return ModelRegistry(settings.model_settings())
+    return ModelRegistry(settings)
 
 
 def serve(settings: Settings, registry: ModelRegistry) -> int:
@@ -202,9 +180,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, registry: ModelRegis
         return serve(settings, registry)
     if args.command == "fetch":
         requested = [Role(r) for r in args.roles] if args.roles else settings.roles()
-        # The lite profile serves every role with the embedding model.
-        roles = list(dict.fromkeys(r if r in settings.roles() else Role.EMBEDDING for r in requested))
-        return fetch(registry, roles, args.timeout)
+        return fetch(registry, settings.serving_roles(requested), args.timeout)
     return info(settings, registry)
 
 

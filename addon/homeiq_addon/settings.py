@@ -3,30 +3,31 @@
 Inside Home Assistant the Supervisor writes the user's options to ``/data/options.json``; as a
 plain container (a stronger machine on the LAN) the same image reads ``HOMEIQ_*`` environment
 variables; outside Docker the CLI flags cover everything. One entrypoint serves all three.
+
+Each option is declared once, as a field of :class:`Settings` (or of its ``limits`` and
+``batching`` parts) made with :func:`option`. Its key in ``options.json``, its ``HOMEIQ_<NAME>``
+variable, its ``--<name>`` flag and its validator come from that declaration (:data:`OPTIONS`);
+a test checks config.yaml's ``options``, ``schema`` and translations against it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import voluptuous as vol
+from typing import Any
 
 from homeiq_addon.models.types import Role
-
-if TYPE_CHECKING:
-    from homeiq_addon.models.registry import ModelSettings
 
 DEFAULT_MODELS: dict[Role, str] = {
     Role.EMBEDDING: "sentence-transformers/all-MiniLM-L6-v2",
     Role.RERANKER: "BAAI/bge-reranker-base",
     Role.CLASSIFIER: "google/flan-t5-small",
 }
-PROFILES = ("full", "lite")
+# The roles that get a model of their own; in the lite profile the embedding model serves all.
+PROFILES: dict[str, tuple[Role, ...]] = {"full": tuple(Role), "lite": (Role.EMBEDDING,)}
 PRECISIONS = ("auto", "int8", "fp32")
 DEVICES = ("CPU", "GPU", "NPU", "AUTO")
 # bashio's level names (the add-on UI offers these) mapped onto Python's logging levels.
@@ -50,90 +51,84 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
-    """Request limits: safe defaults for a small home server, reported by /v1/models."""
+class Option:
+    """One option: ``name`` is its key in options.json and config.yaml, ``HOMEIQ_<NAME>`` its
+    environment variable and ``--<name>`` (dashes for underscores) its flag."""
 
-    max_texts: int = 256  # texts per request (embed, classify; patterns and known in suggest)
-    max_chars: int = 2000  # characters per text (queries and documents too)
-    max_documents: int = 256  # documents per rerank request
-    max_body_bytes: int = 1_048_576  # request body size (1 MiB)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchingOptions:
-    """Request coalescing: concurrent same-role requests share one inference batch."""
-
-    max_batch_texts: int = 64  # texts in one coalesced inference batch
-    max_wait_ms: float = 5.0  # longest wait for requests already on their way (never for a lone one)
-    max_queue: int = 128  # waiting requests per role before answering 503
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything ``serve``, ``fetch`` and ``info`` need, after merging all sources."""
-
-    host: str = "0.0.0.0"  # noqa: S104 - inside the add-on container the Supervisor network needs it
-    port: int = 8765
-    data_dir: Path = DEFAULT_DATA_DIR
-    profile: str = "full"
-    embedding_model: str = DEFAULT_MODELS[Role.EMBEDDING]
-    reranker_model: str = DEFAULT_MODELS[Role.RERANKER]
-    classifier_model: str = DEFAULT_MODELS[Role.CLASSIFIER]
-    precision: str = "auto"
-    device: str = "CPU"
-    threads: int | None = None  # None: what the container's CPU quota allows
-    prefetch: bool = False
-    log_level: str = "info"
-    token: str | None = field(default=None, repr=False)
-    hub_endpoint: str | None = None
-    offline: bool = False
-    dedupe_threshold: float = 0.9
-    limits: Limits = field(default_factory=Limits)
-    batching: BatchingOptions = field(default_factory=BatchingOptions)
+    name: str
+    default: Any
+    help: str  # one line for ``--help``; the add-on UI's text is in translations/en.yaml
+    kind: type[Any]  # bool, int, float, str or Path
+    section: str = ""  # "" for Settings itself, else the Settings field holding it (limits, batching)
+    minimum: int | float | None = None  # numbers: the smallest value; text: the shortest length
+    maximum: int | float | None = None
+    choices: tuple[str, ...] = ()
+    convert: Callable[[str], Any] | None = None  # applied to text before ``choices`` is checked
+    in_addon: bool = True  # offered by config.yaml (and translated); else environment and CLI only
+    optional: bool = False  # config.yaml: "?" in the schema and no entry under options
 
     @property
-    def token_path(self) -> Path:
-        """Where the generated API token lives (mode 0600)."""
-        return self.data_dir / TOKEN_FILE_NAME
+    def env(self) -> str:
+        """The environment variable, e.g. ``HOMEIQ_MAX_TEXTS``."""
+        return ENV_PREFIX + self.name.upper()
 
     @property
-    def models_dir(self) -> Path:
-        """The model cache (``/data/models`` in the add-on; excluded from backups)."""
-        return self.data_dir / "models"
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--max-texts``."""
+        return "--" + self.name.replace("_", "-")
 
-    def model_id(self, role: Role) -> str:
-        """The configured hub id or local directory for ``role``."""
-        return {
-            Role.EMBEDDING: self.embedding_model,
-            Role.RERANKER: self.reranker_model,
-            Role.CLASSIFIER: self.classifier_model,
-        }[role]
+    @property
+    def schema_element(self) -> str:
+        """The option's type in config.yaml's ``schema`` (the Supervisor's syntax)."""
+        if self.choices:
+            element = f"list({'|'.join(self.choices)})"
+        elif self.kind is bool:
+            element = "bool"
+        else:
+            name = {int: "int", float: "float"}.get(self.kind, "str")
+            bounds = (self.minimum, self.maximum)
+            element = name if bounds == (None, None) else f"{name}({_text(bounds[0])},{_text(bounds[1])})"
+        return element + ("?" if self.optional else "")
 
-    def roles(self) -> list[Role]:
-        """Roles that need a model of their own in this profile (lite: embeddings only)."""
-        return [Role.EMBEDDING] if self.profile == "lite" else list(Role)
+    def validate(self, value: Any) -> Any:
+        """The value in its Python type; ValueError (naming the allowed values) when invalid."""
+        if self.kind is bool:
+            return _boolean(value)
+        if self.kind in (int, float):
+            if isinstance(value, bool):
+                raise ValueError("expected a number, not true or false")
+            number = self.kind(value)
+            if not self._within(number):
+                raise ValueError(f"must be between {_text(self.minimum)} and {_text(self.maximum)}")
+            return number
+        text = str(value).strip()
+        if not text:
+            raise ValueError("must not be empty")
+        if not self._within(len(text)):
+            raise ValueError(f"must have {_text(self.minimum)} to {_text(self.maximum)} characters")
+        converted = self.convert(text) if self.convert else text
+        if self.choices and converted not in self.choices:
+            raise ValueError(f"must be one of {', '.join(self.choices)}")
+        return Path(converted).expanduser() if self.kind is Path else converted
 
-    def model_settings(self) -> ModelSettings:
-        """The model runtime's view of these settings."""
-        # Imported here so that reading options (and `--help`) never loads OpenVINO.
-        from homeiq_addon.models.registry import ModelSettings  # noqa: PLC0415
-
-        return ModelSettings(
-            data_dir=self.data_dir,
-            profile=self.profile,
-            embedding_model=self.embedding_model,
-            reranker_model=self.reranker_model,
-            classifier_model=self.classifier_model,
-            precision=self.precision,
-            device=self.device,
-            threads=self.threads,
-            hub_endpoint=self.hub_endpoint,
-            offline=self.offline,
+    def _within(self, number: float) -> bool:
+        return (self.minimum is None or number >= self.minimum) and (
+            self.maximum is None or number <= self.maximum
         )
 
 
-def _positive(maximum: int) -> vol.All:
-    return vol.All(vol.Coerce(int), vol.Range(min=1, max=maximum))
+def option(default: Any, help: str, *, secret: bool = False, **spec: Any) -> Any:
+    """A settings field that is also an option; ``spec`` holds :class:`Option`'s other fields.
+
+    Its kind is the default's type (a default of None means text). A secret stays out of repr().
+    """
+    kind = str if default is None else Path if isinstance(default, Path) else type(default)
+    metadata = {"option": {"default": default, "help": help, "kind": kind, **spec}}
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+def _text(number: float | None) -> str:
+    return "" if number is None else str(number)
 
 
 def _boolean(value: Any) -> bool:
@@ -145,88 +140,142 @@ def _boolean(value: Any) -> bool:
         return True
     if text in {"0", "false", "no", "off", ""}:
         return False
-    raise vol.Invalid(f"expected true or false, got {value!r}")
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _threads(value: Any) -> int | None:
-    """0 or empty means automatic (the cgroup CPU quota decides)."""
-    if value is None or value == "":
-        return None
-    number = int(value)
-    if not 0 <= number <= 256:
-        raise vol.Invalid("threads must be between 0 (automatic) and 256")
-    return number or None
-
-
-def _device(value: Any) -> str:
-    text = str(value).strip().upper()
-    if text not in DEVICES:
-        raise vol.Invalid(f"device must be one of {', '.join(DEVICES)}")
-    return text
-
-
-def _non_empty(value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        raise vol.Invalid("must not be empty")
-    return text
-
-
-def _path(value: Any) -> Path:
-    return Path(_non_empty(value)).expanduser()
-
-
-def _model_id(value: Any) -> str:
+def _model_id(text: str) -> str:
     """A hub id, or a local model directory (made absolute so the cwd no longer matters)."""
-    text = _non_empty(value)
     path = Path(text).expanduser()
     return str(path.absolute()) if path.is_dir() else text
 
 
-# Every option any source may set, with its validator. Keys match config.yaml's schema.
-OPTION_VALIDATORS: dict[str, Any] = {
-    "host": _non_empty,
-    "port": vol.All(vol.Coerce(int), vol.Range(min=1, max=65535)),
-    "data_dir": _path,
-    "profile": vol.In(PROFILES),
-    "embedding_model": _model_id,
-    "reranker_model": _model_id,
-    "classifier_model": _model_id,
-    "precision": vol.In(PRECISIONS),
-    "device": _device,
-    "threads": _threads,
-    "prefetch": _boolean,
-    "log_level": vol.All(str, vol.Lower, vol.In(list(LOG_LEVELS))),
-    "token": vol.All(_non_empty, vol.Length(min=16, max=512)),
-    "hub_endpoint": vol.Any(None, _non_empty),
-    "offline": _boolean,
-    "dedupe_threshold": vol.All(vol.Coerce(float), vol.Range(min=0.5, max=1.0)),
-    "max_texts": _positive(100_000),
-    "max_chars": _positive(1_000_000),
-    "max_documents": _positive(100_000),
-    "max_body_kb": _positive(1_048_576),
-    "max_batch_texts": _positive(4096),
-    "max_wait_ms": vol.All(vol.Coerce(float), vol.Range(min=0.0, max=1000.0)),
-    "max_queue": _positive(100_000),
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Request limits: safe defaults for a small home server, reported by /v1/models."""
+
+    max_texts: int = option(
+        256, "texts per request (embed, classify; patterns and known in suggest)", minimum=1, maximum=4096
+    )
+    max_chars: int = option(
+        2000, "characters per text (queries and documents too)", minimum=100, maximum=20000
+    )
+    max_documents: int = option(256, "documents per rerank request", minimum=1, maximum=4096)
+    max_body_kb: int = option(1024, "request body size limit in KiB", minimum=64, maximum=65536)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The body size limit in bytes."""
+        return self.max_body_kb * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BatchingOptions:
+    """Request coalescing: concurrent same-role requests share one inference batch."""
+
+    max_batch_texts: int = option(
+        64, "texts per coalesced inference batch", minimum=1, maximum=4096, in_addon=False
+    )
+    max_wait_ms: float = option(
+        5.0,
+        "longest wait for requests already on their way (never for a lone one)",
+        minimum=0.0,
+        maximum=1000.0,
+        in_addon=False,
+    )
+    max_queue: int = option(
+        128, "waiting requests per role before answering 503", minimum=1, maximum=100_000, in_addon=False
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``serve``, ``fetch``, ``info`` and the model registry need, all sources merged."""
+
+    # Where and how the server runs: flags and environment only (the Supervisor fixes these).
+    host: str = option("0.0.0.0", "address to listen on", in_addon=False)  # noqa: S104 - the add-on network
+    port: int = option(8765, "port to listen on", minimum=1, maximum=65535, in_addon=False)
+    data_dir: Path = option(  # noqa: RUF009 - option() is a field(); a Path is immutable
+        DEFAULT_DATA_DIR, "model cache, token and options.json live here", in_addon=False
+    )
+    token: str | None = option(
+        None,
+        "API token (default: generated once, stored in the data dir)",
+        minimum=16,
+        maximum=512,
+        in_addon=False,
+        secret=True,
+    )
+    hub_endpoint: str | None = option(None, "model hub URL (mirrors, tests)", in_addon=False)
+    offline: bool = option(False, "never contact the model hub", in_addon=False)
+    # The add-on's options (config.yaml).
+    profile: str = option("full", "full: three models; lite: embeddings only", choices=tuple(PROFILES))
+    embedding_model: str = option(
+        DEFAULT_MODELS[Role.EMBEDDING], "hub id or local directory", convert=_model_id
+    )
+    reranker_model: str = option(
+        DEFAULT_MODELS[Role.RERANKER], "hub id or local directory", convert=_model_id
+    )
+    classifier_model: str = option(
+        DEFAULT_MODELS[Role.CLASSIFIER], "hub id or local directory", convert=_model_id
+    )
+    precision: str = option("auto", "auto: the fastest measured on this CPU", choices=PRECISIONS)
+    device: str = option("CPU", "OpenVINO device; falls back to CPU", choices=DEVICES, convert=str.upper)
+    threads: int = option(0, "inference threads (0: what the CPU quota allows)", minimum=0, maximum=64)
+    prefetch: bool = option(False, "fetch and load every model at start")
+    log_level: str = option("info", "how much the log tells", choices=tuple(LOG_LEVELS), convert=str.lower)
+    dedupe_threshold: float = option(
+        0.9, "cosine similarity that marks a duplicate", minimum=0.5, maximum=1.0, optional=True
+    )
+    limits: Limits = field(default_factory=Limits)
+    batching: BatchingOptions = field(default_factory=BatchingOptions)
+
+    @property
+    def token_path(self) -> Path:
+        """Where the generated API token lives (mode 0600)."""
+        return self.data_dir / TOKEN_FILE_NAME
+
+    def model_id(self, role: Role) -> str:
+        """The configured hub id or local directory for ``role``."""
+        return {
+            Role.EMBEDDING: self.embedding_model,
+            Role.RERANKER: self.reranker_model,
+            Role.CLASSIFIER: self.classifier_model,
+        }[role]
+
+    def roles(self) -> list[Role]:
+        """Roles that need a model of their own in this profile (lite: embeddings only)."""
+        return list(PROFILES[self.profile])
+
+    def serving_roles(self, requested: Iterable[Role]) -> list[Role]:
+        """The roles whose models answer ``requested``: in lite the embedding model serves all."""
+        own = PROFILES[self.profile]
+        return list(dict.fromkeys(role if role in own else Role.EMBEDDING for role in requested))
+
+
+_SECTIONS: dict[str, type[Any]] = {"": Settings, "limits": Limits, "batching": BatchingOptions}
+# Every option any source may set, by name; keys match config.yaml's schema.
+OPTIONS: dict[str, Option] = {
+    f.name: Option(name=f.name, section=section, **f.metadata["option"])
+    for section, cls in _SECTIONS.items()
+    for f in fields(cls)
+    if "option" in f.metadata
 }
-_LIMIT_KEYS = {"max_texts", "max_chars", "max_documents"}
-_BATCHING_KEYS = {"max_batch_texts", "max_wait_ms", "max_queue"}
 
 
 def _validate(raw: Mapping[str, Any], source: str, *, ignore_unknown: bool) -> dict[str, Any]:
     """Validate one source's options; unknown keys are errors except where noted."""
     clean: dict[str, Any] = {}
     for key, value in raw.items():
-        validator = OPTION_VALIDATORS.get(key)
-        if validator is None:
+        spec = OPTIONS.get(key)
+        if spec is None:
             if ignore_unknown:
                 continue
             raise SettingsError(f"{source}: unknown option {key!r}")
-        if value is None and key not in {"threads", "hub_endpoint"}:
-            continue  # an optional option left empty in the add-on UI
+        if value is None:
+            continue  # an optional option left empty in the add-on UI keeps its default
         try:
-            clean[key] = validator(value)
-        except (vol.Invalid, ValueError, TypeError) as err:
+            clean[key] = spec.validate(value)
+        except (ValueError, TypeError) as err:
             raise SettingsError(f"{source}: option {key!r} = {value!r} is invalid: {err}") from err
     return clean
 
@@ -250,12 +299,7 @@ def read_options_file(path: Path) -> dict[str, Any]:
 
 def options_from_env(environ: Mapping[str, str]) -> dict[str, str]:
     """``HOMEIQ_<OPTION>`` variables, e.g. ``HOMEIQ_PROFILE=lite`` or ``HOMEIQ_TOKEN``."""
-    options: dict[str, str] = {}
-    for key in OPTION_VALIDATORS:
-        value = environ.get(ENV_PREFIX + key.upper())
-        if value is not None:
-            options[key] = value
-    return options
+    return {spec.name: environ[spec.env] for spec in OPTIONS.values() if spec.env in environ}
 
 
 def load_settings(
@@ -284,10 +328,8 @@ def load_settings(
     file_options.pop("data_dir", None)  # the data dir decides where options.json is read from
 
     merged: dict[str, Any] = {**file_options, **env_options, **cli_options}
-    limits = Limits()
-    if "max_body_kb" in merged:
-        limits = replace(limits, max_body_bytes=merged.pop("max_body_kb") * 1024)
-    limits = replace(limits, **{k: merged.pop(k) for k in _LIMIT_KEYS & merged.keys()})
-    batching = replace(BatchingOptions(), **{k: merged.pop(k) for k in _BATCHING_KEYS & merged.keys()})
-    known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in merged.items() if k in known}, limits=limits, batching=batching)
+    by_section: dict[str, dict[str, Any]] = {section: {} for section in _SECTIONS}
+    for key, value in merged.items():
+        by_section[OPTIONS[key].section][key] = value
+    parts = {section: _SECTIONS[section](**values) for section, values in by_section.items() if section}
+    return Settings(**by_section[""], **parts)

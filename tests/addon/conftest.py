@@ -59,7 +59,7 @@ def fp32_registry(data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[Mode
 @pytest.fixture(scope="module")
 def api_registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[ModelRegistry]:
     """All three tiny roles from the shared FP32 cache, as the API tests serve them (one per module)."""
-    registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models).model_settings())
+    registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models))
     registry.start_loading(list(Role))
     registry.wait(timeout=300)
     yield registry
@@ -88,7 +88,7 @@ def minilm_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelR
         precision="fp32",
         threads=2,
     )
-    registry = ModelRegistry(settings.model_settings())
+    registry = ModelRegistry(settings)
     registry.start_loading([Role.EMBEDDING])
     registry.wait(timeout=600)
     assert registry.status()[Role.EMBEDDING].state == "ready", registry.status()

@@ -32,7 +32,7 @@ PATTERNS = [
 
 @pytest.fixture(scope="module")
 def lite_registry(fp32_data_dir: Path, tiny_models: dict[str, Path]) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models, profile="lite").model_settings())
+    registry = ModelRegistry(api_settings(fp32_data_dir, tiny_models, profile="lite"))
     registry.start_loading([Role.EMBEDDING])
     registry.wait(timeout=300)
     yield registry

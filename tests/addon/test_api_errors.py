@@ -18,7 +18,7 @@ from homeiq_addon.settings import BatchingOptions, Limits
 from tests.addon.api_fixtures import AUTH, TOKEN, api_settings, checked_json
 
 ClientFactory = Callable[..., Any]
-SMALL = Limits(max_texts=4, max_chars=50, max_documents=3, max_body_bytes=2048)
+SMALL = Limits(max_texts=4, max_chars=50, max_documents=3, max_body_kb=2)
 BODY_ENDPOINTS = ["/v1/embed", "/v1/rerank", "/v1/classify", "/v1/suggest", "/v1/models/load"]
 
 
@@ -174,7 +174,7 @@ async def test_a_model_still_loading_answers_503_with_retry_after(
     aiohttp_client: ClientFactory, tmp_path: Path, tiny_models: dict[str, Path]
 ) -> None:
     settings = api_settings(tmp_path, tiny_models, profile="lite")
-    registry = ModelRegistry(settings.model_settings())  # an empty cache: the model must be converted
+    registry = ModelRegistry(settings)  # an empty cache: the model must be converted
     try:
         client = await aiohttp_client(create_app(settings, registry, TOKEN))
         response = await client.post("/v1/embed", json={"texts": ["a"]}, headers=AUTH)
@@ -195,7 +195,7 @@ async def test_a_model_that_failed_to_load_answers_503_with_the_reason(
     broken.mkdir()
     (broken / "config.json").write_text("{}")  # looks like a model folder, but no model type
     settings = api_settings(tmp_path / "data", tiny_models, profile="lite", embedding_model=str(broken))
-    registry = ModelRegistry(settings.model_settings())
+    registry = ModelRegistry(settings)
     try:
         registry.start_loading([Role.EMBEDDING])
         registry.wait(timeout=120)
@@ -214,7 +214,7 @@ async def test_suggest_before_any_model_is_ready_starts_every_role_at_once(
     aiohttp_client: ClientFactory, tmp_path: Path, tiny_models: dict[str, Path]
 ) -> None:
     settings = api_settings(tmp_path, tiny_models)
-    registry = ModelRegistry(settings.model_settings())
+    registry = ModelRegistry(settings)
     try:
         client = await aiohttp_client(create_app(settings, registry, TOKEN))
         response = await client.post(

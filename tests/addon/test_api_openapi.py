@@ -15,7 +15,7 @@ from homeiq_addon.settings import Limits
 from tests.addon.api_fixtures import AUTH, TOKEN, api_settings, checked_json, schema_errors
 
 ClientFactory = Callable[..., Any]
-LIMITS = Limits(max_texts=7, max_chars=99, max_documents=5, max_body_bytes=65536)
+LIMITS = Limits(max_texts=7, max_chars=99, max_documents=5, max_body_kb=64)
 
 
 @pytest.fixture

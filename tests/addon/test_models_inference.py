@@ -166,10 +166,11 @@ def test_classifier_probabilities_match_pytorch_rank_classification(
 SERVING_SCRIPT = """
 import json, sys
 from pathlib import Path
-from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.settings import Settings
 from homeiq_addon.models.types import Role
-s = ModelSettings(data_dir=Path(sys.argv[1]), embedding_model=sys.argv[2], reranker_model=sys.argv[3],
-                  classifier_model=sys.argv[4], precision="fp32", threads=1)
+s = Settings(data_dir=Path(sys.argv[1]), embedding_model=sys.argv[2], reranker_model=sys.argv[3],
+             classifier_model=sys.argv[4], precision="fp32", threads=1)
 r = ModelRegistry(s)
 r.start_loading(list(Role)); r.wait(timeout=120)
 r.get_embedder().embed(["turn on the light"])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from homeiq_addon.models import runtime
-from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import (
     CATEGORIES,
     PRIORITIES,
@@ -20,6 +20,7 @@ from homeiq_addon.models.types import (
     Role,
     RoleState,
 )
+from homeiq_addon.settings import Settings
 from tests.tiny_models import tiny_settings
 
 
@@ -160,7 +161,7 @@ def test_bad_settings_are_refused_early(tmp_path: Path, tiny_models: dict[str, P
     with pytest.raises(ValueError, match="precision"):
         ModelRegistry(tiny_settings(tmp_path, tiny_models, precision="int4"))
     with pytest.raises(InvalidModelIdError):
-        ModelRegistry(ModelSettings(data_dir=tmp_path, embedding_model="../../etc"))
+        ModelRegistry(Settings(data_dir=tmp_path, embedding_model="../../etc"))
     with pytest.raises(ValueError, match="device"):
         ModelRegistry(tiny_settings(tmp_path, tiny_models, device="TPU"))
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from homeiq_addon.models.registry import ModelRegistry, ModelSettings
+from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.store import CONVERTED, MANIFEST, parse_model_id, verify_entry
 from homeiq_addon.models.types import InvalidModelIdError, ModelLoadError, Role, RoleState
+from homeiq_addon.settings import Settings
 from tests.fake_hub import FakeHub
 
 REPO = "OpenVINO/tiny-embedding-ov"
@@ -31,7 +32,7 @@ def hub(ov_folder: Path) -> Iterator[FakeHub]:
 
 def lite(data: Path, hub: FakeHub | None, model: str = REPO, **kw: object) -> ModelRegistry:
     return ModelRegistry(
-        ModelSettings(
+        Settings(
             data_dir=data,
             profile="lite",
             embedding_model=model,

@@ -55,7 +55,7 @@ def test_environment_alone_configures_a_plain_container(tmp_path: Path) -> None:
     settings = load_settings({}, environ=environ)
     assert settings.data_dir == tmp_path
     assert settings.token == "a-token-long-enough-1234"
-    assert settings.threads is None  # 0 = automatic
+    assert settings.threads == 0  # automatic
     assert settings.batching.max_wait_ms == 2.5
 
 
@@ -128,7 +128,7 @@ def test_empty_optional_values_from_the_ui_keep_defaults(tmp_path: Path) -> None
     _write_options(tmp_path / "options.json", {"dedupe_threshold": None, "threads": None})
     settings = load_settings({"data_dir": str(tmp_path)}, environ={})
     assert settings.dedupe_threshold == Settings().dedupe_threshold
-    assert settings.threads is None
+    assert settings.threads == Settings().threads == 0  # automatic
 
 
 def test_token_is_not_in_the_repr(tmp_path: Path) -> None:

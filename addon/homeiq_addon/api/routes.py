@@ -123,8 +123,7 @@ async def load_models(request: web.Request) -> web.Response:
     body = await read_json(request, "models_load", allow_empty=True)
     settings = request.app[SETTINGS_KEY]
     requested = [Role(r) for r in body.get("roles", [r.value for r in settings.roles()])]
-    # The lite profile serves every role with the embedding model: loading it is what was asked.
-    roles = list(dict.fromkeys(r if r in settings.roles() else Role.EMBEDDING for r in requested))
+    roles = settings.serving_roles(requested)  # lite: loading the embedding model is what was asked
     registry = request.app[REGISTRY_KEY]
     registry.start_loading(roles)
     return web.json_response(

@@ -16,9 +16,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from homeiq_addon.settings import PRECISIONS, PROFILES, Settings
 
 from . import precision as precisions, runtime
 from .classifier import OVClassifier
@@ -40,33 +40,7 @@ from .types import (
 )
 
 _LOGGER = logging.getLogger(__name__)
-PROFILES = {"full": (Role.EMBEDDING, Role.RERANKER, Role.CLASSIFIER), "lite": (Role.EMBEDDING,)}
 RETRY_AFTER_S = {RoleState.DOWNLOADING: 10, RoleState.CONVERTING: 15, RoleState.LOADING: 2}
-PRECISIONS = ("auto", "int8", "fp32")
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """What the registry loads and how (from the add-on options / CLI flags)."""
-
-    data_dir: Path  # cache lives at data_dir / "models"
-    profile: str = "full"  # "full" (all three roles) | "lite" (embedding only)
-    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    reranker_model: str = "BAAI/bge-reranker-base"
-    classifier_model: str = "google/flan-t5-small"
-    precision: str = "auto"  # "auto" (measured per CPU, see precision.py) | "int8" | "fp32"
-    device: str = "CPU"  # CPU | GPU | NPU | AUTO (falls back to CPU with a clear log line)
-    threads: int | None = None  # None = the cgroup CPU quota (else os.cpu_count())
-    hub_endpoint: str | None = None  # HF endpoint override (tests point it at a loopback fake hub)
-    offline: bool = False  # never download; only cache/local dirs
-
-    def model_id(self, role: Role) -> str:
-        """The configured model id of ``role``."""
-        return {
-            Role.EMBEDDING: self.embedding_model,
-            Role.RERANKER: self.reranker_model,
-            Role.CLASSIFIER: self.classifier_model,
-        }[role]
 
 
 def _short_name(model_id: str) -> str:
@@ -83,7 +57,7 @@ class ModelRegistry:
 
     def __init__(
         self,
-        settings: ModelSettings,
+        settings: Settings,
         *,
         cpu: precisions.CpuIdentity | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -93,11 +67,11 @@ class ModelRegistry:
         ``cpu`` and ``clock`` are what ``precision: auto`` measures with (tests inject them).
         """
         if settings.profile not in PROFILES:
-            raise ValueError(f"unknown profile {settings.profile!r}; use 'full' or 'lite'")
+            raise ValueError(f"unknown profile {settings.profile!r}; use one of {', '.join(PROFILES)}")
         if settings.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {settings.precision!r}; use 'auto', 'int8' or 'fp32'")
+            raise ValueError(f"unknown precision {settings.precision!r}; use one of {', '.join(PRECISIONS)}")
         self.settings = settings
-        self.roles = PROFILES[settings.profile]
+        self.roles = settings.roles()
         for role in self.roles:
             parse_model_id(settings.model_id(role))  # InvalidModelIdError early, not on first use
         self.executor = concurrent.futures.ThreadPoolExecutor(
@@ -142,7 +116,7 @@ class ModelRegistry:
         Roles already loading or ready are left alone; a role in error is retried. In the
         lite profile every role maps to the embedding model.
         """
-        wanted = {Role(r) if r in self.roles else Role.EMBEDDING for r in roles}
+        wanted = self.settings.serving_roles(Role(r) for r in roles)
         with self._lock:
             if self._closed:
                 return

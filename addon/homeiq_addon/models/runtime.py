@@ -16,13 +16,14 @@ from typing import Any
 
 import openvino as ov
 
+from homeiq_addon.settings import DEVICES
+
 _LOGGER = logging.getLogger(__name__)
 # madvise(2) advice (Linux >= 5.4): reclaim these pages now. Unlike MADV_DONTNEED it never
 # discards data, so it stays safe even if a range was unmapped and reused since we read the maps.
 MADV_PAGEOUT = getattr(mmap, "MADV_PAGEOUT", 21)
 _CORE: ov.Core | None = None
 _CORE_LOCK = threading.Lock()
-DEVICES = ("CPU", "GPU", "NPU", "AUTO")
 
 
 def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
