@@ -7,8 +7,16 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from homeiq_addon.api.auth import PUBLIC_PATHS_KEY, TOKEN_KEY, auth_middleware
-from homeiq_addon.api.context import BATCHERS_KEY, REGISTRY_KEY, SCHEMAS_KEY, SETTINGS_KEY, build_batchers
+from homeiq_addon.api.context import (
+    BATCHERS_KEY,
+    OPENAPI_KEY,
+    REGISTRY_KEY,
+    SCHEMAS_KEY,
+    SETTINGS_KEY,
+    build_batchers,
+)
 from homeiq_addon.api.errors import MAX_BODY_KEY, error_middleware
+from homeiq_addon.api.openapi import build_openapi
 from homeiq_addon.api.routes import ENDPOINTS
 from homeiq_addon.api.schemas import build_request_schemas
 from homeiq_addon.settings import Settings
@@ -28,6 +36,7 @@ def create_app(settings: Settings, registry: ModelRegistry, token: str) -> web.A
     app[TOKEN_KEY] = token
     app[MAX_BODY_KEY] = settings.limits.max_body_bytes
     app[SCHEMAS_KEY] = build_request_schemas(settings.limits)
+    app[OPENAPI_KEY] = build_openapi(app[SCHEMAS_KEY])
     app[PUBLIC_PATHS_KEY] = frozenset(e.path for e in ENDPOINTS if e.public)
     app[BATCHERS_KEY] = build_batchers(registry, settings)
     for endpoint in ENDPOINTS:

@@ -1,4 +1,4 @@
-"""What handlers find on the application: settings, models, token, schemas, batchers."""
+"""What handlers find on the application: settings, models, token, schemas, batchers, OpenAPI."""
 
 from __future__ import annotations
 
@@ -63,3 +63,5 @@ SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings", Settings)
 REGISTRY_KEY: web.AppKey[ModelRegistry] = web.AppKey("registry")
 SCHEMAS_KEY: web.AppKey[RequestSchemas] = web.AppKey("schemas", RequestSchemas)
 BATCHERS_KEY: web.AppKey[Batchers] = web.AppKey("batchers", Batchers)
+# Built once per app from the endpoint table and this configuration's request schemas.
+OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)

@@ -8,6 +8,7 @@ from homeiq_addon import API_VERSION, __version__
 from homeiq_addon.api.routes import ENDPOINTS
 from homeiq_addon.api.schemas import RequestSchemas, to_json_schema
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role, RoleState
+from homeiq_addon.settings import PROFILES
 
 _NULLABLE_STR = {"type": ["string", "null"]}
 _NULLABLE_NUM = {"type": ["number", "null"]}
@@ -57,7 +58,7 @@ _API_VERSION = {"type": "string", "description": "The HTTP contract's version (m
 _MODELS_PROPERTIES: dict[str, Any] = {
     "version": {"type": "string"},
     "api_version": _API_VERSION,
-    "profile": {"enum": ["full", "lite"]},
+    "profile": {"enum": list(PROFILES)},
     "device": {"type": "string"},
     "precision": {"type": "string"},
     "models": _per_role(ROLE_REPORT),
@@ -92,7 +93,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "status": {"enum": ["ok"]},
             "version": {"type": "string"},
             "api_version": _API_VERSION,
-            "profile": {"enum": ["full", "lite"]},
+            "profile": {"enum": list(PROFILES)},
             "models": _per_role(
                 _object({"state": {"enum": [s.value for s in RoleState]}, "id": {"type": "string"}})
             ),
@@ -129,7 +130,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "/v1/suggest": _object(
         {
-            "profile": {"enum": ["full", "lite"]},
+            "profile": {"enum": list(PROFILES)},
             "query": {"type": "string"},
             "models": _object({name: {"type": "string"} for name in _ROLE_NAMES}),
             "suggestions": {

@@ -14,7 +14,7 @@ import numpy as np
 from aiohttp import web
 
 from homeiq_addon import API_VERSION, __version__, pipeline
-from homeiq_addon.api.context import BATCHERS_KEY, REGISTRY_KEY, SCHEMAS_KEY, SETTINGS_KEY
+from homeiq_addon.api.context import BATCHERS_KEY, OPENAPI_KEY, REGISTRY_KEY, SCHEMAS_KEY, SETTINGS_KEY
 from homeiq_addon.api.errors import ApiError
 from homeiq_addon.api.schemas import validate
 from homeiq_addon.models.types import Classification, ModelNotReadyError, PatternContext, Role, RoleStatus
@@ -277,9 +277,7 @@ async def suggest(request: web.Request) -> web.Response:
 
 async def openapi_document(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 description of this API, generated from the routes and schemas."""
-    from homeiq_addon.api.openapi import build_openapi  # noqa: PLC0415 - avoids an import cycle
-
-    return web.json_response(build_openapi(request.app[SCHEMAS_KEY]))
+    return web.json_response(request.app[OPENAPI_KEY])
 
 
 @dataclass(frozen=True, slots=True)
