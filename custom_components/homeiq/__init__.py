@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv, issue_registry as ir
+from homeassistant.helpers import config_validation as cv, device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
+from .analysis import Analyzer
 from .api import HomeIQClient
-from .const import DOMAIN, ISSUE_ADDON_UNREACHABLE, ISSUE_MODELS_FAILED
-from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQData
+from .const import CONF_ADDON_SLUG, DOMAIN, ISSUE_ADDON_UNREACHABLE, ISSUE_MODELS_FAILED, addon_info_url
+from .coordinator import HomeIQHealthCoordinator, HomeIQSuggestionCoordinator, outage_store
+from .data import HomeIQConfigEntry, HomeIQData
+from .history import History
+from .history_store import HistoryStore
+from .options import HomeIQOptions
 from .services import async_setup_services
-from .store import HistoryStore, SuggestionStore
+from .suggestions import SuggestionStore
+from .texts import async_load_texts
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR, Platform.TODO]
 
@@ -33,18 +39,48 @@ async def async_setup_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bo
         int(entry.data[CONF_PORT]),
         entry.data[CONF_TOKEN],
     )
-    coordinator = HomeIQCoordinator(hass, entry, client)
+    options = HomeIQOptions.from_entry(entry.options)
+    health = HomeIQHealthCoordinator(hass, entry, client)
     # Raises ConfigEntryNotReady (add-on unreachable), ConfigEntryAuthFailed (token rejected) or
     # ConfigEntryError (not an API v1 server).
-    await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = HomeIQData(client=client, coordinator=coordinator)
-    await coordinator.async_start()
+    await health.async_config_entry_first_refresh()
+    suggestions = HomeIQSuggestionCoordinator(hass, entry, SuggestionStore(hass, entry.entry_id))
+    await suggestions.async_config_entry_first_refresh()
+    history = History(hass, entry.entry_id, options)
+    await history.async_load()
+    texts = await async_load_texts(hass)
+    analyzer = Analyzer(
+        hass,
+        entry,
+        client=client,
+        options=options,
+        history=history,
+        health=health,
+        suggestions=suggestions,
+        texts=texts,
+    )
+    entry.runtime_data = HomeIQData(client, options, health, suggestions, history, analyzer, texts)
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        entry_type=dr.DeviceEntryType.SERVICE,
+        identifiers={(DOMAIN, entry.entry_id)},
+        manufacturer="HomeIQ",
+        model="Automation suggestion engine",
+        name=entry.title,
+        sw_version=health.data.version,
+        # The add-on's info page under the Supervisor; its API wants a token, so no link for an
+        # add-on set up by hand.
+        configuration_url=addon_info_url(slug) if (slug := entry.data.get(CONF_ADDON_SLUG)) else None,
+    )
+    history.async_start(entry)
+    analyzer.async_schedule()
+    entry.async_on_unload(history.async_shutdown)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bool:
-    """Unload the platforms; listeners go with `entry.async_on_unload`."""
+    """Unload the platforms; listeners, the schedule and the history go with `async_on_unload`."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
@@ -52,5 +88,6 @@ async def async_remove_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> N
     """Delete the entry's stores and repair issues when the user removes it."""
     await HistoryStore(hass, entry.entry_id).async_remove()
     await SuggestionStore(hass, entry.entry_id).async_remove()
+    await outage_store(hass, entry.entry_id).async_remove()
     for issue in (ISSUE_ADDON_UNREACHABLE, ISSUE_MODELS_FAILED):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")

@@ -81,18 +81,45 @@ class RequestLimits:
         return cls(**values)
 
 
-@dataclass(frozen=True, slots=True)
-class AddonHealth:
-    """The answer of GET /health."""
+# Model states the add-on reports per role; the busy ones finish by themselves.
+MODEL_STATES = ("not_loaded", "downloading", "converting", "loading", "ready", "error")
+BUSY_MODEL_STATES = frozenset({"downloading", "converting", "loading"})
 
-    status: str
+
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    """One role's model as GET /v1/models reports it."""
+
+    model_id: str
+    state: str
+    progress: float | None = None
+    """0..1 while downloading or converting, when the add-on knows it."""
+    error: str | None = None
+    precision: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Downloading, converting or loading: it becomes ready (or fails) by itself."""
+        return self.state in BUSY_MODEL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class AddonStatus:
+    """The add-on's version, profile and per-role model states (GET /v1/models)."""
+
     version: str
-    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profile: str | None
+    models: dict[str, ModelStatus] = field(default_factory=dict)
 
     @property
     def failed_roles(self) -> list[str]:
         """Model roles whose loading failed."""
-        return sorted(role for role, model in self.models.items() if model.get("state") == "error")
+        return sorted(role for role, model in self.models.items() if model.state == "error")
+
+    @property
+    def busy_roles(self) -> list[str]:
+        """Model roles being downloaded, converted or loaded."""
+        return sorted(role for role, model in self.models.items() if model.busy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,23 +160,31 @@ class HomeIQClient:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    async def async_health(self) -> AddonHealth:
-        """GET /health (no token needed)."""
-        body = await self._request("GET", "/health", client_timeout=HEALTH_TIMEOUT, auth=False)
-        status, version, models = body.get("status"), body.get("version"), body.get("models", {})
-        if not isinstance(status, str) or not isinstance(version, str) or not isinstance(models, dict):
-            raise HomeIQResponseError("/health answer lacks status, version or models")
-        return AddonHealth(
-            status=status,
-            version=version,
-            models={str(k): dict(v) for k, v in models.items() if isinstance(v, Mapping)},
+    async def async_status(self) -> AddonStatus:
+        """GET /v1/models: checks the token and the API version; reads the limits and model states."""
+        body = await self._request("GET", "/v1/models", client_timeout=MODELS_TIMEOUT)
+        version, profile, models = body.get("version"), body.get("profile"), body.get("models")
+        if not isinstance(version, str) or not isinstance(models, Mapping):
+            raise HomeIQResponseError("/v1/models answer lacks version or models")
+        try:
+            statuses = {
+                str(role): ModelStatus(
+                    model_id=str(model["id"]),
+                    state=str(model["state"]),
+                    progress=float(progress)
+                    if isinstance(progress := model.get("progress"), int | float)
+                    else None,
+                    error=str(error) if (error := model.get("error")) else None,
+                    precision=str(precision) if (precision := model.get("precision")) else None,
+                )
+                for role, model in models.items()
+            }
+        except (KeyError, TypeError) as err:
+            raise HomeIQResponseError(f"/v1/models answer has a malformed model: {err!r}") from err
+        self.limits = RequestLimits.from_models(body)
+        return AddonStatus(
+            version=version, profile=profile if isinstance(profile, str) else None, models=statuses
         )
-
-    async def async_models(self) -> dict[str, Any]:
-        """GET /v1/models: checks the token and that the server speaks API v1; reads the limits."""
-        models = await self._request("GET", "/v1/models", client_timeout=MODELS_TIMEOUT)
-        self.limits = RequestLimits.from_models(models)
-        return models
 
     async def async_suggest(
         self,
@@ -183,21 +218,16 @@ class HomeIQClient:
         if top_k is not None:
             payload["top_k"] = max(1, min(top_k, limits.max_texts))
         body = await self._request("POST", "/v1/suggest", payload=payload, client_timeout=ANALYSIS_TIMEOUT)
-        raw = body.get("suggestions")
-        # Near-duplicates come either inside `suggestions` (with `duplicate_of`) or in their own list.
-        duplicates = body.get("duplicates", [])
+        raw, duplicates = body.get("suggestions"), body.get("duplicates", [])
         if not isinstance(raw, list) or not isinstance(duplicates, list):
             raise HomeIQResponseError("/v1/suggest answer lacks a suggestions list")
         try:
             suggestions = [
                 RankedSuggestion(
                     id=str(item["id"]),
-                    score=float(item["score"])
-                    if item.get("duplicate_of") is None
-                    else float(item.get("score", 0.0)),
+                    score=float(item["score"]),
                     category=item.get("category"),
                     priority=item.get("priority"),
-                    duplicate_of=item.get("duplicate_of"),
                     priority_reason=str(reason) if (reason := item.get("priority_reason")) else None,
                 )
                 for item in raw

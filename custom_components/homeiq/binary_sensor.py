@@ -10,7 +10,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import HomeIQConfigEntry
+from .coordinator import HomeIQHealthCoordinator
+from .data import HomeIQConfigEntry
 from .entity import HomeIQEntity
 
 PARALLEL_UPDATES = 0
@@ -29,11 +30,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the connectivity sensor."""
-    async_add_entities([HomeIQConnectivitySensor(entry.runtime_data.coordinator, CONNECTIVITY)])
+    async_add_entities([HomeIQConnectivitySensor(entry.runtime_data.health, CONNECTIVITY)])
 
 
-class HomeIQConnectivitySensor(HomeIQEntity, BinarySensorEntity):
-    """On while the add-on answers its health check."""
+class HomeIQConnectivitySensor(HomeIQEntity[HomeIQHealthCoordinator], BinarySensorEntity):
+    """On while the add-on answers."""
 
     @property
     @override
@@ -44,5 +45,5 @@ class HomeIQConnectivitySensor(HomeIQEntity, BinarySensorEntity):
     @property
     @override
     def is_on(self) -> bool:
-        """Whether the last health check succeeded."""
+        """Whether the last status poll succeeded."""
         return self.coordinator.last_update_success

@@ -87,7 +87,7 @@ async def _async_test_connection(flow: ConfigFlow, host: str, port: int, token: 
     """Errors for the form ({} when the add-on accepted the token and speaks API v1)."""
     client = HomeIQClient(async_get_clientsession(flow.hass), host, port, token)
     try:
-        await client.async_models()
+        await client.async_status()
     except HomeIQError as err:
         for error_type, key in _FORM_ERRORS:
             if isinstance(err, error_type):

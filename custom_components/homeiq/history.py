@@ -1,4 +1,5 @@
-"""State history in: a backfill from the recorder, then a live `state_changed` subscription.
+"""State history in: a backfill from the recorder, a live `state_changed` subscription, and the
+window of changes an analysis mines (`History`).
 
 Why a direct query: the recorder's history API (`history.state_changes_during_period` and friends)
 returns `LazyState` objects whose `context` is always empty, yet the origin of a change (a user in
@@ -9,13 +10,14 @@ history API's `no_attributes=True`) on the recorder's own database executor, one
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
 from homeassistant.components.recorder.db_schema import States, StatesMeta
 from homeassistant.components.recorder.models import bytes_to_ulid_or_none, bytes_to_uuid_hex_or_none
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -24,22 +26,13 @@ from homeassistant.util import dt as dt_util
 from sqlalchemy import or_, select
 
 from .const import DOMAIN, HABIT_DOMAINS, LOGGER, ORIGIN_DOMAINS, TRACKED_DOMAINS
+from .history_store import HistoryStore
+from .options import EntityExclusions, HomeIQOptions
 from .patterns import StateChange
-from .store import HistoryStore
 
 BACKFILL_CHUNK = timedelta(days=1)
 # Entity ids per SQL `IN (...)`, well under SQLite's bound-parameter limit.
 ENTITY_ID_BATCH = 500
-
-
-@dataclass(frozen=True, slots=True)
-class EntityExclusions:
-    """What the user left out of the analysis (options flow)."""
-
-    entities: frozenset[str] = frozenset()
-    domains: frozenset[str] = frozenset()
-    areas: frozenset[str] = frozenset()
-    labels: frozenset[str] = frozenset()
 
 
 class EntitySelector:
@@ -204,3 +197,71 @@ def async_subscribe(
 def window_start(now: datetime, window_days: int) -> datetime:
     """The first instant of a mining window of `window_days` days ending at `now`."""
     return now - timedelta(days=window_days)
+
+
+class History:
+    """The history of one config entry: live intake, the backfill of the gap, the mining window.
+
+    The entities tracked are decided by one filter, `EntitySelector`, applied to the intake and
+    again to the window (changes logged before the user excluded an entity stay out too).
+    """
+
+    def __init__(self, hass: HomeAssistant, entry_id: str, options: HomeIQOptions) -> None:
+        """Create the history; nothing is read until `async_load`."""
+        self._hass = hass
+        self._window_days = options.window_days
+        self._selector = EntitySelector(hass, options.exclusions)
+        self._ready = asyncio.Event()
+        self.store = HistoryStore(hass, entry_id)
+
+    async def async_load(self) -> None:
+        """Read the logs an earlier run saved."""
+        await self.store.async_load()
+
+    @callback
+    def async_start(self, entry: ConfigEntry) -> None:
+        """Subscribe to live changes and backfill the gap since the last run from the recorder."""
+        now = dt_util.utcnow()
+        entry.async_on_unload(async_subscribe(self._hass, self._selector, self._on_change))
+        start = window_start(now, self._window_days)
+        self.store.prune(start)
+        if self.store.recorded_until is not None and self.store.recorded_until > start:
+            start = self.store.recorded_until
+        entry.async_create_background_task(
+            self._hass, self._async_backfill(start, now), f"{DOMAIN} history backfill"
+        )
+
+    async def _async_backfill(self, start: datetime, end: datetime) -> None:
+        try:
+            count = await async_backfill(
+                self._hass, self.store, self._selector.included_entity_ids(), start, end
+            )
+            LOGGER.debug("Backfilled %s state changes from %s to %s", count, start, end)
+            self.store.async_schedule_save()
+        finally:
+            self._ready.set()
+
+    @callback
+    def _on_change(self, change: StateChange) -> None:
+        self.store.add(change)
+        self.store.async_schedule_save()
+
+    async def async_wait_ready(self) -> None:
+        """Wait until the backfill has finished (at once after that)."""
+        await self._ready.wait()
+
+    @callback
+    def window_changes(self, now: datetime) -> list[StateChange]:
+        """The changes of the mining window ending at `now`, oldest first; older days are pruned."""
+        start = window_start(now, self._window_days)
+        self.store.prune(start)
+        included: dict[str, bool] = {}
+        changes = self.store.changes_since(start)
+        for change in changes:
+            if change.entity_id not in included:
+                included[change.entity_id] = self._selector.is_included(change.entity_id)
+        return [change for change in changes if included[change.entity_id]]
+
+    async def async_shutdown(self) -> None:
+        """Write what is in memory (unload)."""
+        await self.store.async_save()

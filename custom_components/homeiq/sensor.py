@@ -1,4 +1,4 @@
-"""Sensors: the number of new suggestions and the time of the last analysis."""
+"""Sensors: new suggestions and the last analysis (local), and each model's state (the add-on's)."""
 
 from __future__ import annotations
 
@@ -9,55 +9,65 @@ from datetime import datetime
 from typing import Any, override
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorEntity, SensorEntityDescription
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .coordinator import HomeIQConfigEntry, HomeIQCoordinator
+from .api import MODEL_STATES, AddonStatus, ModelStatus
+from .coordinator import HomeIQHealthCoordinator, HomeIQSuggestionCoordinator
+from .data import HomeIQConfigEntry
 from .entity import HomeIQEntity
-from .store import SuggestionStatus
+from .suggestions import SuggestionStatus, SuggestionStore
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class HomeIQSensorEntityDescription(SensorEntityDescription):
-    """A HomeIQ sensor: its value and (small) attributes from the coordinator."""
+class HomeIQSuggestionSensorEntityDescription(SensorEntityDescription):
+    """A sensor computed from the stored suggestions."""
 
-    value_fn: Callable[[HomeIQCoordinator], StateType | datetime]
-    attributes_fn: Callable[[HomeIQCoordinator], dict[str, Any]] | None = None
-
-
-def _new_suggestions(coordinator: HomeIQCoordinator) -> int:
-    return len(coordinator.suggestions.with_status(dt_util.utcnow(), SuggestionStatus.NEW))
+    value_fn: Callable[[SuggestionStore], StateType | datetime]
+    attributes_fn: Callable[[SuggestionStore], dict[str, Any]] | None = None
 
 
-def _new_suggestion_counts(coordinator: HomeIQCoordinator) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class HomeIQModelSensorEntityDescription(SensorEntityDescription):
+    """The state of the model serving one role in the add-on."""
+
+    role: str
+
+
+def _new_suggestions(store: SuggestionStore) -> int:
+    return len(store.with_status(dt_util.utcnow(), SuggestionStatus.NEW))
+
+
+def _new_suggestion_counts(store: SuggestionStore) -> dict[str, Any]:
     # Counts only: the full list lives in the to-do entity and the get_suggestions action, because
     # the recorder drops state attributes over 16 KiB.
-    new = coordinator.suggestions.with_status(dt_util.utcnow(), SuggestionStatus.NEW)
+    new = store.with_status(dt_util.utcnow(), SuggestionStatus.NEW)
     return {
         "high_priority": sum(1 for s in new if s.priority == "high"),
         "categories": dict(Counter(s.category or "unknown" for s in new)),
     }
 
 
-def _last_analysis(coordinator: HomeIQCoordinator) -> datetime | None:
-    summary = coordinator.suggestions.last_analysis
+def _last_analysis(store: SuggestionStore) -> datetime | None:
+    summary = store.last_analysis
     if not summary or not isinstance(finished := summary.get("finished"), str):
         return None
     return dt_util.parse_datetime(finished)
 
 
-SENSORS: tuple[HomeIQSensorEntityDescription, ...] = (
-    HomeIQSensorEntityDescription(
+SUGGESTION_SENSORS: tuple[HomeIQSuggestionSensorEntityDescription, ...] = (
+    HomeIQSuggestionSensorEntityDescription(
         key="new_suggestions",
         translation_key="new_suggestions",
         value_fn=_new_suggestions,
         attributes_fn=_new_suggestion_counts,
     ),
-    HomeIQSensorEntityDescription(
+    HomeIQSuggestionSensorEntityDescription(
         key="last_analysis",
         translation_key="last_analysis",
         device_class=SensorDeviceClass.TIMESTAMP,
@@ -66,26 +76,44 @@ SENSORS: tuple[HomeIQSensorEntityDescription, ...] = (
 )
 
 
+def model_sensor(role: str) -> HomeIQModelSensorEntityDescription:
+    """The description of the state sensor of `role`'s model."""
+    return HomeIQModelSensorEntityDescription(
+        key=f"model_{role}",
+        translation_key="model_state",
+        translation_placeholders={"role": role},
+        device_class=SensorDeviceClass.ENUM,
+        options=list(MODEL_STATES),
+        entity_category=EntityCategory.DIAGNOSTIC,
+        role=role,
+    )
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: HomeIQConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors."""
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities(HomeIQSensor(coordinator, description) for description in SENSORS)
+    """Add the suggestion sensors and one model sensor per role the add-on serves."""
+    data = entry.runtime_data
+    async_add_entities(
+        HomeIQSuggestionSensor(data.suggestions, description) for description in SUGGESTION_SENSORS
+    )
+    async_add_entities(
+        HomeIQModelSensor(data.health, model_sensor(role)) for role in sorted(data.health.data.models)
+    )
 
 
-class HomeIQSensor(HomeIQEntity, SensorEntity):
-    """A sensor described by a HomeIQSensorEntityDescription."""
+class HomeIQSuggestionSensor(HomeIQEntity[HomeIQSuggestionCoordinator], SensorEntity):
+    """A sensor described by a HomeIQSuggestionSensorEntityDescription."""
 
-    entity_description: HomeIQSensorEntityDescription
+    entity_description: HomeIQSuggestionSensorEntityDescription
 
     @property
     @override
     def native_value(self) -> StateType | datetime:
         """The value computed from the stored suggestions."""
-        return self.entity_description.value_fn(self.coordinator)
+        return self.entity_description.value_fn(self.coordinator.data)
 
     @property
     @override
@@ -93,4 +121,42 @@ class HomeIQSensor(HomeIQEntity, SensorEntity):
         """Small attributes only."""
         if self.entity_description.attributes_fn is None:
             return None
-        return self.entity_description.attributes_fn(self.coordinator)
+        return self.entity_description.attributes_fn(self.coordinator.data)
+
+
+class HomeIQModelSensor(HomeIQEntity[HomeIQHealthCoordinator], SensorEntity):
+    """Where a role's model stands: not loaded, downloading (with progress), converting, loading,
+    ready, or error (with the add-on's reason)."""
+
+    entity_description: HomeIQModelSensorEntityDescription
+
+    @property
+    def _model(self) -> ModelStatus | None:
+        status: AddonStatus = self.coordinator.data
+        return status.models.get(self.entity_description.role)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Unavailable while the add-on is unreachable or no longer serves this role."""
+        return super().available and self._model is not None
+
+    @property
+    @override
+    def native_value(self) -> str | None:
+        """The model's state."""
+        model = self._model
+        return model.state if model is not None and model.state in MODEL_STATES else None
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The model id, its precision, the progress of a download or conversion, and the error."""
+        if (model := self._model) is None:
+            return None
+        return {
+            "model_id": model.model_id,
+            "precision": model.precision,
+            "progress": round(model.progress * 100) if model.progress is not None else None,
+            "error": model.error,
+        }

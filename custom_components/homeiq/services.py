@@ -12,9 +12,11 @@ from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, Supp
 from homeassistant.helpers import config_validation as cv, service
 from homeassistant.util import dt as dt_util
 
+from .api import HomeIQError
 from .const import CATEGORIES, DOMAIN, PRIORITIES
-from .coordinator import HomeIQConfigEntry, HomeIQCoordinator
-from .store import SuggestionStatus
+from .data import HomeIQConfigEntry, HomeIQData
+from .errors import translate_error
+from .suggestions import Suggestion, SuggestionStatus
 
 ATTR_SUGGESTION_ID = "suggestion_id"
 ATTR_ENABLE = "enable"
@@ -58,11 +60,11 @@ DISMISS_SCHEMA = probatio.Schema(_SUGGESTION)
 SNOOZE_SCHEMA = probatio.Schema({**_SUGGESTION, probatio.Required(ATTR_UNTIL): cv.datetime})
 
 
-def _coordinator(call: ServiceCall) -> HomeIQCoordinator:
+def _entry_data(call: ServiceCall) -> HomeIQData:
     entry: HomeIQConfigEntry = service.async_get_config_entry(
         call.hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID]
     )
-    return entry.runtime_data.coordinator
+    return entry.runtime_data
 
 
 def _aware(value: datetime) -> datetime:
@@ -71,23 +73,40 @@ def _aware(value: datetime) -> datetime:
 
 
 async def _async_analyze(call: ServiceCall) -> ServiceResponse:
-    """Run an analysis now (or join the running one) and return its summary."""
-    return await _coordinator(call).async_analyze()
+    """Run an analysis now (or join the running one) and return its summary.
+
+    While the add-on's models are busy this answers at once with a translated error.
+    """
+    return await _entry_data(call).analyzer.async_analyze(wait_for_models=False)
+
+
+async def _async_rerank(
+    data: HomeIQData, query: str, suggestions: list[Suggestion]
+) -> list[tuple[Suggestion, float]]:
+    """Order `suggestions` by relevance to `query` with the add-on's reranker."""
+    if not suggestions:
+        return []
+    try:
+        ranked = await data.client.async_rerank(query, [s.text for s in suggestions])
+    except HomeIQError as err:
+        data.health.async_note_call_error(err)
+        raise translate_error(err) from err
+    return [(suggestions[index], score) for index, score in ranked]
 
 
 async def _async_get_suggestions(call: ServiceCall) -> ServiceResponse:
     """List suggestions, filtered, optionally ordered by relevance to a query."""
-    coordinator = _coordinator(call)
+    data = _entry_data(call)
     now = dt_util.utcnow()
     statuses = [SuggestionStatus(s) for s in call.data.get(ATTR_STATUS, [SuggestionStatus.NEW.value])]
-    found = coordinator.suggestions.with_status(now, *statuses)
+    found = data.suggestions.store.with_status(now, *statuses)
     if categories := call.data.get(ATTR_CATEGORY):
         found = [s for s in found if s.category in categories]
     if priorities := call.data.get(ATTR_PRIORITY):
         found = [s for s in found if s.priority in priorities]
     limit: int = call.data[ATTR_LIMIT]
     if query := call.data.get(ATTR_QUERY):
-        ranked = await coordinator.async_rerank(query, found)
+        ranked = await _async_rerank(data, query, found)
         items = [{**s.as_dict(now), "relevance": round(score, 4)} for s, score in ranked[:limit]]
     else:
         items = [s.as_dict(now) for s in found[:limit]]
@@ -96,8 +115,11 @@ async def _async_get_suggestions(call: ServiceCall) -> ServiceResponse:
 
 async def _async_accept(call: ServiceCall) -> ServiceResponse:
     """Create the automation of a suggestion; returns its entity id."""
-    suggestion = await _coordinator(call).async_accept(
-        call.data[ATTR_SUGGESTION_ID], enable=call.data[ATTR_ENABLE]
+    data = _entry_data(call)
+    store = data.suggestions.store
+    description = data.texts.automation_description(store.get(call.data[ATTR_SUGGESTION_ID]))
+    suggestion = await store.async_accept(
+        call.data[ATTR_SUGGESTION_ID], enable=call.data[ATTR_ENABLE], description=description
     )
     return {
         "suggestion_id": suggestion.id,
@@ -109,12 +131,14 @@ async def _async_accept(call: ServiceCall) -> ServiceResponse:
 
 async def _async_dismiss(call: ServiceCall) -> None:
     """Dismiss a suggestion for good."""
-    await _coordinator(call).async_dismiss(call.data[ATTR_SUGGESTION_ID])
+    await _entry_data(call).suggestions.store.async_dismiss(call.data[ATTR_SUGGESTION_ID])
 
 
 async def _async_snooze(call: ServiceCall) -> None:
     """Hide a suggestion until a time."""
-    await _coordinator(call).async_snooze(call.data[ATTR_SUGGESTION_ID], _aware(call.data[ATTR_UNTIL]))
+    await _entry_data(call).suggestions.store.async_snooze(
+        call.data[ATTR_SUGGESTION_ID], _aware(call.data[ATTR_UNTIL])
+    )
 
 
 @callback

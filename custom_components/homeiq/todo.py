@@ -11,27 +11,15 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .coordinator import HomeIQConfigEntry
+from .coordinator import HomeIQSuggestionCoordinator
+from .data import HomeIQConfigEntry
 from .entity import HomeIQEntity
-from .store import Suggestion, SuggestionStatus
+from .suggestions import SuggestionStatus
+from .texts import Texts
 
 PARALLEL_UPDATES = 1
 
 SUGGESTIONS = EntityDescription(key="suggestions", translation_key="suggestions")
-
-
-def describe(suggestion: Suggestion) -> str:
-    """The item description: classification and the evidence behind the suggestion."""
-    category = suggestion.category or "unclassified"
-    priority = suggestion.priority or "unknown"
-    evidence = suggestion.evidence_text or (
-        f"Seen on {suggestion.support_days} days ({suggestion.occurrences} times)"
-    )
-    reason = f" ({suggestion.priority_reason.rstrip('.')})" if suggestion.priority_reason else ""
-    return (
-        f"{category.capitalize()}, {priority} priority{reason}. {evidence[:1].upper()}{evidence[1:]}. "
-        f"Confidence {suggestion.confidence:.0%}. Entities: {', '.join(suggestion.entities)}."
-    )
 
 
 async def async_setup_entry(
@@ -40,13 +28,21 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the suggestions list."""
-    async_add_entities([HomeIQSuggestionList(entry.runtime_data.coordinator, SUGGESTIONS)])
+    data = entry.runtime_data
+    async_add_entities([HomeIQSuggestionList(data.suggestions, SUGGESTIONS, data.texts)])
 
 
-class HomeIQSuggestionList(HomeIQEntity, TodoListEntity):
-    """Open suggestions as to-do items."""
+class HomeIQSuggestionList(HomeIQEntity[HomeIQSuggestionCoordinator], TodoListEntity):
+    """Open suggestions as to-do items; local, so it stays available while the add-on is down."""
 
     _attr_supported_features = TodoListEntityFeature.UPDATE_TODO_ITEM | TodoListEntityFeature.DELETE_TODO_ITEM
+
+    def __init__(
+        self, coordinator: HomeIQSuggestionCoordinator, description: EntityDescription, texts: Texts
+    ) -> None:
+        """Bind the list to its texts (item descriptions)."""
+        super().__init__(coordinator, description)
+        self._texts = texts
 
     @property
     @override
@@ -57,20 +53,23 @@ class HomeIQSuggestionList(HomeIQEntity, TodoListEntity):
                 summary=suggestion.text,
                 uid=suggestion.id,
                 status=TodoItemStatus.NEEDS_ACTION,
-                description=describe(suggestion),
+                description=self._texts.describe(suggestion),
             )
-            for suggestion in self.coordinator.suggestions.with_status(dt_util.utcnow(), SuggestionStatus.NEW)
+            for suggestion in self.coordinator.data.with_status(dt_util.utcnow(), SuggestionStatus.NEW)
         ]
 
     @override
     async def async_update_todo_item(self, item: TodoItem) -> None:
         """Checking an item off accepts the suggestion (the automation is created switched off)."""
-        suggestion = self.coordinator.get_suggestion(item.uid or "")
+        store = self.coordinator.data
+        suggestion = store.get(item.uid or "")
         if item.status == TodoItemStatus.COMPLETED:
-            await self.coordinator.async_accept(suggestion.id)
+            await store.async_accept(
+                suggestion.id, enable=False, description=self._texts.automation_description(suggestion)
+            )
 
     @override
     async def async_delete_todo_items(self, uids: list[str]) -> None:
         """Deleting items dismisses the suggestions."""
         for uid in uids:
-            await self.coordinator.async_dismiss(uid)
+            await self.coordinator.data.async_dismiss(uid)

@@ -5,8 +5,10 @@ the real one). Scoring is deterministic and easy to reason about in tests:
 - without a query, patterns keep the order they were sent in (the miner sorts best first);
 - with a query, patterns are ranked by word overlap with the query;
 - a pattern whose words overlap a `known` text (or an earlier pattern, unless the request says
-  `"dedupe": "known"`) by Jaccard >= 0.8 is listed in `duplicates` (as the add-on does; or
-  inline with `duplicate_of`, the older form) and does not count towards `top_k`;
+  `"dedupe": "known"`) by Jaccard >= 0.8 is listed in `duplicates` (as the add-on does) and does
+  not count towards `top_k`;
+- /v1/models reports each role's state (`model_state`, or "loading" while `loading`), progress
+  and error as the add-on does; `loading` answers the model endpoints with 503;
 - requests over the limits it reports in /v1/models are refused with 422, as the add-on does;
 - category and priority come from keywords; the priority's reason quotes the pattern's context
   (API 1.1) when it has one, so tests see the context arrive.
@@ -59,10 +61,12 @@ class FakeAddon:
     token: str = TOKEN
     host: str = "127.0.0.1"
     port: int = 0
+    version: str = VERSION
     model_state: str = "ready"
+    model_progress: float | None = None
+    model_error: str | None = None
     loading: bool = False
     serve_v1: bool = True
-    inline_duplicates: bool = False
     # Answer this many /v1/suggest calls with 503 + "Retry-After: 0" (models loading on first use).
     suggest_loading_for: int = 0
     limits: dict[str, int] = field(
@@ -136,7 +140,7 @@ class FakeAddon:
         if self.suggest_loading_for > 0 and path == "/v1/suggest":
             self.suggest_loading_for -= 1
             retry_after = "0"
-        elif self.loading and path != "/health":
+        elif self.loading and path in {"/v1/suggest", "/v1/rerank"}:
             retry_after = "7"
         if retry_after is None:
             return None
@@ -158,16 +162,20 @@ class FakeAddon:
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response(
             {
+                "version": self.version,
+                "api_version": "1.1",
                 "profile": "test",
                 "models": {
                     role: {
                         "id": f"test/{role}",
+                        "state": "loading" if self.loading else self.model_state,
                         "revision": "0",
                         "precision": "int8",
                         "source": "local",
-                        "bytes": 1,
+                        "bytes_on_disk": 1,
                         "load_seconds": 0.0,
-                        "last_error": None,
+                        "progress": self.model_progress,
+                        "error": self.model_error,
                     }
                     for role in ROLES
                 },
@@ -232,7 +240,7 @@ class FakeAddon:
             )
             if duplicate is not None:
                 entry["duplicate_of"] = duplicate
-                (suggestions if self.inline_duplicates else duplicates).append(entry)
+                duplicates.append(entry)
                 continue
             if kept >= top_k:
                 continue

@@ -27,7 +27,7 @@ from custom_components.homeiq.const import (
     CONF_NOTIFY_HIGH_PRIORITY,
     DOMAIN,
 )
-from custom_components.homeiq.store import SuggestionStatus
+from custom_components.homeiq.suggestions import SuggestionStatus
 from tests.integration.addon_server import FakeAddon
 from tests.integration.common import FROZEN_NOW, make_entry
 
@@ -170,7 +170,7 @@ async def test_options_reach_the_add_on_and_cap_the_list(
     assert request["query"] == "front door lock"
     assert request["top_k"] == 2
     assert summary["new"] == 2
-    stored = entry.runtime_data.coordinator.suggestions.suggestions
+    stored = entry.runtime_data.suggestions.store.suggestions
     assert set(stored) == {LOCKED, UNLOCKED}
     assert not persistent_notification._async_get_or_create_notifications(hass)
 
@@ -231,7 +231,7 @@ async def test_reanalysis_skips_decided_suggestions_and_sends_them_as_known(
     request = addon.calls("/v1/suggest")[-1]
     assert request is not None
     assert {p["id"] for p in request["patterns"]} == {LOCKED, UNLOCKED}
-    stored = analyzed.runtime_data.coordinator.suggestions.suggestions
+    stored = analyzed.runtime_data.suggestions.store.suggestions
     assert any("porch turns off" in text for text in request["known"])  # the dismissed text
     assert any(text.startswith(stored[PORCH_ON].text) for text in request["known"])  # the new automation
     assert summary["new"] == 0
@@ -247,14 +247,12 @@ async def test_dismiss_survives_a_restart_and_is_never_resurrected(
     assert await hass.config_entries.async_reload(analyzed.entry_id)
     await hass.async_block_till_done()
     assert analyzed.state is ConfigEntryState.LOADED
-    stored = analyzed.runtime_data.coordinator.suggestions.suggestions
+    stored = analyzed.runtime_data.suggestions.store.suggestions
     assert stored[LOCKED].status is SuggestionStatus.DISMISSED
     assert len(stored) == 4
 
     await _analyze(hass, analyzed)
-    assert (
-        analyzed.runtime_data.coordinator.suggestions.suggestions[LOCKED].status is SuggestionStatus.DISMISSED
-    )
+    assert analyzed.runtime_data.suggestions.store.suggestions[LOCKED].status is SuggestionStatus.DISMISSED
     response = await _call(hass, "get_suggestions", analyzed)
     assert LOCKED not in {s["id"] for s in response["suggestions"]}
     with pytest.raises(ServiceValidationError) as err:
@@ -277,7 +275,7 @@ async def test_todo_check_off_accepts_and_delete_dismisses(
         "todo", "remove_item", {"entity_id": todo, "item": [PORCH_OFF]}, blocking=True
     )
 
-    stored = analyzed.runtime_data.coordinator.suggestions.suggestions
+    stored = analyzed.runtime_data.suggestions.store.suggestions
     assert stored[PORCH_ON].status is SuggestionStatus.ACCEPTED
     assert stored[PORCH_ON].automation_entity_id is not None
     assert stored[PORCH_OFF].status is SuggestionStatus.DISMISSED
@@ -327,10 +325,12 @@ async def test_get_suggestions_filters_and_reranks_by_query(
 async def test_a_second_analysis_request_joins_the_running_one(
     hass: HomeAssistant, analyzed: MockConfigEntry, addon: FakeAddon
 ) -> None:
-    coordinator = analyzed.runtime_data.coordinator
+    analyzer = analyzed.runtime_data.analyzer
     before = len(addon.calls("/v1/suggest"))
 
-    first, second = await asyncio.gather(coordinator.async_analyze(), coordinator.async_analyze())
+    first, second = await asyncio.gather(
+        analyzer.async_analyze(wait_for_models=True), analyzer.async_analyze(wait_for_models=True)
+    )
 
     assert first == second
     assert len(addon.calls("/v1/suggest")) == before + 1

@@ -20,11 +20,7 @@ def _client(hass: HomeAssistant, addon: FakeAddon) -> HomeIQClient:
     return HomeIQClient(async_get_clientsession(hass), addon.host, addon.port, TOKEN)
 
 
-@pytest.mark.parametrize("inline_duplicates", [False, True])
-async def test_suggest_and_rerank_follow_the_contract(
-    hass: HomeAssistant, addon: FakeAddon, inline_duplicates: bool
-) -> None:
-    addon.inline_duplicates = inline_duplicates
+async def test_suggest_and_rerank_follow_the_contract(hass: HomeAssistant, addon: FakeAddon) -> None:
     client = _client(hass, addon)
 
     result = await client.async_suggest(
@@ -37,7 +33,7 @@ async def test_suggest_and_rerank_follow_the_contract(
 
     assert [(s.id, s.category, s.priority, s.duplicate_of) for s in result.suggestions] == [
         ("a", "security", "high", None),
-        ("b", "convenience" if inline_duplicates else None, "low" if inline_duplicates else None, "known:0"),
+        ("b", None, None, "known:0"),
     ]
     assert result.profile == "test"
     assert ranked == [(1, pytest.approx(2 / 4))]
@@ -114,7 +110,7 @@ async def test_requests_are_trimmed_to_the_limits_the_add_on_reports(
 ) -> None:
     addon.limits = {"max_texts": 2, "max_chars": 12, "max_documents": 2}
     client = _client(hass, addon)
-    await client.async_models()
+    await client.async_status()
 
     result = await client.async_suggest(
         [{"id": str(i), "text": f"pattern number {i}"} for i in range(3)],
@@ -137,10 +133,47 @@ async def test_requests_are_trimmed_to_the_limits_the_add_on_reports(
 
 
 async def test_limits_fall_back_to_defaults_when_not_reported(hass: HomeAssistant, addon: FakeAddon) -> None:
-    addon.overrides["/v1/models"] = (200, '{"limits": {"max_texts": "many", "max_chars": 0}}', {})
+    addon.overrides["/v1/models"] = (
+        200,
+        '{"version": "1", "models": {}, "limits": {"max_texts": "many", "max_chars": 0}}',
+        {},
+    )
     client = _client(hass, addon)
 
-    await client.async_models()
+    await client.async_status()
 
     assert client.limits == RequestLimits()
     assert RequestLimits.from_models({}) == RequestLimits()
+
+
+async def test_model_states_are_read_from_v1_models(hass: HomeAssistant, addon: FakeAddon) -> None:
+    addon.model_state, addon.model_progress = "downloading", 0.45
+    client = _client(hass, addon)
+
+    status = await client.async_status()
+
+    assert status.version == "0.1.0-test"
+    assert status.busy_roles == ["classifier", "embedding", "reranker"]
+    assert status.models["embedding"].progress == pytest.approx(0.45)
+    addon.model_state, addon.model_progress, addon.model_error = "error", None, "no OpenVINO files"
+    status = await client.async_status()
+    assert status.failed_roles == ["classifier", "embedding", "reranker"]
+    assert status.models["reranker"].error == "no OpenVINO files"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"models": {}}',
+        '{"version": "1", "models": []}',
+        '{"version": "1", "models": {"embedding": {"state": "ready"}}}',
+        '{"version": "1", "models": {"embedding": "ready"}}',
+    ],
+)
+async def test_a_malformed_models_answer_is_a_response_error(
+    hass: HomeAssistant, addon: FakeAddon, body: str
+) -> None:
+    addon.overrides["/v1/models"] = (200, body, {})
+
+    with pytest.raises(HomeIQResponseError):
+        await _client(hass, addon).async_status()

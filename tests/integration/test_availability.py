@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import CONF_TOKEN
+from homeassistant.const import CONF_TOKEN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.homeiq import coordinator as coordinator_module
+from custom_components.homeiq import analysis as analysis_module
 from custom_components.homeiq.const import DOMAIN, HEALTH_INTERVAL
+from custom_components.homeiq.coordinator import BUSY_INTERVAL
 from custom_components.homeiq.diagnostics import async_get_config_entry_diagnostics
 from tests.integration.addon_server import TOKEN, FakeAddon
 from tests.integration.common import make_entry
@@ -30,7 +31,7 @@ def _states(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
         state = hass.states.get(entity.entity_id)
         assert state is not None
-        result[str(entity.translation_key)] = state.state
+        result[entity.unique_id.removeprefix(f"{entry.entry_id}_")] = state.state
     return result
 
 
@@ -80,7 +81,7 @@ async def test_setup_against_a_server_without_api_v1_fails(
     assert entry.state is ConfigEntryState.SETUP_ERROR
 
 
-async def test_add_on_down_makes_entities_unavailable_logs_once_and_recovers(
+async def test_add_on_down_makes_its_entities_unavailable_keeps_local_ones_logs_once_and_recovers(
     hass: HomeAssistant,
     addon: FakeAddon,
     automation_setup: None,
@@ -101,13 +102,16 @@ async def test_add_on_down_makes_entities_unavailable_logs_once_and_recovers(
 
     states = _states(hass, entry)
     assert states["addon_connectivity"] == "off"
-    assert states["suggestions"] == "unavailable"
-    assert states["new_suggestions"] == "unavailable"
     assert states["analyze"] == "unavailable"
-    assert len([r for r in caplog.records if "Error fetching homeiq data" in r.getMessage()]) == 1
-    coordinator = entry.runtime_data.coordinator
+    assert states["model_embedding"] == "unavailable"
+    # The suggestions are local: the to-do list and the sensors stay available.
+    assert states["suggestions"] == "4"
+    assert states["new_suggestions"] == "4"
+    assert states["last_analysis"] not in {"unavailable", "unknown"}
+    assert len([r for r in caplog.records if "Error fetching homeiq add-on data" in r.getMessage()]) == 1
+    coordinator = entry.runtime_data.health
     assert coordinator.update_interval == timedelta(seconds=120)  # 30 s, doubled per failure
-    assert len(coordinator.suggestions.suggestions) == 4  # stored suggestions stay
+    assert len(entry.runtime_data.suggestions.store.suggestions) == 4  # stored suggestions stay
     with pytest.raises(HomeAssistantError) as err:
         await _analyze(hass, entry)
     assert err.value.translation_key == "cannot_connect"
@@ -118,7 +122,8 @@ async def test_add_on_down_makes_entities_unavailable_logs_once_and_recovers(
     assert states["addon_connectivity"] == "on"
     assert states["suggestions"] == "4"
     assert coordinator.update_interval == HEALTH_INTERVAL
-    assert "Fetching homeiq data recovered" in caplog.text
+    assert states["model_embedding"] == "ready"
+    assert "Fetching homeiq add-on data recovered" in caplog.text
 
 
 async def test_unreachable_for_a_day_raises_a_repair_issue_until_back(
@@ -137,18 +142,21 @@ async def test_unreachable_for_a_day_raises_a_repair_issue_until_back(
     await addon.start()
     await _poll(hass, freezer, timedelta(hours=1))
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
-    assert setup_entry.runtime_data.coordinator.suggestions.unreachable_since is None
+    assert setup_entry.runtime_data.health.unreachable_since is None
 
 
 async def test_models_that_failed_to_load_raise_a_repair_issue(
     hass: HomeAssistant, setup_entry: MockConfigEntry, addon: FakeAddon, freezer: FrozenDateTimeFactory
 ) -> None:
     issue_id = f"models_failed_{setup_entry.entry_id}"
-    addon.model_state = "error"
+    addon.model_state, addon.model_error = "error", "no OpenVINO files"
     await _poll(hass, freezer, HEALTH_INTERVAL)
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
     assert issue is not None
-    assert issue.translation_placeholders == {"roles": "classifier, embedding, reranker"}
+    assert issue.translation_placeholders == {
+        "roles": "classifier, embedding, reranker",
+        "errors": "classifier: no OpenVINO files; embedding: no OpenVINO files; reranker: no OpenVINO files",
+    }
 
     addon.model_state = "ready"
     await _poll(hass, freezer, HEALTH_INTERVAL)
@@ -158,15 +166,19 @@ async def test_models_that_failed_to_load_raise_a_repair_issue(
 async def test_health_answers_that_break_the_contract_mark_the_add_on_down(
     hass: HomeAssistant, setup_entry: MockConfigEntry, addon: FakeAddon, freezer: FrozenDateTimeFactory
 ) -> None:
-    addon.overrides["/health"] = (200, '{"status": "ok"}', {})
+    addon.overrides["/v1/models"] = (200, '{"status": "ok"}', {})
     await _poll(hass, freezer, HEALTH_INTERVAL)
     assert _states(hass, setup_entry)["addon_connectivity"] == "off"
 
-    addon.overrides["/health"] = (503, '{"error": {"code": "busy", "message": "busy"}}', {"Retry-After": "5"})
+    addon.overrides["/v1/models"] = (
+        503,
+        '{"error": {"code": "busy", "message": "busy"}}',
+        {"Retry-After": "5"},
+    )
     await _poll(hass, freezer, timedelta(seconds=31))
     assert _states(hass, setup_entry)["addon_connectivity"] == "off"
     # A loading add-on is not unreachable: no repair clock starts.
-    assert setup_entry.runtime_data.coordinator.suggestions.unreachable_since is None
+    assert setup_entry.runtime_data.health.unreachable_since is None
 
 
 @pytest.mark.parametrize(
@@ -189,7 +201,7 @@ async def test_analysis_errors_are_translated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Do not wait for models to load: report at once.
-    monkeypatch.setattr(coordinator_module, "MODELS_LOADING_WAIT", timedelta(0))
+    monkeypatch.setattr(analysis_module, "MODELS_LOADING_WAIT", timedelta(0))
     await _write_habits(hass, freezer)
     entry = await _setup(hass, addon)
     if breakage == "loading":
@@ -205,7 +217,7 @@ async def test_analysis_errors_are_translated(
         await _analyze(hass, entry)
 
     assert err.value.translation_key == translation_key
-    assert entry.runtime_data.coordinator.suggestions.suggestions == {}
+    assert entry.runtime_data.suggestions.store.suggestions == {}
 
 
 async def test_a_rejected_token_during_analysis_starts_reauth(
@@ -240,7 +252,8 @@ async def test_diagnostics_redact_the_token(hass: HomeAssistant, setup_entry: Mo
     assert diagnostics["entry"]["data"][CONF_TOKEN] == "**REDACTED**"
     assert TOKEN not in str(diagnostics)
     assert diagnostics["addon"]["reachable"] is True
-    assert diagnostics["addon"]["health"]["version"] == "0.1.0-test"
+    assert diagnostics["addon"]["status"]["version"] == "0.1.0-test"
+    assert diagnostics["addon"]["status"]["models"]["embedding"]["state"] == "ready"
     assert diagnostics["history"]["days"] == 0
     assert diagnostics["suggestions"] == []
 
@@ -265,17 +278,83 @@ async def test_unload_stops_listening_and_removal_deletes_the_stores(
     assert history_key not in hass_storage
 
 
-async def test_analysis_waits_while_the_add_on_loads_its_models(
+async def test_an_analysis_that_may_wait_waits_while_the_add_on_loads_its_models(
     hass: HomeAssistant, addon: FakeAddon, automation_setup: None, freezer: FrozenDateTimeFactory
 ) -> None:
     await _write_habits(hass, freezer)
     entry = await _setup(hass, addon)
     addon.suggest_loading_for = 2
 
-    summary = await _analyze(hass, entry)
+    summary = await entry.runtime_data.analyzer.async_analyze(wait_for_models=True)
 
     assert summary["new"] == 4
     assert len(addon.calls("/v1/suggest")) == 3
+
+
+async def test_the_analyze_action_answers_at_once_while_models_load(
+    hass: HomeAssistant, addon: FakeAddon, automation_setup: None, freezer: FrozenDateTimeFactory
+) -> None:
+    await _write_habits(hass, freezer)
+    entry = await _setup(hass, addon)
+    addon.suggest_loading_for = 1  # the first call starts the models loading (lazy, on first use)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _analyze(hass, entry)
+    assert err.value.translation_key == "models_loading"
+    assert len(addon.calls("/v1/suggest")) == 1  # not retried: the action does not block
+    # The health coordinator now follows the load closely, and the model sensors show it.
+    assert entry.runtime_data.health.update_interval == BUSY_INTERVAL
+    addon.model_state, addon.model_progress = "downloading", 0.45
+    await _poll(hass, freezer, BUSY_INTERVAL)
+    state = hass.states.get("sensor.homeiq_embedding_model")
+    assert state is not None
+    assert state.state == "downloading"
+    assert state.attributes["progress"] == 45
+
+    # While a model is busy the action does not even mine: a translated error at once.
+    calls = len(addon.requests)
+    with pytest.raises(HomeAssistantError) as err:
+        await _analyze(hass, entry)
+    assert err.value.translation_key == "models_not_ready"
+    assert err.value.translation_placeholders == {
+        "models": "classifier (downloading), embedding (downloading), reranker (downloading)"
+    }
+    assert len(addon.requests) == calls
+
+    addon.model_state, addon.model_progress = "ready", None
+    await _poll(hass, freezer, BUSY_INTERVAL)
+    assert hass.states.get("sensor.homeiq_embedding_model").state == "ready"  # type: ignore[union-attr]
+    assert entry.runtime_data.health.update_interval == HEALTH_INTERVAL
+    assert (await _analyze(hass, entry))["new"] == 4
+
+
+async def test_model_sensors_go_through_loading_ready_and_error(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, addon: FakeAddon, freezer: FrozenDateTimeFactory
+) -> None:
+    entity_id = "sensor.homeiq_reranker_model"
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.state == "ready"
+    assert state.attributes["model_id"] == "test/reranker"
+    entry = er.async_get(hass).async_get(entity_id)
+    assert entry is not None
+    assert entry.entity_category is EntityCategory.DIAGNOSTIC
+
+    addon.loading = True
+    await _poll(hass, freezer, HEALTH_INTERVAL)
+    assert hass.states.get(entity_id).state == "loading"  # type: ignore[union-attr]
+    assert setup_entry.runtime_data.health.update_interval == BUSY_INTERVAL
+
+    addon.loading = False
+    await _poll(hass, freezer, BUSY_INTERVAL)
+    assert hass.states.get(entity_id).state == "ready"  # type: ignore[union-attr]
+
+    addon.model_state, addon.model_error = "error", "out of memory"
+    await _poll(hass, freezer, HEALTH_INTERVAL)
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.state == "error"
+    assert state.attributes["error"] == "out of memory"
 
 
 async def test_a_loading_add_on_without_retry_after_is_asked_again_later(
@@ -285,7 +364,7 @@ async def test_a_loading_add_on_without_retry_after_is_asked_again_later(
     freezer: FrozenDateTimeFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(coordinator_module, "MODELS_LOADING_WAIT", timedelta(seconds=10))
+    monkeypatch.setattr(analysis_module, "MODELS_LOADING_WAIT", timedelta(seconds=10))
     await _write_habits(hass, freezer)
     entry = await _setup(hass, addon)
     addon.overrides["/v1/suggest"] = (503, "{}", {})
@@ -302,7 +381,7 @@ async def test_a_loading_add_on_without_retry_after_is_asked_again_later(
 async def test_an_updated_add_on_updates_the_device_version(
     hass: HomeAssistant, setup_entry: MockConfigEntry, addon: FakeAddon, freezer: FrozenDateTimeFactory
 ) -> None:
-    addon.overrides["/health"] = (200, '{"status": "ok", "version": "0.2.0", "models": {}}', {})
+    addon.version = "0.2.0"
 
     await _poll(hass, freezer, HEALTH_INTERVAL)
 
@@ -333,9 +412,9 @@ async def test_an_add_on_still_down_after_a_restart_raises_the_repair_issue(
     hass: HomeAssistant, addon: FakeAddon, automation_setup: None, hass_storage: dict[str, Any]
 ) -> None:
     entry = make_entry(addon)
-    key = f"{DOMAIN}.{entry.entry_id}.suggestions"
+    key = f"{DOMAIN}.{entry.entry_id}.addon"
     since = (dt_util.utcnow() - timedelta(days=2)).isoformat()
-    hass_storage[key] = {"version": 1, "key": key, "data": {"suggestions": [], "unreachable_since": since}}
+    hass_storage[key] = {"version": 1, "key": key, "data": {"unreachable_since": since}}
     await addon.stop()
     entry.add_to_hass(hass)
 

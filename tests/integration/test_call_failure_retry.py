@@ -25,7 +25,7 @@ async def test_an_analysis_that_finds_the_add_on_down_rechecks_in_30_s_then_back
     await _write_habits(hass, freezer)
     entry = await _setup(hass, addon)
     await _analyze(hass, entry)
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data.health
     assert coordinator.update_interval == HEALTH_INTERVAL
 
     await addon.stop()
@@ -37,10 +37,11 @@ async def test_an_analysis_that_finds_the_add_on_down_rechecks_in_30_s_then_back
 
     await _poll(hass, freezer, timedelta(seconds=31))  # the re-check fails: back off
     assert coordinator.update_interval == timedelta(seconds=60)
-    assert _states(hass, entry)["suggestions"] == "unavailable"
+    assert _states(hass, entry)["analyze"] == "unavailable"
+    assert _states(hass, entry)["suggestions"] != "unavailable"  # local
 
     await addon.start()
     await _poll(hass, freezer, timedelta(seconds=61))  # back within a minute, not five
     assert _states(hass, entry)["addon_connectivity"] == "on"
-    assert _states(hass, entry)["suggestions"] != "unavailable"
+    assert _states(hass, entry)["analyze"] != "unavailable"
     assert coordinator.update_interval == HEALTH_INTERVAL

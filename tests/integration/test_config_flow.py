@@ -60,7 +60,7 @@ async def test_user_flow_creates_entry_after_testing_the_token(hass: HomeAssista
     [
         ("stopped", "cannot_connect"),
         ("wrong_token", "invalid_auth"),
-        ("loading", "models_loading"),
+        ("busy", "models_loading"),
         ("no_v1", "unsupported_api"),
         ("not_json", "invalid_response"),
         ("server_error", "unknown"),
@@ -74,8 +74,8 @@ async def test_user_flow_reports_errors_and_recovers(
         await addon.stop()
     elif breakage == "wrong_token":
         token = "wrong"
-    elif breakage == "loading":
-        addon.loading = True
+    elif breakage == "busy":
+        addon.overrides["/v1/models"] = (503, '{"error": {"code": "busy", "message": "busy"}}', {})
     elif breakage == "no_v1":
         addon.serve_v1 = False
     elif breakage == "not_json":
@@ -91,7 +91,7 @@ async def test_user_flow_reports_errors_and_recovers(
 
     if breakage == "stopped":
         await addon.start()
-    addon.loading, addon.serve_v1 = False, True
+    addon.serve_v1 = True
     addon.overrides.clear()
     result = await hass.config_entries.flow.async_configure(result["flow_id"], _user_input(addon))
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -271,7 +271,7 @@ async def test_options_flow_validates_and_saves(hass: HomeAssistant, setup_entry
     assert setup_entry.options[CONF_FOCUS_QUERY] == "energy saving"
     assert setup_entry.options[CONF_MIN_SUPPORT_DAYS] == 6
     assert setup_entry.state is ConfigEntryState.LOADED
-    coordinator = setup_entry.runtime_data.coordinator
-    assert coordinator.options.window_days == 14
-    assert coordinator.options.exclusions.domains == frozenset({"media_player"})
-    assert coordinator.options.analysis_time.hour == 4
+    options = setup_entry.runtime_data.options
+    assert options.window_days == 14
+    assert options.exclusions.domains == frozenset({"media_player"})
+    assert options.analysis_time.hour == 4

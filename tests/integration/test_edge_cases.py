@@ -14,11 +14,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.homeiq import store as store_module
+from custom_components.homeiq import history_store as store_module
 from custom_components.homeiq.automations import async_create_automation, existing_automation_configs
 from custom_components.homeiq.const import DOMAIN
+from custom_components.homeiq.history_store import HistoryStore
 from custom_components.homeiq.patterns import StateChange
-from custom_components.homeiq.store import HistoryStore, Suggestion, SuggestionStatus
+from custom_components.homeiq.suggestions import Suggestion, SuggestionStatus
 from tests.integration.addon_server import FakeAddon
 from tests.integration.common import FROZEN_NOW, make_entry
 from tests.integration.test_analysis import LOCKED, _analyze, _setup, _write_habits
@@ -114,7 +115,7 @@ async def test_open_suggestions_no_longer_mined_are_dropped(
 ) -> None:
     await _write_habits(hass, freezer)
     entry = await _setup(hass, addon)
-    stored = entry.runtime_data.coordinator.suggestions.suggestions
+    stored = entry.runtime_data.suggestions.store.suggestions
     stale = Suggestion.from_dict({"id": "gone", "text": "an old habit"})
     kept = Suggestion.from_dict({"id": "old-dismissal", "text": "x", "status": "dismissed"})
     stored.update({"gone": stale, "old-dismissal": kept})
@@ -146,10 +147,9 @@ async def test_unload_cancels_a_running_analysis(
 ) -> None:
     await _write_habits(hass, freezer)
     entry = await _setup(hass, addon)
-    coordinator = entry.runtime_data.coordinator
     release = asyncio.Event()
     addon.gate = release
-    running = hass.async_create_task(coordinator.async_analyze())
+    running = hass.async_create_task(entry.runtime_data.analyzer.async_analyze(wait_for_models=True))
     # Time is frozen, so spin the loop (sleep(0)) rather than sleep for real.
     for _ in range(10_000):
         if addon.calls("/v1/suggest"):
@@ -197,7 +197,7 @@ async def test_damaged_stored_records_are_skipped_not_fatal(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
-    coordinator = entry.runtime_data.coordinator
-    assert list(coordinator.suggestions.suggestions) == ["kept"]
-    assert coordinator.suggestions.suggestions["kept"].status is SuggestionStatus.DISMISSED
-    assert coordinator.history.change_count == 1
+    data = entry.runtime_data
+    assert list(data.suggestions.store.suggestions) == ["kept"]
+    assert data.suggestions.store.suggestions["kept"].status is SuggestionStatus.DISMISSED
+    assert data.history.store.change_count == 1

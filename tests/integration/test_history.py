@@ -17,9 +17,10 @@ from custom_components.homeiq.const import (
     CONF_EXCLUDED_ENTITIES,
     CONF_EXCLUDED_LABELS,
 )
-from custom_components.homeiq.history import EntityExclusions, EntitySelector, async_backfill
+from custom_components.homeiq.history import EntitySelector, async_backfill
+from custom_components.homeiq.history_store import HistoryStore
+from custom_components.homeiq.options import EntityExclusions
 from custom_components.homeiq.patterns import StateChange
-from custom_components.homeiq.store import HistoryStore
 from tests.integration.addon_server import FakeAddon
 from tests.integration.common import make_entry
 
@@ -139,7 +140,7 @@ async def test_live_changes_are_logged_and_survive_a_reload(
     hass.states.async_remove("light.kitchen")
     await hass.async_block_till_done()
 
-    logged = entry.runtime_data.coordinator.history.changes_since(START)
+    logged = entry.runtime_data.history.store.changes_since(START)
     assert [(c.entity_id, c.state, c.user_id) for c in logged] == [
         ("light.kitchen", "on", USER),
         ("light.kitchen", "unavailable", None),
@@ -147,7 +148,7 @@ async def test_live_changes_are_logged_and_survive_a_reload(
 
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    history = entry.runtime_data.coordinator.history
+    history = entry.runtime_data.history.store
     assert [(c.entity_id, c.state) for c in history.changes_since(START)] == [
         ("light.kitchen", "on"),
         ("light.kitchen", "unavailable"),

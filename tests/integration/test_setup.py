@@ -32,7 +32,7 @@ async def test_setup_creates_service_device_and_entities(
     assert device.sw_version == VERSION
     assert device.configuration_url is None  # set up by hand: the API wants a token, no link
     entities = {
-        e.translation_key: e.entity_id
+        e.unique_id.removeprefix(f"{setup_entry.entry_id}_"): e.entity_id
         for e in er.async_entries_for_config_entry(er.async_get(hass), setup_entry.entry_id)
     }
     assert set(entities) == {
@@ -41,7 +41,11 @@ async def test_setup_creates_service_device_and_entities(
         "new_suggestions",
         "last_analysis",
         "suggestions",
+        "model_classifier",
+        "model_embedding",
+        "model_reranker",
     }
+    assert hass.states.get(entities["model_embedding"]).state == "ready"
     assert hass.states.get(entities["addon_connectivity"]).state == "on"
     assert hass.states.get(entities["new_suggestions"]).state == "0"
     assert hass.states.get(entities["suggestions"]).state == "0"

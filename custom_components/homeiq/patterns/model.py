@@ -109,6 +109,10 @@ class Pattern:
         target = self.action["entity_id"]
         return (str(target),) if isinstance(target, str) else tuple(str(t) for t in target)
 
+    def automation_config(self) -> dict[str, Any]:
+        """The suggested automation as a JSON-ready dict (what the automation editor stores)."""
+        return _plain(self.automation)  # type: ignore[no-any-return]
+
     def as_dict(self) -> dict[str, Any]:
         """The pattern as a JSON-ready dict (``conditions`` only when there are any)."""
         out: dict[str, Any] = {
@@ -127,7 +131,7 @@ class Pattern:
                 "occurrences": self.occurrences,
                 "confidence": round(self.confidence, 4),
                 "evidence": self.evidence.as_dict(),
-                "automation": _plain(self.automation),
+                "automation": self.automation_config(),
             }
         )
         return out
