@@ -14,7 +14,8 @@ from custom_components.homeiq.patterns.actions import service_for
 from custom_components.homeiq.patterns.conditions import Condition
 from custom_components.homeiq.patterns.duration import DurationHabit
 from custom_components.homeiq.patterns.groups import targets_of
-from custom_components.homeiq.patterns.render import Words, duration_pattern, sequence_pattern, time_pattern
+from custom_components.homeiq.patterns.phrases import Words
+from custom_components.homeiq.patterns.render import duration_pattern, sequence_pattern, time_pattern
 from custom_components.homeiq.patterns.sequence import SequenceHabit
 from custom_components.homeiq.patterns.time_of_day import TimeHabit
 from evaluation import generate_home

@@ -16,8 +16,9 @@ from .existing import is_covered, parse_automations
 from .groups import group_changes
 from .model import HomeContext, Pattern, StateChange
 from .options import MiningOptions
+from .phrases import Words
 from .presence import add_household, debounce_presence
-from .render import Words, duration_pattern, sequence_pattern, time_pattern
+from .render import duration_pattern, sequence_pattern, time_pattern
 from .sequence import find_sequences
 from .time_of_day import build_sun_table, find_time_habits
 
