@@ -271,12 +271,12 @@ class SuggestionStore:
     async def async_accept(self, suggestion_id: str, *, enable: bool, description: str) -> Suggestion:
         """Create the suggestion's automation (off unless `enable`) and mark it accepted.
 
-        `description` is the automation's description when the suggestion has none.
+        `description` (why it was suggested, in the user's language) replaces the engine's.
         """
         suggestion = self._undecided(suggestion_id)
         config = dict(suggestion.automation)
         config.setdefault("alias", suggestion.text[:200])
-        config.setdefault("description", description)
+        config["description"] = description
         config_id, entity_id = await async_create_automation(self._hass, config, enable=enable)
         suggestion.status = SuggestionStatus.ACCEPTED
         suggestion.automation_id = config_id

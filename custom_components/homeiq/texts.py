@@ -50,12 +50,11 @@ class Texts:
         )
 
     def automation_description(self, suggestion: Suggestion) -> str:
-        """The description of the automation an accepted suggestion creates."""
-        return self.get(
-            "automation_description",
-            days=suggestion.support_days,
-            confidence=f"{suggestion.confidence:.0%}",
+        """The description of the automation an accepted suggestion creates: why it was suggested."""
+        evidence = suggestion.evidence_text or self.get(
+            "seen_on_days", days=suggestion.support_days, times=suggestion.occurrences
         )
+        return self.get("automation_description", evidence=evidence)
 
     def high_priority_notification(self, new: Sequence[Suggestion]) -> tuple[str, str]:
         """(title, message) of the notification about new high-priority suggestions."""
