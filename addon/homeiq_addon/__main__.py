@@ -93,6 +93,8 @@ def serve(settings: Settings, registry: ModelRegistry) -> int:
         settings.device,
         roles,
     )
+    # Models of an earlier configuration go once this one's models are all ready (so never on a typo).
+    registry.prune_when_ready()
     if settings.prefetch:
         _LOGGER.info("Fetching and loading the models now (prefetch is on)")
         registry.start_loading(settings.roles())

@@ -167,18 +167,6 @@ def test_new_revision_replaces_and_prunes_the_old_one(hub: FakeHub, tmp_path: Pa
     registry.close()
 
 
-def test_prune_cache_removes_models_no_longer_configured(
-    hub: FakeHub, tmp_path: Path, tiny_models: dict[str, Path], fp32_data_dir: Path
-) -> None:
-    shutil.copytree(fp32_data_dir, tmp_path, dirs_exist_ok=True)  # three converted local models
-    registry = lite(tmp_path, hub)
-    assert load(registry) is RoleState.READY
-    removed = registry.prune_cache()
-    assert removed == 3
-    assert [e.name for e in entries(tmp_path)] == [f"{SHA1}-fp32"]
-    registry.close()
-
-
 def test_hub_model_in_transformers_format_is_converted(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     with FakeHub() as server:
         server.add_folder("sentence-transformers/tiny-minilm", tiny_models["embedding"], SHA1)

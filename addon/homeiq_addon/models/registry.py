@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from homeiq_addon.settings import PRECISIONS, PROFILES, Settings
@@ -102,6 +103,7 @@ class ModelRegistry:
         self._threads: dict[Role, threading.Thread] = {}
         self._lite: dict[Role, Any] = {}
         self._closed = False
+        self._prune_pending = False  # set by prune_when_ready(): prune once every role is ready
 
     # ---- status -----------------------------------------------------------------------
     def status(self) -> dict[Role, RoleStatus]:
@@ -210,6 +212,7 @@ class ModelRegistry:
         # executor (closing) refuses it with RuntimeError.
         with contextlib.suppress(RuntimeError):
             self.executor.submit(self._warm, role, model)
+        self._prune_if_ready()
 
     def _warm(self, role: Role, model: Any) -> None:
         started = time.monotonic()
@@ -328,14 +331,39 @@ class ModelRegistry:
             return self._lite[role]
 
     # ---- cache ------------------------------------------------------------------------
-    def prune_cache(self) -> int:
-        """Remove cached models that no ready role uses; returns how many entries went.
+    def prune_when_ready(self) -> None:
+        """Once every role of the profile is ready, remove the cached models no longer configured.
 
-        OpenVINO's compiled-model cache is cleared too (it refills on the next load).
+        Ready roles prove the configuration works: a mistyped model id or a model that fails to
+        load never costs the models it replaced. Every revision and precision of a configured
+        model stays, and so does each entry a role serves; the log says what went and how much
+        space that freed.
         """
         with self._lock:
-            keep = {e.path for e in self._entries.values()}
-        return len(self._store.prune_unused(keep))
+            self._prune_pending = True
+        self._prune_if_ready()
+
+    def _prune_if_ready(self) -> None:
+        with self._lock:
+            if not self._prune_pending or self._closed:
+                return
+            if any(status.state is not RoleState.READY for status in self._status.values()):
+                return
+            self._prune_pending = False
+            keep = {entry.path for entry in self._entries.values()}
+        root = self._store.root
+        for role in self.roles:
+            folder = root / role.value / parse_model_id(self.settings.model_id(role)).slug
+            keep.update(folder.iterdir() if folder.is_dir() else ())
+        before = _bytes_under(root)
+        removed = self._store.prune_unused(keep)
+        if removed:
+            _LOGGER.info(
+                "Removed %d cached model(s) no longer configured (%s): %.1f MB freed",
+                len(removed),
+                ", ".join(str(path.relative_to(root)) for path in removed),
+                (before - _bytes_under(root)) / 1e6,
+            )
 
     def close(self) -> None:
         """Stop conversions, finish the queued inference and drop the models."""
@@ -350,6 +378,15 @@ class ModelRegistry:
         with self._lock:
             self._models.clear()
             self._lite.clear()
+
+
+def _bytes_under(root: Path) -> int:
+    """The size of every file under ``root`` (a file removed meanwhile counts as empty)."""
+    total = 0
+    for path in root.rglob("*"):
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size if path.is_file() else 0
+    return total
 
 
 class _RoleProbe:
