@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from aiohttp import web
 
-from homeiq_addon.api.batcher import RequestBatcher
+from homeiq_addon.api.coalescing import RequestBatcher
 from homeiq_addon.api.schemas import RequestSchemas
 from homeiq_addon.models.types import Classification, FloatArray, PatternContext
 from homeiq_addon.settings import Settings

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from homeiq_addon.api.batcher import RequestBatcher
+from homeiq_addon.api.coalescing import RequestBatcher
 from homeiq_addon.api.errors import OverloadedError
 from homeiq_addon.settings import BatchingOptions
 
