@@ -56,7 +56,10 @@ step "pytest: add-on"
 run_pytest .venv-addon tests/addon -- -p no:cacheprovider "$@" || fail=1
 
 step "pytest: repository, patterns, integration" "pytest: repo, patterns, integration"
-run_pytest .venv-ha tests/repo tests/patterns tests/integration -- -p no:cacheprovider "$@" || fail=1
+# Coverage of the integration (and its pattern engine) must stay at 95 % or more (checked on full runs).
+coverage=(--cov=custom_components/homeiq --cov-report=term:skip-covered)
+[ $# -eq 0 ] && coverage+=(--cov-fail-under=95)
+run_pytest .venv-ha tests/repo tests/patterns tests/integration -- -p no:cacheprovider "${coverage[@]}" "$@" || fail=1
 
 # End to end: real processes on loopback ports, so without the HA test plugin (it blocks sockets).
 step "pytest: end to end"
