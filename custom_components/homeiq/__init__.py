@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .analysis import Analyzer
 from .api import HomeIQClient
-from .const import CONF_ADDON_SLUG, DOMAIN, ISSUE_ADDON_UNREACHABLE, ISSUE_MODELS_FAILED, addon_info_url
+from .const import (
+    CONF_ADDON_SLUG,
+    DOMAIN,
+    ISSUE_ADDON_UNREACHABLE,
+    ISSUE_MODELS_FAILED,
+    LOGGER,
+    addon_info_url,
+)
 from .coordinator import HomeIQHealthCoordinator, HomeIQSuggestionCoordinator, outage_store
 from .data import HomeIQConfigEntry, HomeIQData
 from .history import History
@@ -41,9 +49,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bo
     )
     options = HomeIQOptions.from_entry(entry.options)
     health = HomeIQHealthCoordinator(hass, entry, client)
-    # Raises ConfigEntryNotReady (add-on unreachable), ConfigEntryAuthFailed (token rejected) or
-    # ConfigEntryError (not an API v1 server).
-    await health.async_config_entry_first_refresh()
+    try:
+        # Raises ConfigEntryAuthFailed (token rejected), ConfigEntryError (not an API v1 server) or
+        # ConfigEntryNotReady (unreachable).
+        await health.async_config_entry_first_refresh()
+    except ConfigEntryNotReady:
+        # The suggestions are local: set up anyway. The add-on's entities stay unavailable (and
+        # the model sensors absent) until it answers; the coordinator keeps retrying.
+        LOGGER.info("The HomeIQ add-on at %s is not reachable yet; its entities wait for it", client.base_url)
     suggestions = HomeIQSuggestionCoordinator(hass, entry, SuggestionStore(hass, entry.entry_id))
     await suggestions.async_config_entry_first_refresh()
     history = History(hass, entry.entry_id, options)
@@ -67,7 +80,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bo
         manufacturer="HomeIQ",
         model="Automation suggestion engine",
         name=entry.title,
-        sw_version=health.data.version,
+        sw_version=health.data.version if health.data else None,
         # The add-on's info page under the Supervisor; its API wants a token, so no link for an
         # add-on set up by hand.
         configuration_url=addon_info_url(slug) if (slug := entry.data.get(CONF_ADDON_SLUG)) else None,

@@ -10,7 +10,7 @@ from typing import Any, override
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorEntity, SensorEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
@@ -99,9 +99,20 @@ async def async_setup_entry(
     async_add_entities(
         HomeIQSuggestionSensor(data.suggestions, description) for description in SUGGESTION_SENSORS
     )
-    async_add_entities(
-        HomeIQModelSensor(data.health, model_sensor(role)) for role in sorted(data.health.data.models)
-    )
+    health = data.health
+    known: set[str] = set()
+
+    @callback
+    def _add_model_sensors() -> None:
+        # The roles come from the add-on: once it answers (it may be down at set-up), and again
+        # when its profile gains a role.
+        if health.data is None or not (new := sorted(set(health.data.models) - known)):
+            return
+        known.update(new)
+        async_add_entities(HomeIQModelSensor(health, model_sensor(role)) for role in new)
+
+    _add_model_sensors()
+    entry.async_on_unload(health.async_add_listener(_add_model_sensors))
 
 
 class HomeIQSuggestionSensor(HomeIQEntity[HomeIQSuggestionCoordinator], SensorEntity):

@@ -42,16 +42,30 @@ async def _poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory, after: time
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
-async def test_setup_retries_while_the_add_on_is_down(
-    hass: HomeAssistant, addon: FakeAddon, automation_setup: None
+async def test_setup_while_the_add_on_is_down_keeps_the_local_entities(
+    hass: HomeAssistant, addon: FakeAddon, automation_setup: None, freezer: FrozenDateTimeFactory
 ) -> None:
     await addon.stop()
     entry = make_entry(addon)
     entry.add_to_hass(hass)
 
-    await hass.config_entries.async_setup(entry.entry_id)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
 
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.state is ConfigEntryState.LOADED
+    states = _states(hass, entry)
+    assert states["addon_connectivity"] == "off"
+    assert states["analyze"] == "unavailable"
+    assert states["suggestions"] == "0"  # local: available
+    assert not any(key.startswith("model_") for key in states)  # the roles come from the add-on
+
+    await addon.start()
+    await _poll(hass, freezer, timedelta(seconds=31))
+    states = _states(hass, entry)
+    assert states["addon_connectivity"] == "on"
+    assert states["model_embedding"] == "ready"
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.sw_version == "0.1.0-test"
 
 
 async def test_setup_with_a_rejected_token_starts_reauth(
@@ -420,7 +434,7 @@ async def test_an_add_on_still_down_after_a_restart_raises_the_repair_issue(
 
     await hass.config_entries.async_setup(entry.entry_id)
 
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.state is ConfigEntryState.LOADED
     issue_id = f"addon_unreachable_{entry.entry_id}"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
 
