@@ -77,11 +77,12 @@ async def async_run_analysis(
     store: SuggestionStore,
     *,
     wait_for_models: bool,
+    on_models_loading: Callable[[HomeIQModelsLoadingError], None] | None = None,
 ) -> tuple[dict[str, Any], list[Suggestion]]:
     """Mine, rank and merge; returns the summary and the suggestions seen for the first time.
 
     Raises `HomeIQError` when the add-on cannot rank (with `wait_for_models`, only after
-    MODELS_LOADING_WAIT of "models loading").
+    MODELS_LOADING_WAIT of "models loading"; `on_models_loading` hears of each such answer).
     """
     await history.async_wait_ready()
     started = dt_util.utcnow()
@@ -128,6 +129,8 @@ async def async_run_analysis(
                 )
                 break
             except HomeIQModelsLoadingError as err:
+                if on_models_loading is not None:
+                    on_models_loading(err)
                 wait = err.retry_after if err.retry_after is not None else DEFAULT_RETRY_AFTER_S
                 if not wait_for_models or monotonic() + wait > deadline:
                     raise
@@ -231,6 +234,7 @@ class Analyzer:
                 self._history,
                 self._suggestions.store,
                 wait_for_models=wait_for_models,
+                on_models_loading=self._health.async_note_call_error,
             )
         except HomeIQError as err:
             self._health.async_note_call_error(err)

@@ -303,6 +303,8 @@ async def test_an_analysis_that_may_wait_waits_while_the_add_on_loads_its_models
 
     assert summary["new"] == 4
     assert len(addon.calls("/v1/suggest")) == 3
+    # The model sensors followed the load closely while the run waited.
+    assert entry.runtime_data.health.update_interval == BUSY_INTERVAL
 
 
 async def test_the_analyze_action_answers_at_once_while_models_load(
