@@ -44,12 +44,12 @@ shopt -s nullglob globstar
 py_files() { local f; for f in "$@"; do [ -f "$f" ] && echo "$f"; done; }
 
 step "mypy --strict (add-on, Python $(.venv-addon/bin/python -c 'import sys;print(sys.version.split()[0])'))" "mypy --strict: add-on"
-# scripts/bench_patterns.py imports the integration package, so the HA step checks it.
-mapfile -t addon_py < <(py_files addon/homeiq_addon/**/*.py scripts/*.py | grep -vx 'scripts/bench_patterns.py')
+# scripts/bench_patterns.py and bench_history_writes.py import the integration package, so the HA step checks them.
+mapfile -t addon_py < <(py_files addon/homeiq_addon/**/*.py scripts/*.py | grep -vx -e 'scripts/bench_patterns.py' -e 'scripts/bench_history_writes.py')
 [ ${#addon_py[@]} -eq 0 ] || .venv-addon/bin/mypy "${addon_py[@]}" || fail=1
 
 step "mypy --strict (integration, Python $(.venv-ha/bin/python -c 'import sys;print(sys.version.split()[0])'))" "mypy --strict: integration"
-mapfile -t ha_py < <(py_files custom_components/homeiq/**/*.py demo/*.py evaluation/**/*.py scripts/bench_patterns.py)
+mapfile -t ha_py < <(py_files custom_components/homeiq/**/*.py demo/*.py evaluation/**/*.py scripts/bench_patterns.py scripts/bench_history_writes.py)
 [ ${#ha_py[@]} -eq 0 ] || .venv-ha/bin/mypy "${ha_py[@]}" || fail=1
 
 step "pytest: add-on"

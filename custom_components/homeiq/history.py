@@ -1,11 +1,10 @@
 """State history in: a backfill from the recorder, a live `state_changed` subscription, and the
 window of changes an analysis mines (`History`).
 
-Why a direct query: the recorder's history API (`history.state_changes_during_period` and friends)
-returns `LazyState` objects whose `context` is always empty, yet the origin of a change (a user in
-the UI, an automation, or a physical switch) lives in that context. So the backfill reads the
-`states` table's columns it needs (entity, state, time, context ids; never attributes, like the
-history API's `no_attributes=True`) on the recorder's own database executor, one day at a time.
+The recorder is read by `recorder_changes.RecorderReader` (context ids included where it can),
+the logs are kept by `history_store.HistoryStore`. The backfill and the live intake meet without
+a gap or a duplicate: the intake starts first, the backfill reads up to that instant after the
+recorder committed what was queued, and skips what is already logged.
 """
 
 from __future__ import annotations
@@ -13,26 +12,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 
-from homeassistant.components.recorder.db_schema import States, StatesMeta
-from homeassistant.components.recorder.models import bytes_to_ulid_or_none, bytes_to_uuid_hex_or_none
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE, EVENT_STATE_CHANGED
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
-from homeassistant.helpers.recorder import get_instance, session_scope
+from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
-from sqlalchemy import or_, select
 
 from .const import DOMAIN, HABIT_DOMAINS, LOGGER, ORIGIN_DOMAINS, TRACKED_DOMAINS
 from .history_store import HistoryStore
 from .options import EntityExclusions, HomeIQOptions
 from .patterns import StateChange
+from .recorder_changes import RecorderReader
 
 BACKFILL_CHUNK = timedelta(days=1)
-# Entity ids per SQL `IN (...)`, well under SQLite's bound-parameter limit.
-ENTITY_ID_BATCH = 500
 
 
 class EntitySelector:
@@ -72,78 +66,39 @@ class EntitySelector:
         return sorted(entity_id for entity_id in candidates if self.is_included(entity_id))
 
 
-def _read_changes(
-    hass: HomeAssistant, start: datetime, end: datetime, entity_ids: Sequence[str]
-) -> list[StateChange]:
-    """Read state changes (not attribute-only updates) in [start, end) on the recorder executor."""
-    changes: list[StateChange] = []
-    start_ts, end_ts = start.timestamp(), end.timestamp()
-    with session_scope(hass=hass, read_only=True) as session:
-        for offset in range(0, len(entity_ids), ENTITY_ID_BATCH):
-            batch = list(entity_ids[offset : offset + ENTITY_ID_BATCH])
-            stmt = (
-                select(
-                    StatesMeta.entity_id,
-                    States.state,
-                    States.last_updated_ts,
-                    States.context_id_bin,
-                    States.context_user_id_bin,
-                    States.context_parent_id_bin,
-                )
-                .join(StatesMeta, States.metadata_id == StatesMeta.metadata_id)
-                .where(
-                    StatesMeta.entity_id.in_(batch),
-                    States.state.is_not(None),
-                    States.last_updated_ts >= start_ts,
-                    States.last_updated_ts < end_ts,
-                    # The recorder stores last_changed_ts as NULL when it equals last_updated_ts,
-                    # i.e. when the state itself changed; origin records keep attribute updates too.
-                    or_(
-                        States.last_changed_ts.is_(None),
-                        States.last_changed_ts == States.last_updated_ts,
-                        *(StatesMeta.entity_id.startswith(f"{domain}.") for domain in ORIGIN_DOMAINS),
-                    ),
-                )
-                .order_by(States.last_updated_ts)
-            )
-            for entity_id, state, updated_ts, context_id, user_id, parent_id in session.execute(stmt):
-                changes.append(
-                    StateChange(
-                        entity_id=entity_id,
-                        state=state,
-                        when=dt_util.utc_from_timestamp(updated_ts),
-                        context_id=bytes_to_ulid_or_none(context_id),
-                        user_id=bytes_to_uuid_hex_or_none(user_id),
-                        parent_id=bytes_to_ulid_or_none(parent_id),
-                    )
-                )
-    changes.sort(key=lambda change: change.when)
-    return changes
-
-
 async def async_backfill(
-    hass: HomeAssistant,
+    reader: RecorderReader,
     store: HistoryStore,
     entity_ids: Sequence[str],
     start: datetime,
     end: datetime,
 ) -> int:
-    """Copy the recorder's changes in [start, end) into the per-day store; returns how many."""
-    if not entity_ids or start >= end:
+    """Copy the recorder's changes in [start, end) into the store, a day at a time.
+
+    After each day the store learns that it is complete up to there (`mark_recorded`), so an
+    unload halfway leaves `recorded_until` where the backfill really got. Returns how many changes
+    were added (changes already logged are skipped).
+    """
+    if start >= end:
         return 0
-    recorder = get_instance(hass)
+    if not entity_ids:
+        store.mark_recorded(end)
+        return 0
+    recorder = get_instance(reader.hass)
     # At start-up the database may still be migrating; the live subscription is already running.
     if not await recorder.async_db_ready:
         LOGGER.warning("The recorder's database is not available; no history was backfilled")
         return 0
+    # Changes from just before `end` may still be queued in the recorder: wait for their commit,
+    # as HA's own history stream does, so that the backfill reaches the live intake.
+    if (committed := recorder.async_get_commit_future()) is not None:
+        await committed
     total = 0
     chunk_start = start
     while chunk_start < end:
         chunk_end = min(chunk_start + BACKFILL_CHUNK, end)
-        changes = await recorder.async_add_executor_job(
-            partial(_read_changes, hass, chunk_start, chunk_end, entity_ids)
-        )
-        total += store.add_all(changes)
+        total += store.add_recorded(await reader.async_read(chunk_start, chunk_end, entity_ids))
+        store.mark_recorded(chunk_end)
         chunk_start = chunk_end
     return total
 
@@ -152,7 +107,8 @@ def change_from_event(event: Event[EventStateChangedData]) -> StateChange | None
     """The change to log for a `state_changed` event, or None for attribute-only updates.
 
     `unavailable`/`unknown` are kept: the pattern engine ignores the first state after them (a
-    device coming back is not somebody switching it).
+    device coming back is not somebody switching it). The time is `last_updated`, as the recorder
+    keeps it: for an origin record's attribute update, `last_changed` is an older change's.
     """
     new_state, old_state = event.data["new_state"], event.data["old_state"]
     if new_state is None:
@@ -167,7 +123,7 @@ def change_from_event(event: Event[EventStateChangedData]) -> StateChange | None
     return StateChange(
         entity_id=new_state.entity_id,
         state=new_state.state,
-        when=new_state.last_changed,
+        when=new_state.last_updated,
         context_id=context.id,
         user_id=context.user_id,
         parent_id=context.parent_id,
@@ -212,6 +168,7 @@ class History:
         self._window_days = options.window_days
         self._selector = EntitySelector(hass, options.exclusions)
         self._ready = asyncio.Event()
+        self._reader = RecorderReader(hass)
         self.store = HistoryStore(hass, entry_id)
 
     async def async_load(self) -> None:
@@ -220,13 +177,21 @@ class History:
 
     @callback
     def async_start(self, entry: ConfigEntry) -> None:
-        """Subscribe to live changes and backfill the gap since the last run from the recorder."""
+        """Subscribe to live changes and backfill the gap since the last run from the recorder.
+
+        The intake starts first, at `now`; the backfill reads from `recorded_until` up to `now`.
+        """
         now = dt_util.utcnow()
-        entry.async_on_unload(async_subscribe(self._hass, self._selector, self._on_change))
         start = window_start(now, self._window_days)
         self.store.prune(start)
-        if self.store.recorded_until is not None and self.store.recorded_until > start:
-            start = self.store.recorded_until
+        if (recorded_until := self.store.recorded_until_at(now)) is not None and recorded_until > start:
+            start = recorded_until
+        entry.async_on_unload(async_subscribe(self._hass, self._selector, self._on_change))
+        self.store.start_intake(now)
+        # Config entries are not unloaded when Home Assistant stops: write at its final write.
+        entry.async_on_unload(
+            self._hass.bus.async_listen(EVENT_HOMEASSISTANT_FINAL_WRITE, self._async_final_write)
+        )
         entry.async_create_background_task(
             self._hass, self._async_backfill(start, now), f"{DOMAIN} history backfill"
         )
@@ -234,7 +199,7 @@ class History:
     async def _async_backfill(self, start: datetime, end: datetime) -> None:
         try:
             count = await async_backfill(
-                self._hass, self.store, self._selector.included_entity_ids(), start, end
+                self._reader, self.store, self._selector.included_entity_ids(), start, end
             )
             LOGGER.debug("Backfilled %s state changes from %s to %s", count, start, end)
             self.store.async_schedule_save()
@@ -262,6 +227,12 @@ class History:
                 included[change.entity_id] = self._selector.is_included(change.entity_id)
         return [change for change in changes if included[change.entity_id]]
 
+    async def _async_final_write(self, _event: Event) -> None:
+        self.store.async_cancel_save()
+        await self.store.async_save()
+
     async def async_shutdown(self) -> None:
-        """Write what is in memory (unload)."""
+        """Stop logging and write what is in memory (unload)."""
+        self.store.stop_intake(dt_util.utcnow())
+        self.store.async_cancel_save()
         await self.store.async_save()

@@ -21,6 +21,7 @@ from custom_components.homeiq.history import EntitySelector, async_backfill
 from custom_components.homeiq.history_store import HistoryStore
 from custom_components.homeiq.options import EntityExclusions
 from custom_components.homeiq.patterns import StateChange
+from custom_components.homeiq.recorder_changes import RecorderReader
 from tests.integration.addon_server import FakeAddon
 from tests.integration.common import make_entry
 
@@ -59,7 +60,11 @@ async def test_backfill_reads_changes_with_their_origin_from_the_recorder(
     selector = EntitySelector(hass, EntityExclusions())
 
     count = await async_backfill(
-        hass, store, selector.included_entity_ids(), START - timedelta(hours=1), START + timedelta(days=3)
+        RecorderReader(hass),
+        store,
+        selector.included_entity_ids(),
+        START - timedelta(hours=1),
+        START + timedelta(days=3),
     )
 
     changes = store.changes_since(START - timedelta(hours=1))
