@@ -17,8 +17,10 @@ import socket
 import sys
 from pathlib import Path
 
+from homeiq_addon.launch import ROOT, ServerError, free_port
+
 from .flow import Progress, analyze, format_table, get_suggestions, start_stack
-from .harness import ROOT, HarnessError, free_port
+from .harness import HarnessError
 
 
 def _ha_port(wanted: int) -> int:
@@ -88,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         code = asyncio.run(run(args))
-    except HarnessError as err:
+    except (HarnessError, ServerError) as err:
         print(f"\ndemo failed: {err}", file=sys.stderr)
         code = 1
     with contextlib.suppress(Exception):

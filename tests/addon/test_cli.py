@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import stat
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from homeiq_addon.launch import AddonProcess, server_env
 from tests.fake_hub import FakeHub
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEIQ_")}
-    env["PYTHONPATH"] = f"{ROOT / 'addon'}{os.pathsep}{ROOT}"
-    return env
+    return server_env(None, hub=True)  # the fetch tests reach a loopback fake hub
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -39,27 +31,6 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         check=False,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _request(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data)  # noqa: S310 - loopback test server
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def test_help_names_the_three_commands() -> None:
@@ -138,47 +109,26 @@ def test_serve_answers_with_a_generated_token_and_stops_cleanly(
 ) -> None:
     data_dir = tmp_path / "data"
     shutil.copytree(fp32_data_dir, data_dir)
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "homeiq_addon", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--data-dir", str(data_dir), "--profile", "lite", "--precision", "fp32", "--prefetch",
-            "--embedding-model", str(tiny_models["embedding"]),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=_env(),
-        cwd=ROOT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, health = _request(f"{base}/health")
-                if health["models"]["embedding"]["state"] == "ready":
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            assert process.poll() is None, "the server exited early"
-            assert time.monotonic() < deadline, "the server never became ready"
-            time.sleep(0.2)
+    flags = ["--data-dir", str(data_dir), "--profile", "lite", "--precision", "fp32", "--prefetch"]
+    server = AddonProcess(
+        [*flags, "--embedding-model", str(tiny_models["embedding"])], tmp_path / "serve.log"
+    )
+    with server:  # no token given: the server generates one
+        health = server.wait_healthy()
         token_file = data_dir / "token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         token = token_file.read_text().strip()
         assert token not in json.dumps(health)
-        assert _request(f"{base}/v1/embed", {"texts": ["hello"]})[0] == 401
-        status, body = _request(f"{base}/v1/embed", {"texts": ["hello"]}, token)
+        assert server.request("POST", "/v1/embed", {"texts": ["hello"]})[0] == 401
+        server.token = token
+        server.wait_states(["embedding"], {"ready"}, within_s=120)
+        status, body, _ = server.request("POST", "/v1/embed", {"texts": ["hello"]})
         assert status == 200
         assert len(body["embeddings"][0]) == body["dim"]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        returncode = process.wait(timeout=60)
-    log.seek(0)
-    output = log.read()
+        returncode = server.stop(within_s=60)
+    output = server.log()
     assert returncode == 0, output
-    assert f"Listening on http://127.0.0.1:{port}" in output
+    assert f"Listening on http://127.0.0.1:{server.port}" in output
     assert "Generated a new API token" in output
     assert token not in output
     assert "Stopped" in output

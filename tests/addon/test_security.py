@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.addon.live_server import ROOT, TOKEN, LiveServer, copy_cache, server_env, tiny_model_args
+from homeiq_addon.launch import ROOT, server_env
+from tests.addon.live_server import TOKEN, LiveServer, copy_cache, tiny_model_args
 
 ROLES = ["embedding", "reranker", "classifier"]
 
@@ -108,13 +109,11 @@ def test_the_load_endpoint_takes_roles_only_never_model_ids(debug_server: LiveSe
     ],
 )
 def test_serve_refuses_a_model_id_that_is_a_path_trick_or_url(tmp_path: Path, model_id: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "homeiq_addon", "serve", "--host", "127.0.0.1", "--port", "9",
-         "--data-dir", str(tmp_path), "--profile", "lite", "--embedding-model", model_id],
-        capture_output=True, encoding="utf-8", timeout=120, env=server_env(TOKEN), cwd=ROOT, check=False,
-    )  # fmt: skip
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("homeiq: ") and "Traceback" not in result.stderr, result.stderr
+    flags = ["--data-dir", str(tmp_path), "--profile", "lite", "--embedding-model", model_id]
+    server = LiveServer(flags, tmp_path / "server.log").start()
+    assert server.wait_exit() == 2, server.log()
+    output = server.log()  # stderr: nothing else is written before the refusal
+    assert output.startswith("homeiq: ") and "Traceback" not in output, output
     assert not (tmp_path / "models" / "embedding").exists()
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from demo.harness import ADDON_PYTHON, ROOT, minilm_model_dir
+from demo.harness import ADDON_PYTHON, minilm_model_dir
+from homeiq_addon.launch import ROOT
 
 
 @pytest.fixture(scope="session")

@@ -206,16 +206,16 @@ def test_add_on_killed_mid_analysis(stack: DemoStack) -> None:
         assert "dismissed" in before.values()
         log_before = stack.ha.log_path.read_text(errors="replace")
 
-        process = stack.addon._process  # the harness only stops gracefully; this is a crash
-        assert process is not None and process.proc is not None
+        server = stack.addon.process  # the harness only stops gracefully; this is a crash
+        assert server is not None and server.process is not None
         # Freeze the add-on, so that the analysis (0.2 s when all is well) is surely waiting on
         # its /v1/suggest request (the kernel still accepts the connection), then kill it.
-        os.killpg(process.proc.pid, signal.SIGSTOP)
+        os.killpg(server.pid, signal.SIGSTOP)
         call = asyncio.create_task(analyze_failure(stack))
         await asyncio.sleep(2)
         assert not call.done()  # the analysis is in the middle of its call to the add-on
-        os.killpg(process.proc.pid, signal.SIGKILL)
-        process.proc.wait(10)
+        os.killpg(server.pid, signal.SIGKILL)
+        server.process.wait(10)
         killed_at = time.monotonic()
 
         # The port stays closed to HTTP, but a listener counts the integration's attempts.

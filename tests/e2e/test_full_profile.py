@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from demo.flow import Progress, analyze, get_suggestions, start_stack
-from demo.harness import ADDON_PYTHON, ROOT
+from demo.harness import ADDON_PYTHON
+from homeiq_addon.launch import ROOT
 
 ROLES = ("embedding", "reranker", "classifier")
 
