@@ -110,36 +110,26 @@ def test_a_model_that_fails_to_load_removes_nothing(
         registry.close()
 
 
-def test_nothing_goes_before_the_configured_models_are_loaded(
-    tmp_path: Path, fp32_data_dir: Path, tiny_models: dict[str, Path]
+@pytest.mark.parametrize("asked", [True, False], ids=["serve-asks", "fetch-or-shared-cache"])
+def test_the_cache_is_pruned_only_when_asked_and_only_once_the_models_are_loaded(
+    tmp_path: Path, fp32_data_dir: Path, tiny_models: dict[str, Path], asked: bool
 ) -> None:
-    """Without prefetch the models load on first use; the cache is pruned only after that."""
+    """Without prefetch the models load on first use, and pruning waits for that; other users of
+    a data dir (``fetch``, tests sharing a cache) never ask for it."""
     data = cache_with_an_earlier_model(fp32_data_dir, tmp_path / "data")
     before = folders(data)
     registry = ModelRegistry(tiny_settings(data, tiny_models, profile="lite"))
     try:
-        registry.prune_when_ready()
+        if asked:
+            registry.prune_when_ready()
         assert folders(data) == before
         registry.start_loading([Role.EMBEDDING])
         registry.wait(timeout=300)
         assert registry.status()[Role.EMBEDDING].state is RoleState.READY
+    finally:
+        registry.close()
+    if asked:
         (kept,) = folders(data)
         assert kept.startswith("embedding/") and OLD_MODEL not in kept
-    finally:
-        registry.close()
-
-
-def test_without_prune_when_ready_the_cache_is_left_alone(
-    tmp_path: Path, fp32_data_dir: Path, tiny_models: dict[str, Path]
-) -> None:
-    """Other users of a data dir (``fetch``, tests sharing a cache) never prune."""
-    data = cache_with_an_earlier_model(fp32_data_dir, tmp_path / "data")
-    before = folders(data)
-    registry = ModelRegistry(tiny_settings(data, tiny_models, profile="lite"))
-    try:
-        registry.start_loading([Role.EMBEDDING])
-        registry.wait(timeout=300)
-        assert registry.status()[Role.EMBEDDING].state is RoleState.READY
-    finally:
-        registry.close()
-    assert folders(data) == before
+    else:
+        assert folders(data) == before
