@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         ZoneInfo(args.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except ZoneInfoNotFoundError, ValueError:
         print(f"error: unknown time zone {args.time_zone!r}", file=sys.stderr)
         return 2
     if (args.latitude is None) != (args.longitude is None):
