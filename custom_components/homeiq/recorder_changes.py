@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from homeassistant.components.recorder.history import get_significant_states
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers.recorder import get_instance, session_scope
 from homeassistant.util import dt as dt_util
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .const import LOGGER, ORIGIN_DOMAINS
@@ -40,41 +41,48 @@ else:
 ENTITY_ID_BATCH = 500
 
 
+def _states_statement(start: datetime, end: datetime, entity_ids: list[str]) -> Select[Any]:
+    """State changes (and origin records' updates) of `entity_ids` in [start, end), by time."""
+    return (
+        select(
+            StatesMeta.entity_id,
+            States.state,
+            States.last_updated_ts,
+            States.context_id_bin,
+            States.context_user_id_bin,
+            States.context_parent_id_bin,
+        )
+        .join(StatesMeta, States.metadata_id == StatesMeta.metadata_id)
+        .where(
+            StatesMeta.entity_id.in_(entity_ids),
+            States.state.is_not(None),
+            States.last_updated_ts >= start.timestamp(),
+            States.last_updated_ts < end.timestamp(),
+            # The recorder stores last_changed_ts as NULL when it equals last_updated_ts, i.e.
+            # when the state itself changed; origin records keep attribute updates too.
+            or_(
+                States.last_changed_ts.is_(None),
+                States.last_changed_ts == States.last_updated_ts,
+                *(StatesMeta.entity_id.startswith(f"{domain}.") for domain in ORIGIN_DOMAINS),
+            ),
+        )
+        .order_by(States.last_updated_ts)
+    )
+
+
 def _query_states(
     hass: HomeAssistant, start: datetime, end: datetime, entity_ids: Sequence[str]
 ) -> list[StateChange]:
-    """State changes (and origin records' updates) in [start, end) from the `states` table."""
+    """The changes in [start, end) from the `states` table, with their context ids."""
+    # Built before the session: a renamed column fails here, not as a database error.
+    statements = [
+        _states_statement(start, end, list(entity_ids[offset : offset + ENTITY_ID_BATCH]))
+        for offset in range(0, len(entity_ids), ENTITY_ID_BATCH)
+    ]
     changes: list[StateChange] = []
-    start_ts, end_ts = start.timestamp(), end.timestamp()
     with session_scope(hass=hass, read_only=True) as session:
-        for offset in range(0, len(entity_ids), ENTITY_ID_BATCH):
-            batch = list(entity_ids[offset : offset + ENTITY_ID_BATCH])
-            stmt = (
-                select(
-                    StatesMeta.entity_id,
-                    States.state,
-                    States.last_updated_ts,
-                    States.context_id_bin,
-                    States.context_user_id_bin,
-                    States.context_parent_id_bin,
-                )
-                .join(StatesMeta, States.metadata_id == StatesMeta.metadata_id)
-                .where(
-                    StatesMeta.entity_id.in_(batch),
-                    States.state.is_not(None),
-                    States.last_updated_ts >= start_ts,
-                    States.last_updated_ts < end_ts,
-                    # The recorder stores last_changed_ts as NULL when it equals last_updated_ts,
-                    # i.e. when the state itself changed; origin records keep attribute updates too.
-                    or_(
-                        States.last_changed_ts.is_(None),
-                        States.last_changed_ts == States.last_updated_ts,
-                        *(StatesMeta.entity_id.startswith(f"{domain}.") for domain in ORIGIN_DOMAINS),
-                    ),
-                )
-                .order_by(States.last_updated_ts)
-            )
-            for entity_id, state, updated_ts, context_id, user_id, parent_id in session.execute(stmt):
+        for statement in statements:
+            for entity_id, state, updated_ts, context_id, user_id, parent_id in session.execute(statement):
                 changes.append(
                     StateChange(
                         entity_id=entity_id,
