@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 
 from homeiq_addon.launch import minilm_model_dir  # noqa: E402
 from homeiq_addon.models import runtime  # noqa: E402
+from homeiq_addon.models.cache import OV_CACHE, ModelCache  # noqa: E402
 from homeiq_addon.models.classifier import OVClassifier  # noqa: E402
 from homeiq_addon.models.embedder import OVEmbedder  # noqa: E402
 from homeiq_addon.models.labels import category_prompt, priority_prompt  # noqa: E402
@@ -48,7 +49,6 @@ from homeiq_addon.models.pattern_texts import pattern_texts, query_texts  # noqa
 from homeiq_addon.models.precision import candidates, cpu_identity  # noqa: E402
 from homeiq_addon.models.registry import ModelRegistry  # noqa: E402
 from homeiq_addon.models.reranker import OVReranker  # noqa: E402
-from homeiq_addon.models.store import OV_CACHE, ModelStore  # noqa: E402
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role  # noqa: E402
 from homeiq_addon.settings import Settings  # noqa: E402
 
@@ -132,10 +132,10 @@ def settings(work: Path, models: dict[str, Path], precision: str = "auto") -> Se
 def variants(work: Path, models: dict[str, Path], role: Role) -> dict[str, Any]:
     """Every precision ``auto`` tries for ``role`` on this CPU, loaded side by side from the cache
     (the auto registry converted them all) and warmed."""
-    store = ModelStore(work / "data" / "models", offline=True)
+    cache = ModelCache(work / "data" / "models", offline=True)
     loaded: dict[str, Any] = {}
     for candidate in candidates(role, cpu_identity()):
-        entry = store.ensure(role, str(models[role.value]), candidate.ir, lambda *_: None)
+        entry = cache.ensure(role, str(models[role.value]), candidate.ir, lambda *_: None)
         options = LoadOptions(
             device="CPU",
             threads=runtime.allowed_threads(),

@@ -33,9 +33,9 @@ import openvino as ov  # noqa: E402
 from homeiq_addon.launch import minilm_model_dir  # noqa: E402
 from homeiq_addon.models import runtime  # noqa: E402
 from homeiq_addon.models.batching import bucket_batch, bucket_length, pad_ids, plan_batches  # noqa: E402
+from homeiq_addon.models.cache import ModelCache  # noqa: E402
 from homeiq_addon.models.loaded import load_tokenizer  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts  # noqa: E402
-from homeiq_addon.models.store import ModelStore  # noqa: E402
 from homeiq_addon.models.types import Role  # noqa: E402
 
 Feed = dict[str, Any]
@@ -103,10 +103,10 @@ def main() -> int:
     for line in bench_api.hardware():
         print(line, flush=True)
     cores = runtime.allowed_threads()
-    store = ModelStore(args.work / "data" / "models", offline=True)
+    cache = ModelCache(args.work / "data" / "models", offline=True)
     texts = pattern_texts(256, seed=3)
     for precision in ("int8", "fp32"):
-        entry = store.ensure(Role.EMBEDDING, str(minilm_model_dir()), precision, lambda *_: None)
+        entry = cache.ensure(Role.EMBEDDING, str(minilm_model_dir()), precision, lambda *_: None)
         xml = entry.path / "openvino_model.xml"
         rows = [e.ids for e in load_tokenizer(entry.path, 256).encode_batch(texts)]
         sorted_feeds, arrival_feeds = feeds(rows, sort=True), feeds(rows, sort=False)

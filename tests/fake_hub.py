@@ -3,6 +3,9 @@
 - ``GET /api/models/{repo}[/revision/{rev}]``: commit sha and files (size, LFS sha256);
 - ``HEAD|GET /{repo}/resolve/{rev}/{file}``: file metadata headers and bytes (Range aware).
 
+A repository keeps its older commits: ``main`` (and the head's sha) name the newest one, an
+older sha its own files, anything else answers 404 with the hub's ``RevisionNotFound`` code.
+
 Faults per file simulate what goes wrong in real downloads: ``truncate`` (connection drops
 halfway, every time), ``truncate_once`` (drops once; a resumed request succeeds), ``corrupt``
 (right size, wrong bytes: the advertised sha256 no longer matches) and ``missing`` (404).
@@ -22,10 +25,24 @@ from aiohttp import web
 
 @dataclass
 class FakeRepo:
-    """One repository at one commit."""
+    """One repository: the head commit of ``main`` and the older commits."""
 
     sha: str
     files: dict[str, bytes]
+    history: dict[str, dict[str, bytes]] = field(default_factory=dict)
+
+    def at(self, revision: str) -> tuple[str, dict[str, bytes]] | None:
+        """(commit, files) that ``revision`` names, or None."""
+        if revision in ("main", self.sha):
+            return self.sha, self.files
+        if revision in self.history:
+            return revision, self.history[revision]
+        return None
+
+    def commit(self, sha: str, files: dict[str, bytes]) -> None:
+        """A new head commit; the old one stays reachable by its sha."""
+        self.history[self.sha] = self.files
+        self.sha, self.files = sha, files
 
 
 @dataclass
@@ -41,40 +58,67 @@ class FakeHub:
     _runner: web.AppRunner | None = None
 
     def add_folder(self, repo_id: str, folder: Path, sha: str) -> None:
-        """Publish every file of ``folder`` (recursively) as ``repo_id`` at commit ``sha``."""
+        """Publish every file of ``folder`` (recursively) as ``repo_id`` at commit ``sha``: a new
+        repository, or a new head commit of an existing one."""
         files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-        self.repos[repo_id] = FakeRepo(sha, files)
+        if repo_id in self.repos:
+            self.repos[repo_id].commit(sha, files)
+        else:
+            self.repos[repo_id] = FakeRepo(sha, files)
+
+    def downloads(self) -> int:
+        """How many file bodies were sent (GET on resolve), in all."""
+        return sum(n for key, n in self.requests.items() if key.startswith("GET "))
+
+    def _lookup(self, request: web.Request) -> tuple[str, dict[str, bytes]] | web.Response:
+        """The commit and files a request names, or the hub's 404 answer."""
+        repo_id = f"{request.match_info['owner']}/{request.match_info['name']}"
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            return web.json_response(
+                {"error": "Repository not found"}, status=404, headers={"X-Error-Code": "RepoNotFound"}
+            )
+        found = repo.at(request.match_info.get("rev", "main"))
+        if found is None:
+            return web.json_response(
+                {"error": "Invalid rev id"}, status=404, headers={"X-Error-Code": "RevisionNotFound"}
+            )
+        return found
 
     # ---- handlers -----------------------------------------------------------------------
     async def _info(self, request: web.Request) -> web.Response:
         repo_id = f"{request.match_info['owner']}/{request.match_info['name']}"
         self.requests[f"info {repo_id}"] += 1
-        repo = self.repos.get(repo_id)
-        if repo is None:
-            return web.json_response({"error": "Repository not found"}, status=404)
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        sha, files = found
         siblings = []
-        for name, data in repo.files.items():
+        for name, data in files.items():
             entry: dict[str, object] = {"rfilename": name, "size": len(data)}
-            if name.endswith((".safetensors", ".bin", ".npy")):
+            if name.endswith((".safetensors", ".bin", ".npy", ".onnx", ".onnx_data")):
                 entry["lfs"] = {
                     "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                     "pointerSize": 134,
                 }
             siblings.append(entry)
-        return web.json_response({"id": repo_id, "modelId": repo_id, "sha": repo.sha, "siblings": siblings})
+        return web.json_response({"id": repo_id, "modelId": repo_id, "sha": sha, "siblings": siblings})
 
     async def _resolve(self, request: web.Request) -> web.StreamResponse:
         repo_id = f"{request.match_info['owner']}/{request.match_info['name']}"
         name = request.match_info["path"]
-        repo = self.repos.get(repo_id)
         fault = self.faults.get((repo_id, name))
         self.requests[f"{request.method} {name}"] += 1
-        if repo is None or name not in repo.files or fault == "missing":
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        sha, files = found
+        if name not in files or fault == "missing":
             return web.Response(status=404, headers={"X-Error-Code": "EntryNotFound"})
-        data = repo.files[name]
+        data = files[name]
         etag = hashlib.sha256(data).hexdigest()
-        headers = {"X-Repo-Commit": repo.sha, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+        headers = {"X-Repo-Commit": sha, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(data))
             return web.Response(status=200, headers=headers)

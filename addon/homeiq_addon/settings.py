@@ -19,12 +19,21 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from homeiq_addon.models.types import Role
+from homeiq_addon.models.types import REVISION, Role
 
+# Repositories that ship what the default (torch-free) image serves: an OpenVINO IR folder
+# (openvino/, FP32 and static INT8) for the embedder, ONNX graphs for the other two
+# (Xenova/flan-t5-small is google/flan-t5-small exported to ONNX by transformers.js).
 DEFAULT_MODELS: dict[Role, str] = {
     Role.EMBEDDING: "sentence-transformers/all-MiniLM-L6-v2",
     Role.RERANKER: "BAAI/bge-reranker-base",
-    Role.CLASSIFIER: "google/flan-t5-small",
+    Role.CLASSIFIER: "Xenova/flan-t5-small",
+}
+# The commit of each default model the add-on serves: upstream commits never cause a download.
+DEFAULT_REVISIONS: dict[Role, str] = {
+    Role.EMBEDDING: "c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
+    Role.RERANKER: "d27e7d37aa3bd7bf26cad7612c93bee9b97f8193",
+    Role.CLASSIFIER: "eb11a08e4f61363b60800ae1389aee114933ab39",
 }
 # The roles that get a model of their own; in the lite profile the embedding model serves all.
 PROFILES: dict[str, tuple[Role, ...]] = {"full": tuple(Role), "lite": (Role.EMBEDDING,)}
@@ -143,6 +152,13 @@ def _boolean(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def _revision(text: str) -> str:
+    """A commit hash, branch or tag of a hub repository (``main``, ``refs/pr/3``, 40 hex digits)."""
+    if ".." in text or not REVISION.match(text):
+        raise ValueError("use a commit hash (40 hex digits), a branch or a tag")
+    return text
+
+
 def _model_id(text: str) -> str:
     """A hub id, or a local model directory (made absolute so the cwd no longer matters)."""
     path = Path(text).expanduser()
@@ -218,6 +234,15 @@ class Settings:
     classifier_model: str = option(
         DEFAULT_MODELS[Role.CLASSIFIER], "hub id or local directory", convert=_model_id
     )
+    embedding_revision: str = option(
+        DEFAULT_REVISIONS[Role.EMBEDDING], "commit (or branch) of the embedding model", convert=_revision
+    )
+    reranker_revision: str = option(
+        DEFAULT_REVISIONS[Role.RERANKER], "commit (or branch) of the reranker model", convert=_revision
+    )
+    classifier_revision: str = option(
+        DEFAULT_REVISIONS[Role.CLASSIFIER], "commit (or branch) of the classifier model", convert=_revision
+    )
     precision: str = option("auto", "auto: the fastest measured on this CPU", choices=PRECISIONS)
     device: str = option("CPU", "OpenVINO device; falls back to CPU", choices=DEVICES, convert=str.upper)
     threads: int = option(0, "inference threads (0: what the CPU quota allows)", minimum=0, maximum=64)
@@ -240,6 +265,14 @@ class Settings:
             Role.EMBEDDING: self.embedding_model,
             Role.RERANKER: self.reranker_model,
             Role.CLASSIFIER: self.classifier_model,
+        }[role]
+
+    def model_revision(self, role: Role) -> str:
+        """The configured commit, branch or tag of ``role``'s hub model (unused for a directory)."""
+        return {
+            Role.EMBEDDING: self.embedding_revision,
+            Role.RERANKER: self.reranker_revision,
+            Role.CLASSIFIER: self.classifier_revision,
         }[role]
 
     def roles(self) -> list[Role]:

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from homeiq_addon.api import create_app
 from homeiq_addon.launch import minilm_model_dir
+from homeiq_addon.models.cache import MANIFEST
 from homeiq_addon.models.registry import ModelRegistry
-from homeiq_addon.models.store import MANIFEST
 from homeiq_addon.models.types import Role
 from homeiq_addon.settings import Settings
 from tests.addon.api_fixtures import TOKEN, api_settings

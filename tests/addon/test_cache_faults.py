@@ -1,6 +1,6 @@
 """Model cache faults, seen through the real server process and its HTTP API.
 
-``test_models_store.py`` pins the store itself (resume, truncation, checksum, bit flips, missing
+``test_models_cache.py`` pins the store itself (resume, truncation, checksum, bit flips, missing
 manifest). Here the same faults, and a full disk, happen to a running add-on: each must be
 detected, reported in /v1/models with a clear message, never loaded (no cache entry, 503 for
 that role), repaired by the next load request, while the other roles keep serving.
@@ -39,7 +39,8 @@ def hub(ov_folder: Path) -> Iterator[FakeHub]:
 def hub_server(tmp_path: Path, fp32_data_dir: Path, tiny_models: dict[str, Path], hub: FakeHub) -> LiveServer:
     """Full profile: reranker and classifier from the local cache, the embedding model from the hub."""
     data = copy_cache(fp32_data_dir, tmp_path / "data", roles=tuple(OTHERS))
-    args = [*tiny_model_args(tiny_models, data), "--embedding-model", REPO, "--hub-endpoint", hub.url]
+    args = [*tiny_model_args(tiny_models, data), "--embedding-model", REPO, "--embedding-revision", SHA]
+    args += ["--hub-endpoint", hub.url]
     return LiveServer(args, tmp_path / "server.log", hub=True)
 
 

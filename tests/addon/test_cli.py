@@ -145,6 +145,7 @@ def test_fetch_downloads_a_hub_model_from_the_endpoint_in_the_environment(
             "HOMEIQ_DATA_DIR": str(tmp_path),
             "HOMEIQ_PROFILE": "lite",
             "HOMEIQ_EMBEDDING_MODEL": "acme/tiny-embedder",
+            "HOMEIQ_EMBEDDING_REVISION": "a" * 40,
             "HOMEIQ_PRECISION": "fp32",
             "HOMEIQ_HUB_ENDPOINT": hub.url,
         }

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from homeiq_addon.models import precision
+from homeiq_addon.models.cache import OV_CACHE
 from homeiq_addon.models.precision import (
     Candidate,
     CpuIdentity,
@@ -22,7 +23,6 @@ from homeiq_addon.models.precision import (
     decide,
 )
 from homeiq_addon.models.registry import ModelRegistry
-from homeiq_addon.models.store import OV_CACHE
 from homeiq_addon.models.types import Role, RoleState
 from tests.tiny_models import tiny_settings
 

@@ -146,7 +146,11 @@ def test_the_hub_repo_is_served_with_the_table_outside(
     hub: FakeHub, tmp_path: Path, tiny_models: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="homeiq_addon")
-    registry = ModelRegistry(tiny_settings(tmp_path, tiny_models, reranker_model=REPO, hub_endpoint=hub.url))
+    registry = ModelRegistry(
+        tiny_settings(
+            tmp_path, tiny_models, reranker_model=REPO, reranker_revision="3" * 40, hub_endpoint=hub.url
+        )
+    )
     try:
         registry.start_loading([Role.RERANKER])
         registry.wait(timeout=300)
@@ -226,7 +230,11 @@ def test_a_classifier_repo_from_the_hub_reports_its_real_precision(
         server.add_folder("OpenVINO/flan-t5-small-ov", ov_classifiers["stateful"], "4" * 40)
         registry = ModelRegistry(
             tiny_settings(
-                tmp_path, tiny_models, classifier_model="OpenVINO/flan-t5-small-ov", hub_endpoint=server.url
+                tmp_path,
+                tiny_models,
+                classifier_model="OpenVINO/flan-t5-small-ov",
+                classifier_revision="4" * 40,
+                hub_endpoint=server.url,
             )
         )
         try:

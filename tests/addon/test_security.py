@@ -3,7 +3,7 @@ container asks for no privileges.
 
 Already pinned elsewhere (not repeated here): token generation/0600/constant-time compare
 (``test_api_auth.py``), a generated token absent from the serve log (``test_cli.py``),
-``trust_remote_code`` and path-like hub ids refused by the store (``test_models_store.py``),
+``trust_remote_code`` and path-like hub ids refused by the store (``test_models_cache.py``),
 host_network/privileged/full_access/docker_api absent and the AppArmor profile's name
 (``test_packaging.py``), the integration's diagnostics redaction
 (``tests/integration/test_availability.py``).

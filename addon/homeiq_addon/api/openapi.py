@@ -46,6 +46,7 @@ ROLE_REPORT = _object(
         "load_seconds": _NULLABLE_NUM,
         "progress": _NULLABLE_NUM,
         "error": _NULLABLE_STR,
+        "error_code": _NULLABLE_STR,
     }
 )
 _LIMITS = _object(

@@ -58,6 +58,7 @@ def role_report(status: RoleStatus) -> dict[str, Any]:
         "load_seconds": status.load_seconds,
         "progress": status.progress,
         "error": status.error,
+        "error_code": status.error_code,
     }
 
 

@@ -1,8 +1,16 @@
-"""Export a Hugging Face model folder to OpenVINO IR, optionally statically quantized to INT8.
+"""Turn a model folder into the OpenVINO IR the runtime serves, in a CHILD process.
 
-Runs in a CHILD process (``python -m homeiq_addon.models.convert ...``): it imports torch,
-transformers and nncf, which the serving process must never load (≈215 MB and 1.5 s for
-torch alone). The parent only reads the files written here.
+Three routes, each run as ``python -m homeiq_addon.models.convert ...`` so that the serving
+process never loads what they import (torch alone costs ≈215 MB and 1.5 s); the parent only
+reads the files written here:
+
+- ONNX (``model.onnx``, or ``encoder_model.onnx`` + ``decoder_model.onnx`` for the classifier)
+  to an FP32 IR with OpenVINO's own ONNX frontend: needs neither torch nor nncf, so the default
+  (torch-free) add-on image serves hub repositories that ship ONNX files;
+- ``--derive``: an INT8 variant (static or weight-only) of an FP32 cache entry with nncf's
+  OpenVINO backend (no torch; nncf is only installed in the converter image);
+- a PyTorch checkpoint (safetensors / pytorch_model.bin): traced with torch and transformers,
+  only in the converter image (build argument ``WITH_CONVERTER=true``). Described below.
 
 Each role is traced with OpenVINO's PyTorch frontend (the exporter optimum-intel itself
 uses) through a small wrapper, so the graph has exactly the inputs the runtime feeds:
@@ -42,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from .batching import bucket_length, pad_ids
-from .loaded import INFO_FILE, load_tokenizer, pad_token_id, read_config
+from .loaded import INFO_FILE, config_max_length, load_tokenizer, pad_token_id, read_config, read_info
 from .pattern_texts import pattern_texts, query_texts
 
 _LOGGER = logging.getLogger("homeiq_addon.models.convert")
@@ -52,6 +60,12 @@ CALIBRATION_TEXTS = 300
 MAX_LENGTH = {"embedding": 256, "reranker": 512, "classifier": 512}
 # int8: static INT8 (weight-only for the classifier); int8w: weight-only INT8; fp32.
 PRECISIONS = ("int8", "int8w", "fp32")
+ONNX_MODEL = "model.onnx"
+ONNX_ENCODER = "encoder_model.onnx"
+ONNX_DECODER = "decoder_model.onnx"
+OV_MODEL = "openvino_model.xml"
+OV_ENCODER = "openvino_encoder_model.xml"
+OV_DECODER = "openvino_decoder_model.xml"
 
 
 def _batches(rows: list[list[int]], pad_id: int, size: int, max_len: int) -> Iterator[tuple[Any, Any]]:
@@ -292,29 +306,150 @@ def prepare_openvino_reranker(source: Path, out: Path) -> dict[str, Any]:
     return info
 
 
+def precision_label(role: str, precision: str) -> str:
+    """What /v1/models calls the graphs of ``precision``: the classifier's INT8 is weight-only."""
+    if precision == "int8w" or (role == "classifier" and precision == "int8"):
+        return "int8-weights"
+    return precision
+
+
 def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]:
-    """Convert ``source`` (an HF folder, or a pre-converted OpenVINO reranker) into ``out`` and
-    write the info file; returns it."""
+    """Convert ``source`` (an ONNX folder, an HF checkpoint folder, or a pre-converted OpenVINO
+    reranker) into ``out`` and write the info file; returns it."""
     if role not in CONVERTERS:
         raise ValueError(f"unknown role {role!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}")
-    if role == "reranker" and (source / "openvino_model.xml").exists():
+    if is_onnx(source, role):
+        if precision != "fp32":  # INT8 variants are derived from the FP32 entry (--derive)
+            raise ValueError("ONNX models are converted to FP32; derive INT8 from that entry")
+        return _write_info(source, out, role, lambda src, dest: convert_onnx(role, src, dest))
+    if role == "reranker" and (source / OV_MODEL).exists():
         return _write_info(source, out, role, prepare_openvino_reranker)
     cfg = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if cfg.get("auto_map"):
         # Custom code would need trust_remote_code, which we never grant.
         raise ValueError("model needs custom code (trust_remote_code), which is not allowed")
-    precision_label = (
-        "int8-weights"
-        if precision == "int8w" or (role == "classifier" and precision == "int8")
-        else precision
-    )
+    label = precision_label(role, precision)
 
     def build(src: Path, dest: Path) -> dict[str, Any]:
-        return {"precision": precision_label, **CONVERTERS[role](src, dest, precision)}
+        return {"precision": label, **CONVERTERS[role](src, dest, precision)}
 
     return _write_info(source, out, role, build)
+
+
+def is_onnx(folder: Path, role: str) -> bool:
+    """Whether ``folder`` holds the ONNX graph(s) of ``role`` (and no OpenVINO IR)."""
+    if role == "classifier":
+        return (folder / ONNX_ENCODER).exists() and (folder / ONNX_DECODER).exists()
+    return (folder / ONNX_MODEL).exists() and not (folder / OV_MODEL).exists()
+
+
+def convert_onnx(role: str, source: Path, out: Path) -> dict[str, Any]:
+    """ONNX graph(s) to an FP32 IR with OpenVINO's ONNX frontend: no torch, no nncf.
+
+    The classifier's decoder keeps only its first output (the logits; an exported decoder also
+    returns its key/value cache); a reranker's word table is taken out of the graph.
+    """
+    import openvino as ov
+
+    if role == "classifier":
+        enc = ov.convert_model(source / ONNX_ENCODER)
+        dec = ov.convert_model(source / ONNX_DECODER)
+        if len(dec.outputs) > 1:
+            dec = ov.Model([dec.output(0)], dec.get_parameters(), "decoder")
+        ov.save_model(enc, out / OV_ENCODER, compress_to_fp16=False)
+        ov.save_model(dec, out / OV_DECODER, compress_to_fp16=False)
+        return {"source_format": "onnx", "precision": "fp32"}
+    model = ov.convert_model(source / ONNX_MODEL)
+    info: dict[str, Any] = {"source_format": "onnx", "precision": "fp32"}
+    if role == "reranker":
+        from .word_table import UnsupportedGraphError, detach_word_table
+
+        try:
+            info.update(detach_word_table(model, out / "word_embeddings.npy", np.float32))
+        except UnsupportedGraphError as err:
+            _LOGGER.warning("Keeping the word table inside the reranker graph: %s", err)
+    ov.save_model(model, out / OV_MODEL, compress_to_fp16=False)
+    return info
+
+
+def derive(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]:
+    """An INT8 variant of the FP32 cache entry ``source`` with nncf's OpenVINO backend (no torch):
+    static INT8 (weights and activations, calibrated on pattern texts) or weight-only INT8; the
+    classifier's INT8 is weight-only (see the module docstring)."""
+    if precision not in ("int8", "int8w"):
+        raise ValueError(f"only INT8 variants are derived, not {precision!r}")
+    fp32_info = read_info(source)
+
+    def build(src: Path, dest: Path) -> dict[str, Any]:
+        import openvino as ov
+
+        core = ov.Core()
+        info = {k: v for k, v in fp32_info.items() if k not in ("format", "convert_seconds")}
+        info["precision"] = precision_label(role, precision)
+        info["derived_from"] = "fp32"
+        if role == "classifier":
+            for name in (OV_ENCODER, OV_DECODER):
+                model = _compress_weights(core.read_model(src / name))
+                ov.save_model(model, dest / name, compress_to_fp16=False)
+            return info
+        model = core.read_model(src / OV_MODEL)
+        if precision == "int8w":
+            model = _compress_weights(model)
+        else:
+            model = _quantize(model, _calibration_items(role, src, model, fp32_info))
+        ov.save_model(model, dest / OV_MODEL, compress_to_fp16=False)
+        table = fp32_info.get("embeddings")
+        if table and fp32_info.get("embeddings_scale"):  # an 8-bit table: kept with its scales
+            for key in ("embeddings", "embeddings_scale", "embeddings_zero_point"):
+                if fp32_info.get(key):
+                    shutil.copy(src / fp32_info[key], dest / fp32_info[key])
+        elif table:  # a float table is kept in FP16 beside an INT8 graph, as the converter does
+            _save_fp16(src / table, dest / table)
+        return info
+
+    return _write_info(source, out, role, build)
+
+
+def _save_fp16(source: Path, dest: Path) -> None:
+    """Copy a (vocab, hidden) float table as FP16, a block of rows at a time."""
+    table = np.load(source, mmap_mode="r")
+    half = np.lib.format.open_memmap(dest, mode="w+", dtype=np.float16, shape=table.shape)
+    for start in range(0, table.shape[0], 8192):
+        half[start : start + 8192] = table[start : start + 8192]
+    half.flush()
+    del half
+
+
+def _calibration_items(role: str, folder: Path, model: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pattern texts (query + document pairs for a reranker) as the graph's inputs, in batches."""
+    names = {port.get_any_name() for port in model.inputs}
+    offset = 2 if role == "reranker" else 0
+    max_len = int(info.get("max_length") or config_max_length(folder, MAX_LENGTH[role], offset=offset))
+    tok = load_tokenizer(folder, max_len)
+    texts: list[Any] = pattern_texts(CALIBRATION_TEXTS, seed=13 if role == "reranker" else 11)
+    if role == "reranker":
+        queries = query_texts()
+        texts = [(queries[i % len(queries)], d) for i, d in enumerate(texts)]
+    pad = pad_token_id(tok, 1 if role == "reranker" else 0)
+    rows = [e.ids for e in tok.encode_batch(texts)]
+    table = None
+    if "inputs_embeds" in names:
+        from .word_table import WordTable
+
+        table = WordTable(folder, info)
+    items = []
+    for ids, mask in _batches(rows, pad, 8, max_len):
+        item: dict[str, Any] = {"attention_mask": mask}
+        if "input_ids" in names:
+            item["input_ids"] = ids
+        if "token_type_ids" in names:
+            item["token_type_ids"] = np.zeros_like(ids)
+        if table is not None:
+            item["inputs_embeds"] = table.lookup(ids)
+        items.append(item)
+    return items
 
 
 def _write_info(
@@ -347,10 +482,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", required=True, type=Path)
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--precision", default="int8", choices=list(PRECISIONS))
+    parser.add_argument(
+        "--derive", action="store_true", help="derive an INT8 variant of the FP32 entry --source (nncf)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        info = convert(args.role, args.source, args.output, args.precision)
+        run = derive if args.derive else convert
+        info = run(args.role, args.source, args.output, args.precision)
     except Exception as err:  # report one clear line to the parent, which shows it as the role error
         print(f"conversion failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

@@ -22,13 +22,13 @@ from typing import Any
 from homeiq_addon.settings import PRECISIONS, PROFILES, Settings
 
 from . import precision as precisions, runtime
+from .cache import CONVERTER_MISSING, OV_CACHE, Entry, ModelCache, ModelCacheError, parse_model_id
 from .classifier import OVClassifier
 from .embedder import OVEmbedder
 from .lite import CosineReranker, ExemplarClassifier
 from .loaded import LoadOptions
 from .pattern_texts import pattern_texts, query_texts
 from .reranker import OVReranker
-from .store import OV_CACHE, Entry, ModelStore, parse_model_id
 from .types import (
     Classifier,
     Embedder,
@@ -41,6 +41,7 @@ from .types import (
 )
 
 _LOGGER = logging.getLogger(__name__)
+LOAD_FAILED = "load_failed"  # error_code of a model that was fetched but could not be compiled or run
 RETRY_AFTER_S = {RoleState.DOWNLOADING: 10, RoleState.CONVERTING: 15, RoleState.LOADING: 2}
 
 
@@ -78,7 +79,7 @@ class ModelRegistry:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="homeiq-infer"
         )
-        self._store = ModelStore(
+        self._cache = ModelCache(
             settings.data_dir / "models", hub_endpoint=settings.hub_endpoint, offline=settings.offline
         )
         self._device = runtime.pick_device(settings.device)
@@ -126,7 +127,7 @@ class ModelRegistry:
                 state = self._status[role].state
                 if state not in (RoleState.NOT_LOADED, RoleState.ERROR):
                     continue
-                self._set(role, state=RoleState.LOADING, error=None, progress=None)
+                self._set(role, state=RoleState.LOADING, error=None, error_code=None, progress=None)
                 thread = threading.Thread(
                     target=self._load, args=(role,), name=f"homeiq-load-{role}", daemon=True
                 )
@@ -179,9 +180,10 @@ class ModelRegistry:
             load_s = time.monotonic() - load_started
         except Exception as err:  # any failure becomes this role's error state, never a crash
             message = str(err) or type(err).__name__
+            code = err.code if isinstance(err, ModelCacheError) else LOAD_FAILED
             _LOGGER.error("%s model %s failed: %s", role.value.capitalize(), name, message)
             with self._lock:
-                self._set(role, state=RoleState.ERROR, error=message, progress=None)
+                self._set(role, state=RoleState.ERROR, error=message, error_code=code, progress=None)
             return
         with self._lock:
             if self._closed:
@@ -199,6 +201,7 @@ class ModelRegistry:
                 bytes_on_disk=entry.bytes_on_disk,
                 load_seconds=round(load_s, 3),
                 error=None,
+                error_code=None,
                 progress=None,
             )
         _LOGGER.info(
@@ -225,7 +228,7 @@ class ModelRegistry:
         # The compiled model now holds its own copy of every weight: let the pages of the model
         # files it still maps go (they are read back if ever needed).
         before = runtime.resident_bytes()
-        runtime.release_file_pages([self._store.root])
+        runtime.release_file_pages([self._cache.root])
         _LOGGER.info(
             "%s model warmed up (%d input shapes in %.1f s); add-on memory %d MB (%d MB before "
             "releasing the mapped model files)",
@@ -242,18 +245,26 @@ class ModelRegistry:
         """The cache entry to serve, and with ``precision: auto`` the candidate chosen for this
         CPU and why (measured at the first load and after a change of CPU, else read back)."""
         progress = self._progress(role)
+        revision = self.settings.model_revision(role)
         if self.settings.precision != "auto":
-            return self._store.ensure(role, model_id, self.settings.precision, progress), None, None
+            entry = self._cache.ensure(role, model_id, self.settings.precision, progress, revision)
+            return entry, None, None
         entries: dict[str, Entry] = {}
 
         def entry_of(candidate: precisions.Candidate) -> Entry:
             if candidate.ir not in entries:  # converted only when the probe (or the choice) needs it
-                entries[candidate.ir] = self._store.ensure(role, model_id, candidate.ir, progress)
+                entries[candidate.ir] = self._cache.ensure(role, model_id, candidate.ir, progress, revision)
             return entries[candidate.ir]
 
         def probe() -> precisions.Probe:
             for candidate in precisions.candidates(role, self._cpu):
-                entry_of(candidate)  # convert first: the timing must not run beside a conversion
+                try:
+                    entry_of(candidate)  # convert first: the timing must not run beside a conversion
+                except ModelCacheError as err:
+                    # A variant this image cannot make (no nncf): the probe leaves it out and says
+                    # why. Anything else (a download that broke off) fails the role, to be retried.
+                    if err.code != CONVERTER_MISSING or candidate.name == precisions.FP32.name:
+                        raise
             _LOGGER.info(
                 "Measuring which precision of the %s model is fastest on this CPU (%s, %s) …",
                 role.value,
@@ -269,7 +280,7 @@ class ModelRegistry:
             self._choices,
             probe,
             clock=self._clock,
-            exclusive=self._store.exclusive,
+            exclusive=self._cache.exclusive,
         )
         chosen = precisions.candidate_for(role, decision.chosen)
         _LOGGER.info(
@@ -351,12 +362,12 @@ class ModelRegistry:
                 return
             self._prune_pending = False
             keep = {entry.path for entry in self._entries.values()}
-        root = self._store.root
+        root = self._cache.root
         for role in self.roles:
             folder = root / role.value / parse_model_id(self.settings.model_id(role)).slug
             keep.update(folder.iterdir() if folder.is_dir() else ())
         before = _bytes_under(root)
-        removed = self._store.prune_unused(keep)
+        removed = self._cache.prune_unused(keep)
         if removed:
             _LOGGER.info(
                 "Removed %d cached model(s) no longer configured (%s): %.1f MB freed",
@@ -369,7 +380,7 @@ class ModelRegistry:
         """Stop conversions, finish the queued inference and drop the models."""
         with self._lock:
             self._closed = True
-        self._store.close()
+        self._cache.close()
         # Let a model that is being compiled finish: a daemon thread still inside OpenVINO when
         # the interpreter exits aborts the process ("terminate called ..."), i.e. exit code -6.
         for thread in list(self._threads.values()):

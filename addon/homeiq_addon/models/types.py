@@ -7,6 +7,7 @@ OpenVINO directly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -14,6 +15,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+# A hub revision: a branch, tag or commit ("main", "v1.0", "refs/pr/12", 40 hex digits).
+REVISION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,126}[A-Za-z0-9])?$")
 
 
 class Role(StrEnum):
@@ -53,7 +57,11 @@ class RoleStatus:
     bytes_on_disk: int | None = None
     load_seconds: float | None = None
     error: str | None = None
-    progress: float | None = None  # 0..1 while downloading/converting, when known
+    # With state error: what went wrong, for clients that explain it (see models/cache.py's codes:
+    # converter_missing, not_found, offline, download_failed, checksum_mismatch, no_model_files,
+    # conversion_failed, disk_full; load_failed when the model could not be compiled or run).
+    error_code: str | None = None
+    progress: float | None = None  # 0..1 while downloading, when known
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,7 @@
-"""The model cache against a loopback fake hub: download, faults, checksums, repair, pruning."""
+"""The model cache against a loopback fake hub: download, faults, checksums, repair, pruning.
+
+These registries follow ``main`` (``embedding_revision="main"``), as a user who asks for the newest
+commit does; pinned commits are tested in ``test_hub_layouts.py``."""
 
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from homeiq_addon.models.cache import CONVERTED, MANIFEST, parse_model_id, verify_entry
 from homeiq_addon.models.registry import ModelRegistry
-from homeiq_addon.models.store import CONVERTED, MANIFEST, parse_model_id, verify_entry
 from homeiq_addon.models.types import InvalidModelIdError, ModelLoadError, Role, RoleState
 from homeiq_addon.settings import Settings
 from tests.fake_hub import FakeHub
@@ -39,7 +42,7 @@ def lite(data: Path, hub: FakeHub | None, model: str = REPO, **kw: object) -> Mo
             precision="fp32",
             threads=1,
             hub_endpoint=hub.url if hub else "http://127.0.0.1:9",
-            **kw,  # type: ignore[arg-type]
+            **{"embedding_revision": "main", **kw},  # type: ignore[arg-type]
         )
     )
 

@@ -1,0 +1,277 @@
+"""The model cache against tiny repositories laid out like the default models' hub repositories,
+with the converters an image has (none in the default image; nncf and torch in the converter one).
+
+- sentence-transformers' ``openvino/`` folder is served as published (FP32, static INT8), with no
+  conversion and no download of the checkpoint or ONNX files beside it;
+- ONNX rerankers and seq2seq classifiers become an FP32 IR through OpenVINO's ONNX frontend, with
+  the same answers as PyTorch;
+- INT8 variants a repository does not publish are derived from the FP32 entry with nncf, without
+  downloading again; without nncf (or torch, for a checkpoint) the error says what to do;
+- a pinned commit is served from the cache without asking the hub, whatever happens upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from homeiq_addon.models.cache import (
+    CHECKSUM_MISMATCH,
+    CONVERTER_MISSING,
+    DOWNLOAD_FAILED,
+    NOT_FOUND,
+    TMP,
+    ModelCache,
+    ModelCacheError,
+    plan_files,
+)
+from homeiq_addon.models.classifier import OVClassifier
+from homeiq_addon.models.embedder import OVEmbedder
+from homeiq_addon.models.labels import category_prompt
+from homeiq_addon.models.loaded import LoadOptions
+from homeiq_addon.models.pattern_texts import pattern_texts
+from homeiq_addon.models.reranker import OVReranker
+from homeiq_addon.models.types import CATEGORIES, Role, RoleState
+from tests.addon.test_models_inference import (
+    reference_embeddings,
+    reference_label_probs,
+    reference_rerank,
+)
+from tests.fake_hub import FakeHub
+from tests.hub_repos import (
+    ST_FP32,
+    ST_INT8,
+    onnx_reranker_repo,
+    onnx_seq2seq_repo,
+    sentence_transformers_repo,
+)
+
+pytestmark = pytest.mark.slow
+EMBEDDER = "sentence-transformers/tiny-minilm"
+RERANKER = "BAAI/tiny-reranker"
+CLASSIFIER = "Xenova/tiny-flan-t5"
+CHECKPOINT_ONLY = "someone/checkpoint-only"
+SHA1, SHA2 = "1" * 40, "2" * 40
+NONE: frozenset[str] = frozenset()  # the default image: neither nncf nor torch
+NNCF = frozenset({"nncf"})
+OPTIONS = LoadOptions(threads=2, max_batch=8)
+TEXTS = [*pattern_texts(12, seed=21), "", "light " * 300]
+
+
+@pytest.fixture(scope="module")
+def repos(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hub-repos")
+    return {
+        EMBEDDER: sentence_transformers_repo(tiny_models["embedding"], root / "st"),
+        RERANKER: onnx_reranker_repo(tiny_models["reranker"], root / "reranker"),
+        CLASSIFIER: onnx_seq2seq_repo(tiny_models["classifier"], root / "classifier"),
+        CHECKPOINT_ONLY: tiny_models["embedding"],
+    }
+
+
+@pytest.fixture
+def hub(repos: dict[str, Path]) -> Iterator[FakeHub]:
+    with FakeHub() as server:
+        for repo_id, folder in repos.items():
+            server.add_folder(repo_id, folder, SHA1)
+        yield server
+
+
+class Seen:
+    """A progress callback that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[RoleState, float | None]] = []
+
+    def __call__(self, state: RoleState, progress: float | None) -> None:
+        self.states.append((state, progress))
+
+
+def cache(root: Path, hub: FakeHub, tools: frozenset[str] = NONE) -> ModelCache:
+    return ModelCache(root / "models", hub_endpoint=hub.url, tools=tools)
+
+
+def test_sentence_transformers_folder_is_served_as_published(
+    hub: FakeHub, tmp_path: Path, repos: dict[str, Path], tiny_models: dict[str, Path]
+) -> None:
+    seen = Seen()
+    fp32 = cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", seen, revision=SHA1)
+    int8 = cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "int8", seen, revision=SHA1)
+
+    for entry, published in ((fp32, ST_FP32), (int8, ST_INT8)):
+        assert (entry.path / "openvino_model.xml").read_bytes() == (repos[EMBEDDER] / published).read_bytes()
+        assert (entry.path / "openvino_model.bin").read_bytes() == (
+            repos[EMBEDDER] / published.replace(".xml", ".bin")
+        ).read_bytes()
+    assert (fp32.info["precision"], int8.info["precision"]) == ("fp32", "int8")
+    assert (fp32.revision, fp32.source) == (SHA1, "hub")
+    # Only what serving needs: no checkpoint, no ONNX graph, no conversion.
+    assert hub.requests["GET model.safetensors"] == hub.requests["GET onnx/model.onnx"] == 0
+    assert RoleState.CONVERTING not in {state for state, _ in seen.states}
+    downloading = [p for state, p in seen.states if state is RoleState.DOWNLOADING]
+    assert downloading[0] == 0.0 and downloading[-1] == 1.0
+    assert not [p for p in (tmp_path / "models" / TMP).iterdir() if p.name.startswith("download-")]
+
+    embedder = OVEmbedder(fp32.path, EMBEDDER, OPTIONS)
+    got, ref = embedder.embed(TEXTS), reference_embeddings(tiny_models["embedding"], TEXTS)
+    assert (got * ref).sum(axis=1).min() >= 0.999  # mean pooling outside the published graph
+    quantized = OVEmbedder(int8.path, EMBEDDER, OPTIONS).embed(TEXTS)
+    assert (quantized * ref).sum(axis=1).min() >= 0.9
+
+
+def test_an_int8_variant_not_published_needs_nncf_and_is_derived_from_the_fp32_entry(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    with pytest.raises(ModelCacheError) as missing:
+        cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "int8w", Seen(), revision=SHA1)
+    assert missing.value.code == CONVERTER_MISSING
+    assert "nncf" in str(missing.value) and "WITH_CONVERTER=true" in str(missing.value)
+    assert hub.downloads() == 0  # refused before anything was fetched
+
+    seen = Seen()
+    entry = cache(tmp_path, hub, NNCF).ensure(Role.EMBEDDING, EMBEDDER, "int8w", seen, revision=SHA1)
+    assert entry.info["precision"] == "int8-weights"
+    assert RoleState.CONVERTING in {state for state, _ in seen.states}
+    assert sorted(p.name for p in entry.path.parent.iterdir()) == [f"{SHA1}-fp32", f"{SHA1}-int8w"]
+    before = hub.downloads()
+    cache(tmp_path, hub, NNCF).ensure(Role.EMBEDDING, EMBEDDER, "int8w", Seen(), revision=SHA1)
+    assert hub.downloads() == before
+
+
+def test_onnx_reranker_is_converted_without_torch_and_scores_like_pytorch(
+    hub: FakeHub, tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    seen = Seen()
+    entry = cache(tmp_path, hub).ensure(Role.RERANKER, RERANKER, "fp32", seen, revision=SHA1)
+    assert RoleState.CONVERTING in {state for state, _ in seen.states}
+    assert hub.requests["GET model.safetensors"] == 0
+    assert (entry.info["source_format"], entry.info["precision"]) == ("onnx", "fp32")
+    assert entry.info["embeddings"] == "word_embeddings.npy"  # the word table is out of the graph
+    assert not list(entry.path.glob("*.onnx"))
+    reranker = OVReranker(entry.path, RERANKER, OPTIONS)
+    query = "save energy at night"
+    np.testing.assert_allclose(
+        reranker.score(query, TEXTS), reference_rerank(tiny_models["reranker"], query, TEXTS), atol=1e-4
+    )
+
+    with pytest.raises(ModelCacheError) as missing:
+        cache(tmp_path, hub).ensure(Role.RERANKER, RERANKER, "int8", Seen(), revision=SHA1)
+    assert missing.value.code == CONVERTER_MISSING
+    int8 = cache(tmp_path, hub, NNCF).ensure(Role.RERANKER, RERANKER, "int8", Seen(), revision=SHA1)
+    assert hub.requests["GET onnx/model.onnx"] == 1  # derived from the cached FP32 entry
+    assert int8.info["precision"] == "int8"
+    scores = OVReranker(int8.path, RERANKER, OPTIONS).score(query, TEXTS)
+    assert np.abs(scores - reranker.score(query, TEXTS)).max() < 0.1
+
+
+def test_onnx_seq2seq_classifier_is_converted_without_torch_and_answers_like_pytorch(
+    hub: FakeHub, tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    entry = cache(tmp_path, hub).ensure(Role.CLASSIFIER, CLASSIFIER, "fp32", Seen(), revision=SHA1)
+    assert {"openvino_encoder_model.xml", "openvino_decoder_model.xml"} <= {
+        p.name for p in entry.path.iterdir()
+    }
+    classifier = OVClassifier(entry.path, CLASSIFIER, OPTIONS)
+    text = "Kitchen light turns on around 07:00 on weekdays"
+    (result,) = classifier.classify([text])
+    expected = reference_label_probs(tiny_models["classifier"], category_prompt(text, None), CATEGORIES)
+    got = np.array([result.category_scores[c] for c in CATEGORIES])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+    int8 = cache(tmp_path, hub, NNCF).ensure(Role.CLASSIFIER, CLASSIFIER, "int8", Seen(), revision=SHA1)
+    assert int8.info["precision"] == "int8-weights"  # the classifier's INT8 is weight-only
+    (quantized,) = OVClassifier(int8.path, CLASSIFIER, OPTIONS).classify([text])
+    assert abs(quantized.category_scores[result.category] - result.category_scores[result.category]) < 0.05
+
+
+def test_checkpoint_only_repository_needs_the_converter(hub: FakeHub, tmp_path: Path) -> None:
+    with pytest.raises(ModelCacheError) as missing:
+        cache(tmp_path, hub).ensure(Role.EMBEDDING, CHECKPOINT_ONLY, "fp32", Seen(), revision=SHA1)
+    assert missing.value.code == CONVERTER_MISSING
+    message = str(missing.value)
+    assert CHECKPOINT_ONLY in message and "OpenVINO or ONNX" in message and "WITH_CONVERTER=true" in message
+    assert hub.downloads() == 0
+
+
+def test_pinned_commit_is_served_from_the_cache_whatever_happens_upstream(
+    hub: FakeHub, tmp_path: Path, repos: dict[str, Path]
+) -> None:
+    first = cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
+    changed = tmp_path / "upstream"
+    shutil.copytree(repos[EMBEDDER], changed)
+    (changed / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 128}))
+    hub.add_folder(EMBEDDER, changed, SHA2)  # a new commit on main
+    before = sum(hub.requests.values())
+
+    again = cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
+    assert again.path == first.path and again.revision == SHA1
+    assert sum(hub.requests.values()) == before  # not one request: no download, no look-up
+
+    # Following main is asking for it: the new commit is fetched, the old entry pruned.
+    latest = cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision="main")
+    assert latest.revision == SHA2
+    assert json.loads((latest.path / "tokenizer_config.json").read_text()) == {"model_max_length": 128}
+    assert sorted(p.name for p in latest.path.parent.iterdir()) == [f"{SHA2}-fp32"]
+
+
+def test_an_unknown_commit_is_a_clear_error(hub: FakeHub, tmp_path: Path) -> None:
+    with pytest.raises(ModelCacheError) as err:
+        cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision="3" * 40)
+    assert err.value.code == NOT_FOUND
+    assert f"revision {'3' * 40} does not exist in {EMBEDDER}" in str(err.value)
+
+
+def test_a_broken_download_is_resumed_by_the_next_try(hub: FakeHub, tmp_path: Path) -> None:
+    big = "openvino/openvino_model.bin"
+    hub.faults[(EMBEDDER, big)] = "truncate"
+    with pytest.raises(ModelCacheError) as err:
+        cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
+    assert err.value.code == DOWNLOAD_FAILED
+    assert hub.requests["GET tokenizer.json"] == 1
+    del hub.faults[(EMBEDDER, big)]
+    entry = cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
+    assert hub.requests["GET tokenizer.json"] == 1  # kept from the broken try, not fetched again
+    assert (entry.path / "openvino_model.bin").stat().st_size > 0
+
+
+def test_a_corrupt_download_is_refused_and_fetched_whole_again(hub: FakeHub, tmp_path: Path) -> None:
+    big = "openvino/openvino_model.bin"
+    hub.faults[(EMBEDDER, big)] = "corrupt"
+    with pytest.raises(ModelCacheError) as err:
+        cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
+    assert err.value.code == CHECKSUM_MISMATCH
+    del hub.faults[(EMBEDDER, big)]
+    cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
+    assert hub.requests[f"GET {big}"] == 2
+
+
+ST_BIN, ST_INT8_BIN = ST_FP32.replace(".xml", ".bin"), ST_INT8.replace(".xml", ".bin")
+LAYOUTS = [
+    (["openvino_model.xml", "openvino_model.bin", "tokenizer.json"], Role.RERANKER, "int8", "openvino", None),
+    ([ST_FP32, ST_BIN, ST_INT8, ST_INT8_BIN], Role.EMBEDDING, "int8", "openvino", ST_INT8),
+    ([ST_FP32, ST_BIN, "onnx/model.onnx"], Role.EMBEDDING, "fp32", "openvino", ST_FP32),
+    ([ST_FP32, ST_BIN], Role.EMBEDDING, "int8", "derived", None),
+    (["onnx/model.onnx", "onnx/model.onnx_data", "model.safetensors"], Role.RERANKER, "fp32", "onnx", None),
+    (["onnx/model.onnx"], Role.RERANKER, "int8w", "derived", None),
+    (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "fp32", "onnx", None),
+    (["model.safetensors", "config.json"], Role.CLASSIFIER, "int8", "checkpoint", None),
+]
+
+
+@pytest.mark.parametrize(("names", "role", "precision", "kind", "picked"), LAYOUTS)
+def test_what_is_fetched_for_each_layout(
+    names: list[str], role: Role, precision: str, kind: str, picked: str | None
+) -> None:
+    plan = plan_files(names, role, precision)
+    assert plan.kind == kind
+    if picked is not None:
+        assert plan.files[picked] == "openvino_model.xml"
+    if kind == "onnx" and role is Role.RERANKER:
+        assert plan.files == {"onnx/model.onnx": "model.onnx", "onnx/model.onnx_data": "model.onnx_data"}
+    with pytest.raises(ModelCacheError):
+        plan_files(["README.md", "pytorch_model.msgpack"], role, precision)

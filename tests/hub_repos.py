@@ -1,0 +1,203 @@
+"""Tiny model repositories laid out like the real hub repositories of the default models.
+
+- :func:`sentence_transformers_repo`: ``sentence-transformers/all-MiniLM-L6-v2``'s layout: the
+  PyTorch checkpoint and tokenizer at the root, ``onnx/model.onnx``, and ``openvino/`` with the
+  FP32 IR (optimum-intel's feature-extraction export: ``last_hidden_state`` out) and the static
+  INT8 one (``openvino_model_qint8_quantized.xml``);
+- :func:`onnx_reranker_repo`: ``BAAI/bge-reranker-base``'s: checkpoint, tokenizer and
+  ``onnx/model.onnx`` (``input_ids``, ``attention_mask`` -> ``logits``);
+- :func:`onnx_seq2seq_repo`: ``Xenova/flan-t5-small``'s: tokenizer and config at the root,
+  ``onnx/encoder_model.onnx`` and ``onnx/decoder_model.onnx`` (which also returns its cache).
+
+Built from the tiny models of ``tests.tiny_models`` with torch, optimum-intel, nncf and onnx,
+which only the test side needs; the add-on under test reads them without any of those.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from homeiq_addon.models.pattern_texts import pattern_texts
+
+ST_FP32 = "openvino/openvino_model.xml"
+ST_INT8 = "openvino/openvino_model_qint8_quantized.xml"
+
+
+def _copy_root_files(source: Path, out: Path) -> None:
+    """Config, tokenizer and checkpoint files at the repository's root."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in source.iterdir():
+        if f.is_file():
+            shutil.copy(f, out / f.name)
+
+
+def sentence_transformers_repo(source: Path, out: Path) -> Path:
+    """The tiny BERT of ``source`` as sentence-transformers publishes an embedding model."""
+    import nncf
+    import numpy as np
+    import openvino as ov
+    from optimum.intel import OVModelForFeatureExtraction
+    from tokenizers import Tokenizer
+
+    _copy_root_files(source, out)
+    export = out.parent / f"{out.name}-export"
+    OVModelForFeatureExtraction.from_pretrained(source, export=True).save_pretrained(export)
+    (out / "openvino").mkdir()
+    shutil.copy(export / "openvino_model.xml", out / ST_FP32)
+    shutil.copy(export / "openvino_model.bin", out / ST_FP32.replace(".xml", ".bin"))
+    tok = Tokenizer.from_file(str(source / "tokenizer.json"))
+    items = []
+    for i in range(0, 64, 8):
+        enc = tok.encode_batch(pattern_texts(64)[i : i + 8])
+        n = max(len(e.ids) for e in enc)
+        ids = np.array([e.ids + [0] * (n - len(e.ids)) for e in enc], dtype=np.int64)
+        mask = np.array([[1] * len(e.ids) + [0] * (n - len(e.ids)) for e in enc], dtype=np.int64)
+        items.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+    model = nncf.quantize(
+        ov.Core().read_model(export / "openvino_model.xml"),
+        nncf.Dataset(items),
+        subset_size=len(items),
+        model_type=nncf.ModelType.TRANSFORMER,
+    )
+    ov.save_model(model, out / ST_INT8, compress_to_fp16=False)
+    shutil.rmtree(export)
+    _export_onnx(_feature_extractor(source), _example_ids(), out / "onnx/model.onnx", ["last_hidden_state"])
+    return out
+
+
+def onnx_reranker_repo(source: Path, out: Path) -> Path:
+    """The tiny XLM-R cross-encoder of ``source`` with ``onnx/model.onnx`` beside its checkpoint."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from homeiq_addon.models.convert import _mask4d
+
+    _copy_root_files(source, out)
+    model = AutoModelForSequenceClassification.from_pretrained(source).eval()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            logits: torch.Tensor = self.model(
+                input_ids=input_ids, attention_mask=_mask4d(attention_mask)
+            ).logits
+            return logits
+
+    _export_onnx(Wrapper(), _example_ids(), out / "onnx/model.onnx", ["logits"])
+    return out
+
+
+def onnx_seq2seq_repo(source: Path, out: Path) -> Path:
+    """The tiny T5 of ``source`` as transformers.js publishes flan-t5: tokenizer and config at the
+    root, encoder and decoder ONNX graphs (the decoder returns a cache output after the logits)."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+    from transformers.modeling_outputs import BaseModelOutput
+
+    from homeiq_addon.models.convert import _additive, _causal4d, _mask4d
+
+    out.mkdir(parents=True, exist_ok=True)
+    for f in source.iterdir():
+        if f.is_file() and not f.name.endswith(".safetensors"):
+            shutil.copy(f, out / f.name)
+    model = AutoModelForSeq2SeqLM.from_pretrained(source).eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = model.get_encoder()
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden: torch.Tensor = self.encoder(
+                input_ids=input_ids, attention_mask=_additive(_mask4d(attention_mask))
+            ).last_hidden_state
+            return hidden
+
+    class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(
+            self,
+            encoder_attention_mask: torch.Tensor,
+            input_ids: torch.Tensor,
+            encoder_hidden_states: torch.Tensor,
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = self.model(
+                encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden_states),  # type: ignore[arg-type]
+                attention_mask=_additive(_mask4d(encoder_attention_mask)),
+                decoder_input_ids=input_ids,
+                decoder_attention_mask=_causal4d(input_ids),
+                use_cache=False,
+            ).logits
+            return logits, encoder_hidden_states * 2.0  # stands in for "present.*" cache outputs
+
+    ids, mask = _example_ids()
+    _export_onnx(Encoder(), (ids, mask), out / "onnx/encoder_model.onnx", ["last_hidden_state"])
+    hidden = torch.zeros(2, 16, int(model.config.d_model))
+    _export_onnx(
+        Decoder(),
+        (mask, torch.zeros(2, 3, dtype=torch.long), hidden),
+        out / "onnx/decoder_model.onnx",
+        ["logits", "present.0.encoder.key"],
+        names=["encoder_attention_mask", "input_ids", "encoder_hidden_states"],
+    )
+    return out
+
+
+def _example_ids() -> tuple[Any, Any]:
+    import torch
+
+    return torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long)
+
+
+def _feature_extractor(source: Path) -> Any:
+    import torch
+    from transformers import AutoModel
+
+    from homeiq_addon.models.convert import _mask4d
+
+    model = AutoModel.from_pretrained(source).eval()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden: torch.Tensor = self.model(
+                input_ids=input_ids,
+                attention_mask=_mask4d(attention_mask),
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+            return hidden
+
+    return Wrapper()
+
+
+def _export_onnx(
+    module: Any, example: tuple[Any, ...], path: Path, outputs: list[str], names: list[str] | None = None
+) -> None:
+    """``module`` as an ONNX graph with dynamic batch and sequence axes on every input."""
+    import torch
+
+    names = names or ["input_ids", "attention_mask"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dynamic: dict[str, dict[int, str]] = {name: {0: "batch", 1: f"{name}_length"} for name in names}
+    dynamic.update({name: {0: "batch"} for name in outputs})
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            dynamo=False,
+        )
