@@ -10,6 +10,7 @@ recorder committed what was queued, and skips what is already logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ from .patterns import StateChange
 from .recorder_changes import RecorderReader
 
 BACKFILL_CHUNK = timedelta(days=1)
+COMMIT_WAIT = timedelta(seconds=60)
 
 
 class EntitySelector:
@@ -92,7 +94,10 @@ async def async_backfill(
     # Changes from just before `end` may still be queued in the recorder: wait for their commit,
     # as HA's own history stream does, so that the backfill reaches the live intake.
     if (committed := recorder.async_get_commit_future()) is not None:
-        await committed
+        # A recorder stuck for that long is broken; the backfill goes ahead without waiting more.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(COMMIT_WAIT.total_seconds()):
+                await committed
     total = 0
     chunk_start = start
     while chunk_start < end:
