@@ -1,18 +1,20 @@
 # HomeIQ engine: the add-on image. Debian, not Alpine: OpenVINO ships glibc wheels only.
-# The Supervisor no longer passes BUILD_FROM without a build.yaml, so the base is written out.
-FROM ghcr.io/home-assistant/base-debian:bookworm
+# The base is written out (the Supervisor passes no BUILD_FROM without a build.yaml) and pinned by
+# version: a multi-arch image (amd64, aarch64), so every build starts from the same layers.
+FROM ghcr.io/home-assistant/base-debian:bookworm-2026.06.0
 
-# Passed by the Supervisor / builder; used for labels only.
-ARG BUILD_VERSION=0.1.0
+# Passed by the builder actions / the Supervisor; used for labels only.
+ARG BUILD_VERSION=0.2.0
 ARG BUILD_ARCH=amd64
-# Option A (default): models are downloaded and converted on first use into /data/models.
-# Option B: PREFETCH_MODELS=true downloads and converts them at build time (a bigger image
+# Option A (default): models are downloaded on first use into /data/models.
+# Option B: PREFETCH_MODELS=true downloads (and converts) them at build time (a bigger image
 # that works offline from the first start); PREFETCH_PROFILE picks which roles.
 ARG PREFETCH_MODELS=false
 ARG PREFETCH_PROFILE=full
-# The converter (torch CPU + optimum-intel) turns hub checkpoints into OpenVINO IR once.
-# Without it only pre-converted OpenVINO repos and baked-in models work.
-ARG WITH_CONVERTER=true
+# The default image serves OpenVINO IR and ONNX models without torch (about 350 MB of Python
+# packages). WITH_CONVERTER=true adds the converter (torch CPU, transformers, optimum-intel, nncf;
+# about 1.7 GB): PyTorch checkpoints and INT8 variants a repository does not publish.
+ARG WITH_CONVERTER=false
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -25,16 +27,26 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/homeiq
-COPY addon/requirements.txt addon/requirements-convert.txt ./
+# Every package of the runtime is pinned by the lock (constraints): each build installs the same set.
+COPY addon/requirements.txt addon/requirements-runtime.lock addon/requirements-convert.txt ./
 RUN python3 -m venv venv \
-    && venv/bin/pip install -r requirements.txt \
-    && if [ "${WITH_CONVERTER}" = "true" ]; then \
-        venv/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements-convert.txt \
-        && venv/bin/pip uninstall -y torchvision || true; \
+    && venv/bin/pip install -r requirements.txt -c requirements-runtime.lock \
+    && venv/bin/pip check
+# torchvision comes with optimum-intel and breaks transformers beside the CPU torch; text models need
+# none. Any failing command fails the build: a broken converter must not ship.
+RUN if [ "${WITH_CONVERTER}" = "true" ]; then \
+        venv/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
+            -r requirements-convert.txt -c requirements-runtime.lock \
+        && venv/bin/pip uninstall -y torchvision \
+        && venv/bin/python -c "import torch, transformers, optimum.intel, nncf"; \
     fi
 
-COPY addon/ ./src/
-RUN venv/bin/pip install --no-deps ./src && rm -rf ./src
+# The add-on's own package goes on the venv's path as it is (a .pth file): no build back-end is
+# fetched at build time, so nothing outside the lock enters the image.
+COPY addon/homeiq_addon/ ./app/homeiq_addon/
+RUN purelib="$(venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+    && echo /opt/homeiq/app > "${purelib}/homeiq.pth" \
+    && venv/bin/python -c "import homeiq_addon.models.registry"
 
 RUN if [ "${PREFETCH_MODELS}" = "true" ]; then \
         venv/bin/python3 -m homeiq_addon fetch --data-dir /opt/homeiq/seed --profile "${PREFETCH_PROFILE}" \
@@ -47,6 +59,8 @@ LABEL \
     io.hass.version="${BUILD_VERSION}" \
     io.hass.arch="${BUILD_ARCH}" \
     io.hass.type="app" \
+    io.hass.name="HomeIQ Engine" \
+    io.hass.description="Local OpenVINO model stack for HomeIQ automation suggestions" \
     org.opencontainers.image.title="HomeIQ Engine" \
     org.opencontainers.image.description="Local OpenVINO model stack for HomeIQ automation suggestions" \
     org.opencontainers.image.source="https://github.com/homeiq-dev/homeiq" \

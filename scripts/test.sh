@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint (ruff, mypy --strict) and both pytest runs.
 #   .venv-addon: tests/addon            (the add-on server and model runtime)
+#   .venv-addon: tests/runtime          (the server under .venv-runtime, the image's packages only)
 #   .venv-ha:    tests/repo tests/patterns tests/integration, then tests/e2e (real processes)
 # Extra arguments go to both pytest runs (e.g. -x, -k name).
 set -uo pipefail
@@ -54,6 +55,12 @@ mapfile -t ha_py < <(py_files custom_components/homeiq/**/*.py demo/*.py evaluat
 
 step "pytest: add-on"
 run_pytest .venv-addon tests/addon -- -p no:cacheprovider "$@" || fail=1
+
+# The add-on image's own environment (.venv-runtime: requirements.txt + the lock, no torch, no nncf)
+# serves tiny hub repositories laid out like the real ones; the test side builds them in .venv-addon.
+step "runtime image environment (torch-free, $(du -sm .venv-runtime | cut -f1) MB; limit 500 MB)" "runtime image environment"
+if .venv-runtime/bin/python -c 'import torch' 2>/dev/null; then echo "torch is importable in .venv-runtime"; fail=1; fi
+run_pytest .venv-addon tests/runtime -- -p no:cacheprovider "$@" || fail=1
 
 step "pytest: repository, patterns, integration" "pytest: repo, patterns, integration"
 # Coverage of the integration (and its pattern engine) must stay at 95 % or more (checked on full runs).

@@ -225,16 +225,108 @@ def test_discovery_announces_host_port_and_token_for_the_integration(config: dic
 # ---- Docker image -----------------------------------------------------------------------
 
 
-def test_dockerfile_names_the_debian_base_and_builds_a_venv() -> None:
+# A base image pinned by its release (``bookworm-2026.06.0``), optionally by digest too; never a
+# floating tag such as ``bookworm`` or ``latest``.
+PINNED_BASE = re.compile(
+    r"^FROM ghcr\.io/home-assistant/base-debian:(?P<debian>bookworm|trixie)-\d{4}\.\d{1,2}\.\d+"
+    r"(@sha256:[0-9a-f]{64})?$"
+)
+DEBIAN_PYTHON = {"bookworm": "3.11", "trixie": "3.13"}  # the python3 the image's venv is made with
+LOCK = ROOT / "addon/requirements-runtime.lock"
+CONVERTER_ONLY = {"torch", "torchvision", "transformers", "optimum", "optimum-intel", "nncf"}
+WORKFLOW = ROOT / ".github/workflows/builder.yaml"
+
+
+def _instructions(dockerfile: str) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", dockerfile)
+    return [line for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """``name==version`` lines of a requirements file, names normalised as pip does."""
+    pins = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9._-]+)==([A-Za-z0-9.+!-]+)", line)
+            assert match, f"{path.name}: {line!r} is not pinned as name==version"
+            pins[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return pins
+
+
+def test_dockerfile_starts_from_a_pinned_debian_base_and_builds_a_venv() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    instructions = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
-    assert instructions[0] == "FROM ghcr.io/home-assistant/base-debian:bookworm"
+    instructions = _instructions(dockerfile)
+    base = PINNED_BASE.match(instructions[0])
+    assert base, f"the base image must be pinned by version, not {instructions[0]!r}"
     assert not any("BUILD_FROM" in line for line in instructions)
     assert "ARG PREFETCH_MODELS=false" in dockerfile  # lazy download is the default
     assert "python3 -m venv" in dockerfile
     assert "homeiq_addon fetch" in dockerfile
     assert "COPY rootfs /" in dockerfile
     assert not list(ROOT.glob("build.*")), "build.yaml is deprecated and would override FROM"
+    # The lock was made with the Python the image's venv gets (Debian's python3).
+    assert DEBIAN_PYTHON[base["debian"]] == "3.11"
+
+
+def test_the_default_image_installs_the_locked_runtime_without_the_converter() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG WITH_CONVERTER=false" in dockerfile
+    installs = [line for line in _instructions(dockerfile) if "pip install" in line]
+    assert installs
+    for line in installs:
+        for command in re.findall(r"pip install[^&;]*", line):
+            assert "-c requirements-runtime.lock" in command, command
+    runtime = [line for line in installs if "requirements.txt" in line]
+    assert len(runtime) == 1 and "WITH_CONVERTER" not in runtime[0]
+    assert "pip check" in runtime[0]  # an inconsistent set fails the build
+    converter = [line for line in installs if "requirements-convert.txt" in line]
+    assert len(converter) == 1 and '"${WITH_CONVERTER}" = "true"' in converter[0]
+
+
+def test_no_install_step_hides_a_failure() -> None:
+    for line in _instructions((ROOT / "Dockerfile").read_text()):
+        if line.startswith("RUN"):
+            assert not re.search(r"\|\|\s*(true|:|exit 0)\b", line), line
+            assert not re.search(r";\s*true\b", line), line
+            assert "set +e" not in line, line
+
+
+def test_the_lock_pins_the_whole_runtime_and_only_the_runtime() -> None:
+    lock, requirements = _pins(LOCK), _pins(ROOT / "addon/requirements.txt")
+    for name, version in requirements.items():
+        assert lock.get(name) == version, f"{name}: requirements.txt {version}, lock {lock.get(name)}"
+    assert not CONVERTER_ONLY & set(lock), "the converter's packages are not part of the runtime"
+    assert len(lock) > len(requirements)  # the dependencies of the dependencies too
+    assert not CONVERTER_ONLY & set(requirements)
+
+
+def test_config_names_the_images_the_workflow_builds(config: dict[str, Any]) -> None:
+    owner = re.fullmatch(r"https://github\.com/([^/]+)/[^/]+", config["url"])
+    assert owner, config["url"]
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    env = workflow["env"]
+    assert config["image"] == f"ghcr.io/{owner[1].lower()}/{{arch}}-{env['IMAGE_NAME']}"
+    assert set(json.loads(env["ARCHITECTURES"])) == set(config["arch"]) == CURRENT_ARCHES
+
+
+def test_the_workflow_builds_each_arch_with_home_assistants_builder_on_release() -> None:
+    text = WORKFLOW.read_text(encoding="utf-8")
+    workflow = yaml.safe_load(text)
+    triggers = workflow[True]  # YAML 1.1 reads the key "on" as true
+    assert triggers["release"]["types"] == ["published"]
+    uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    builder = [u for u in uses if u.startswith("home-assistant/builder/actions/")]
+    names = {u.split("@")[0].rsplit("/", 1)[1] for u in builder}
+    assert names == {"prepare-multi-arch-matrix", "build-image", "publish-multi-arch-manifest"}
+    for action in uses:  # every action pinned: a release tag or a commit, never a branch
+        assert re.fullmatch(r"[\w./-]+@(v\d+(\.\d+)*|\d{4}\.\d{2}\.\d+|[0-9a-f]{40})", action), action
+    build = workflow["jobs"]["build"]
+    (image_step,) = [s for s in build["steps"] if s.get("uses", "").startswith("home-assistant/builder/")]
+    assert image_step["with"]["push"] == "${{ github.event_name == 'release' }}"  # PRs only build
+    assert workflow["jobs"]["manifest"]["if"] == "github.event_name == 'release'"
+    assert "config.yaml's version" in text  # a release tag that is not the version fails the build
 
 
 def test_dockerignore_keeps_the_context_to_the_addon_and_rootfs() -> None:
