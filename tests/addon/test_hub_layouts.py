@@ -20,23 +20,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from homeiq_addon.models.cache import (
+from homeiq_addon.models.cache import TMP, ModelCache
+from homeiq_addon.models.classifier import OVClassifier
+from homeiq_addon.models.embedder import OVEmbedder
+from homeiq_addon.models.labels import category_prompt
+from homeiq_addon.models.layouts import plan_files
+from homeiq_addon.models.loaded import LoadOptions
+from homeiq_addon.models.pattern_texts import pattern_texts
+from homeiq_addon.models.reranker import OVReranker
+from homeiq_addon.models.types import (
+    CATEGORIES,
     CHECKSUM_MISMATCH,
     CONVERTER_MISSING,
     DOWNLOAD_FAILED,
     NOT_FOUND,
-    TMP,
-    ModelCache,
     ModelCacheError,
-    plan_files,
+    Role,
+    RoleState,
 )
-from homeiq_addon.models.classifier import OVClassifier
-from homeiq_addon.models.embedder import OVEmbedder
-from homeiq_addon.models.labels import category_prompt
-from homeiq_addon.models.loaded import LoadOptions
-from homeiq_addon.models.pattern_texts import pattern_texts
-from homeiq_addon.models.reranker import OVReranker
-from homeiq_addon.models.types import CATEGORIES, Role, RoleState
 from tests.addon.test_models_inference import (
     reference_embeddings,
     reference_label_probs,

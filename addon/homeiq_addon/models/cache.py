@@ -12,7 +12,7 @@ Nothing half-written is ever used: an entry is built in ``.tmp`` and renamed int
 only after its manifest is written; at load every file is checked against the manifest,
 and a corrupt or partial entry is removed and rebuilt.
 
-What a repository must hold, in the order it is looked for (see :func:`plan_files`):
+What a repository must hold, in the order it is looked for (:mod:`.layouts`):
 
 1. an optimum-intel export (``openvino_model.xml`` or encoder/decoder IR at the root): served
    as it is;
@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -47,8 +46,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,18 +56,23 @@ from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, 
 from huggingface_hub.utils.tqdm import disable_progress_bars
 
 from . import runtime
-from .convert import (
-    FORMAT,
-    ONNX_DECODER,
-    ONNX_ENCODER,
-    ONNX_MODEL,
-    OV_DECODER,
-    OV_ENCODER,
-    OV_MODEL,
-    precision_label,
-)
+from .convert import FORMAT, OV_MODEL
+from .layouts import Plan, available_tools, missing_tool_message, plan_files
 from .loaded import INFO_FILE
-from .types import REVISION, InvalidModelIdError, Role, RoleState
+from .types import (
+    CHECKSUM_MISMATCH,
+    CONVERSION_FAILED,
+    CONVERTER_MISSING,
+    DISK_FULL,
+    DOWNLOAD_FAILED,
+    NOT_FOUND,
+    OFFLINE,
+    REVISION,
+    InvalidModelIdError,
+    ModelCacheError,
+    Role,
+    RoleState,
+)
 from .word_table import graph_precision
 
 # What built a cache entry (in its manifest): an entry converted by an older converter is
@@ -87,47 +91,11 @@ STALE_DOWNLOAD_S = 7 * 24 * 3600  # a download not resumed within a week is drop
 _HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 HUB_ID = re.compile(rf"^(?:{_HUB_PART}/)?{_HUB_PART}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
-# Root-level files worth downloading beside the weights: config and tokenizer files.
-_SMALL_FILES = re.compile(r"^[^/]+\.(json|txt|model)$")
-_CHECKPOINT = re.compile(r"^(model(-\d+-of-\d+)?\.safetensors|pytorch_model(-\d+-of-\d+)?\.bin)$")
-ST_FOLDER = "openvino/"  # sentence-transformers' OpenVINO exports
-ST_FP32 = "openvino_model"
-ST_INT8 = "openvino_model_qint8_quantized"  # static INT8 (export_static_quantized_openvino_model)
 CONVERT_TIMEOUT_S = 1800
 DOWNLOAD_WORKERS = 4
 PROGRESS_POLL_S = 0.5
 
 Progress = Callable[[RoleState, float | None], None]
-
-# Error codes (``code`` of ModelCacheError, ``error_code`` in /v1/models).
-NOT_FOUND = "not_found"  # no such repository, revision or file on the hub
-OFFLINE = "offline"  # not cached, and the hub is unreachable or downloads are off
-DOWNLOAD_FAILED = "download_failed"  # the transfer broke off
-CHECKSUM_MISMATCH = "checksum_mismatch"  # a file is not what the hub says it is
-NO_MODEL_FILES = "no_model_files"  # nothing in the repository this add-on can serve
-CONVERTER_MISSING = "converter_missing"  # needs torch or nncf, which this image does not include
-CONVERSION_FAILED = "conversion_failed"
-DISK_FULL = "disk_full"
-
-
-class ModelCacheError(Exception):
-    """Download, checksum or conversion failure, with a message for the user and a code."""
-
-    def __init__(self, message: str, code: str = CONVERSION_FAILED) -> None:
-        """``code`` is one of the module's error codes (machine-readable, for the integration)."""
-        super().__init__(message)
-        self.code = code
-
-
-def available_tools() -> frozenset[str]:
-    """The optional converters installed here: ``nncf`` (INT8 variants of an FP32 graph) and
-    ``torch`` (PyTorch checkpoints, with transformers). The default image has neither."""
-    found = set()
-    if importlib.util.find_spec("nncf") is not None:
-        found.add("nncf")
-    if importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers"):
-        found.add("torch")
-    return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,86 +161,6 @@ class Entry:
     precision: str
     bytes_on_disk: int
     info: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """How to build one entry: what kind of source, and which files (repository path -> name in
-    the folder the entry is built from)."""
-
-    kind: str  # "openvino" (used as it is), "onnx", "checkpoint", "derived" (INT8 of the FP32 entry)
-    files: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def needs(self) -> str | None:
-        """The optional converter this plan runs: ``torch``, ``nncf`` or None."""
-        return {"checkpoint": "torch", "derived": "nncf"}.get(self.kind)
-
-
-def _pair(names: set[str], folder: str, stem: str, target: str) -> dict[str, str]:
-    """``folder/stem.xml`` and ``.bin`` mapped to ``target`` (.xml/.bin), when both exist."""
-    xml, weights = f"{folder}{stem}.xml", f"{folder}{stem}.bin"
-    if xml in names and weights in names:
-        base = target.removesuffix(".xml")
-        return {xml: f"{base}.xml", weights: f"{base}.bin"}
-    return {}
-
-
-def _onnx(names: set[str], role: Role) -> dict[str, str]:
-    """The ONNX graph(s) of ``role`` with their external-data files, from ``onnx/`` or the root."""
-    wanted = (ONNX_ENCODER, ONNX_DECODER) if role is Role.CLASSIFIER else (ONNX_MODEL,)
-    for folder in ("onnx/", ""):
-        if all(folder + name in names for name in wanted):
-            found = {folder + name: name for name in wanted}
-            for name in wanted:  # weights kept outside the graph file (graphs over 2 GB)
-                for data in (f"{name}_data", f"{name}.data"):
-                    if folder + data in names:
-                        found[folder + data] = data
-            return found
-    return {}
-
-
-def plan_files(names: Iterable[str], role: Role, precision: str) -> Plan:
-    """What to build an entry of ``precision`` from, given a repository's file names."""
-    names = set(names)
-    small = {n: n for n in names if _SMALL_FILES.match(n)}
-    # The root's IR files, and word tables kept beside a graph (.npy) as this add-on writes them.
-    root_ir = {n: n for n in names if re.match(r"^(openvino_[^/]*\.(xml|bin)|[^/]*\.npy)$", n)}
-    if OV_MODEL in root_ir or (OV_ENCODER in root_ir and OV_DECODER in root_ir):
-        return Plan("openvino", small | root_ir)  # an optimum-intel export, used as it is
-    st = _pair(names, ST_FOLDER, ST_FP32, OV_MODEL)
-    if st and role is not Role.CLASSIFIER:
-        if precision == "fp32":
-            return Plan("openvino", small | st)
-        if precision == "int8" and (int8 := _pair(names, ST_FOLDER, ST_INT8, OV_MODEL)):
-            return Plan("openvino", small | int8)
-        return Plan("derived")
-    onnx = _onnx(names, role)
-    if onnx:
-        return Plan("onnx", small | onnx) if precision == "fp32" else Plan("derived")
-    checkpoint = {n: n for n in names if _CHECKPOINT.match(n)}
-    if checkpoint:
-        return Plan("checkpoint", small | checkpoint)
-    raise ModelCacheError(
-        "the repository has no OpenVINO IR (openvino_model.xml, openvino/), no ONNX file "
-        "(onnx/model.onnx) and no safetensors or PyTorch weights",
-        NO_MODEL_FILES,
-    )
-
-
-def _missing_tool_message(model_id: str, plan: Plan, precision: str, role: Role) -> str:
-    if plan.kind == "derived":
-        return (
-            f"{precision_label(role.value, precision)} of {model_id} is derived from its FP32 graph with "
-            "nncf, which this add-on image does not include (it serves the variants a repository "
-            "publishes); use precision auto or fp32, or build the image with WITH_CONVERTER=true"
-        )
-    return (
-        f"{model_id} has no OpenVINO IR (openvino/ folder or openvino_model.xml) and no ONNX file "
-        "(onnx/model.onnx), and converting a PyTorch checkpoint needs the converter, which this "
-        "add-on image does not include: choose a repository that ships OpenVINO or ONNX files, "
-        "or build the image with WITH_CONVERTER=true (see the add-on's documentation)"
-    )
 
 
 def sha256_file(path: Path) -> str:
@@ -402,7 +290,7 @@ class ModelCache:
         listing = self._listing(source, commit, model_dir)
         plan = plan_files(listing, role, precision)
         if plan.needs is not None and plan.needs not in self.tools:
-            raise ModelCacheError(_missing_tool_message(model_id, plan, precision, role), CONVERTER_MISSING)
+            raise ModelCacheError(missing_tool_message(model_id, plan, precision, role), CONVERTER_MISSING)
         base = None
         if plan.kind == "derived":  # built from the FP32 entry, which is fetched first
             base = self.ensure(role, model_id, "fp32", progress, revision=commit).path

@@ -22,7 +22,7 @@ from typing import Any
 from homeiq_addon.settings import PRECISIONS, PROFILES, Settings
 
 from . import precision as precisions, runtime
-from .cache import CONVERTER_MISSING, OV_CACHE, Entry, ModelCache, ModelCacheError, parse_model_id
+from .cache import OV_CACHE, Entry, ModelCache, parse_model_id
 from .classifier import OVClassifier
 from .embedder import OVEmbedder
 from .lite import CosineReranker, ExemplarClassifier
@@ -30,8 +30,11 @@ from .loaded import LoadOptions
 from .pattern_texts import pattern_texts, query_texts
 from .reranker import OVReranker
 from .types import (
+    CONVERTER_MISSING,
+    LOAD_FAILED,
     Classifier,
     Embedder,
+    ModelCacheError,
     ModelLoadError,
     ModelNotReadyError,
     Reranker,
@@ -41,7 +44,6 @@ from .types import (
 )
 
 _LOGGER = logging.getLogger(__name__)
-LOAD_FAILED = "load_failed"  # error_code of a model that was fetched but could not be compiled or run
 RETRY_AFTER_S = {RoleState.DOWNLOADING: 10, RoleState.CONVERTING: 15, RoleState.LOADING: 2}
 
 

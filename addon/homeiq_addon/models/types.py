@@ -57,9 +57,7 @@ class RoleStatus:
     bytes_on_disk: int | None = None
     load_seconds: float | None = None
     error: str | None = None
-    # With state error: what went wrong, for clients that explain it (see models/cache.py's codes:
-    # converter_missing, not_found, offline, download_failed, checksum_mismatch, no_model_files,
-    # conversion_failed, disk_full; load_failed when the model could not be compiled or run).
+    # With state error: what went wrong, one of the error codes below (for clients that explain it).
     error_code: str | None = None
     progress: float | None = None  # 0..1 while downloading, when known
 
@@ -116,6 +114,28 @@ class Classification:
     category_scores: dict[str, float] = field(default_factory=dict)
     priority_scores: dict[str, float] = field(default_factory=dict)
     priority_reason: str = ""
+
+
+# Why a model could not be fetched, built or loaded: ``code`` of ModelCacheError, ``error_code``
+# of a role in /v1/models.
+NOT_FOUND = "not_found"  # no such repository, revision or file on the hub
+OFFLINE = "offline"  # not cached, and the hub is unreachable or downloads are off
+DOWNLOAD_FAILED = "download_failed"  # the transfer broke off
+CHECKSUM_MISMATCH = "checksum_mismatch"  # a file is not what the hub says it is
+NO_MODEL_FILES = "no_model_files"  # nothing in the repository this add-on can serve
+CONVERTER_MISSING = "converter_missing"  # needs torch or nncf, which this image does not include
+CONVERSION_FAILED = "conversion_failed"
+DISK_FULL = "disk_full"
+LOAD_FAILED = "load_failed"  # fetched, but OpenVINO could not compile or run it
+
+
+class ModelCacheError(Exception):
+    """Download, checksum or conversion failure, with a message for the user and a code."""
+
+    def __init__(self, message: str, code: str = CONVERSION_FAILED) -> None:
+        """``code`` is one of the error codes above (machine-readable, for the integration)."""
+        super().__init__(message)
+        self.code = code
 
 
 class ModelNotReadyError(Exception):
