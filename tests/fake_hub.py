@@ -14,9 +14,11 @@ halfway, every time), ``truncate_once`` (drops once; a resumed request succeeds)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,3 +182,12 @@ class FakeHub:
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+
+
+@contextlib.contextmanager
+def serving(folders: Mapping[str, Path], sha: str) -> Iterator[FakeHub]:
+    """A running hub that publishes each folder as its repository id at commit ``sha``."""
+    with FakeHub() as hub:
+        for repo_id, folder in folders.items():
+            hub.add_folder(repo_id, folder, sha)
+        yield hub

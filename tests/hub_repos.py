@@ -16,6 +16,7 @@ which only the test side needs; the add-on under test reads them without any of 
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -94,61 +95,55 @@ def onnx_reranker_repo(source: Path, out: Path) -> Path:
 
 def onnx_seq2seq_repo(source: Path, out: Path) -> Path:
     """The tiny T5 of ``source`` as transformers.js publishes flan-t5: tokenizer and config at the
-    root, encoder and decoder ONNX graphs (the decoder returns a cache output after the logits)."""
+    root, encoder and decoder ONNX graphs (the decoder returns a cache output after its scores)."""
     import torch
     from transformers import AutoModelForSeq2SeqLM
-    from transformers.modeling_outputs import BaseModelOutput
 
-    from homeiq_addon.models.convert import _additive, _causal4d, _mask4d
+    from homeiq_addon.models.convert import t5_modules
 
     out.mkdir(parents=True, exist_ok=True)
     for f in source.iterdir():
         if f.is_file() and not f.name.endswith(".safetensors"):
             shutil.copy(f, out / f.name)
     model = AutoModelForSeq2SeqLM.from_pretrained(source).eval()
+    encoder, decoder = t5_modules(model)
 
-    class Encoder(torch.nn.Module):
+    class WithCache(torch.nn.Module):
+        """The decoder with a second output, as exported decoders return their key/value cache.
+        Its first output is log-probabilities where an export has logits: the same scores after
+        the runtime's log-softmax."""
+
         def __init__(self) -> None:
             super().__init__()
-            self.encoder = model.get_encoder()
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden: torch.Tensor = self.encoder(
-                input_ids=input_ids, attention_mask=_additive(_mask4d(attention_mask))
-            ).last_hidden_state
-            return hidden
-
-    class Decoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
+            self.decoder = decoder
 
         def forward(
-            self,
-            encoder_attention_mask: torch.Tensor,
-            input_ids: torch.Tensor,
-            encoder_hidden_states: torch.Tensor,
+            self, input_ids: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor
         ) -> tuple[torch.Tensor, torch.Tensor]:
-            logits = self.model(
-                encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden_states),  # type: ignore[arg-type]
-                attention_mask=_additive(_mask4d(encoder_attention_mask)),
-                decoder_input_ids=input_ids,
-                decoder_attention_mask=_causal4d(input_ids),
-                use_cache=False,
-            ).logits
-            return logits, encoder_hidden_states * 2.0  # stands in for "present.*" cache outputs
+            return self.decoder(input_ids, hidden, mask), hidden * 2.0
 
     ids, mask = _example_ids()
-    _export_onnx(Encoder(), (ids, mask), out / "onnx/encoder_model.onnx", ["last_hidden_state"])
+    _export_onnx(encoder, (ids, mask), out / "onnx/encoder_model.onnx", ["last_hidden_state"])
     hidden = torch.zeros(2, 16, int(model.config.d_model))
     _export_onnx(
-        Decoder(),
-        (mask, torch.zeros(2, 3, dtype=torch.long), hidden),
+        WithCache(),
+        (torch.zeros(2, 3, dtype=torch.long), hidden, mask),
         out / "onnx/decoder_model.onnx",
         ["logits", "present.0.encoder.key"],
-        names=["encoder_attention_mask", "input_ids", "encoder_hidden_states"],
+        names=["input_ids", "encoder_hidden_states", "encoder_attention_mask"],
     )
     return out
+
+
+def default_layout_repos(tiny: dict[str, Path], root: Path, ids: dict[str, str]) -> dict[str, Path]:
+    """The three default layouts built under ``root`` from the tiny models of
+    ``tests.tiny_models.build_all``, by repository id (``ids``: role -> id): sentence-transformers'
+    for the embedding model, ONNX for the reranker and the classifier."""
+    return {
+        ids["embedding"]: sentence_transformers_repo(tiny["embedding"], root / "st"),
+        ids["reranker"]: onnx_reranker_repo(tiny["reranker"], root / "reranker"),
+        ids["classifier"]: onnx_seq2seq_repo(tiny["classifier"], root / "classifier"),
+    }
 
 
 def _example_ids() -> tuple[Any, Any]:
@@ -191,7 +186,8 @@ def _export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     dynamic: dict[str, dict[int, str]] = {name: {0: "batch", 1: f"{name}_length"} for name in names}
     dynamic.update({name: {0: "batch"} for name in outputs})
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and exporter notes about a fixed tiny model
         torch.onnx.export(
             module,
             example,

@@ -260,20 +260,13 @@ class Settings:
         return self.data_dir / TOKEN_FILE_NAME
 
     def model_id(self, role: Role) -> str:
-        """The configured hub id or local directory for ``role``."""
-        return {
-            Role.EMBEDDING: self.embedding_model,
-            Role.RERANKER: self.reranker_model,
-            Role.CLASSIFIER: self.classifier_model,
-        }[role]
+        """The configured hub id or local directory for ``role`` (``<role>_model``)."""
+        return str(getattr(self, f"{role.value}_model"))
 
     def model_revision(self, role: Role) -> str:
-        """The configured commit, branch or tag of ``role``'s hub model (unused for a directory)."""
-        return {
-            Role.EMBEDDING: self.embedding_revision,
-            Role.RERANKER: self.reranker_revision,
-            Role.CLASSIFIER: self.classifier_revision,
-        }[role]
+        """The configured commit, branch or tag of ``role``'s hub model (``<role>_revision``;
+        unused for a directory)."""
+        return str(getattr(self, f"{role.value}_revision"))
 
     def roles(self) -> list[Role]:
         """Roles that need a model of their own in this profile (lite: embeddings only)."""

@@ -43,14 +43,8 @@ from tests.addon.test_models_inference import (
     reference_label_probs,
     reference_rerank,
 )
-from tests.fake_hub import FakeHub
-from tests.hub_repos import (
-    ST_FP32,
-    ST_INT8,
-    onnx_reranker_repo,
-    onnx_seq2seq_repo,
-    sentence_transformers_repo,
-)
+from tests.fake_hub import FakeHub, serving
+from tests.hub_repos import ST_FP32, ST_INT8, default_layout_repos
 
 pytestmark = pytest.mark.slow
 EMBEDDER = "sentence-transformers/tiny-minilm"
@@ -66,20 +60,14 @@ TEXTS = [*pattern_texts(12, seed=21), "", "light " * 300]
 
 @pytest.fixture(scope="module")
 def repos(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("hub-repos")
-    return {
-        EMBEDDER: sentence_transformers_repo(tiny_models["embedding"], root / "st"),
-        RERANKER: onnx_reranker_repo(tiny_models["reranker"], root / "reranker"),
-        CLASSIFIER: onnx_seq2seq_repo(tiny_models["classifier"], root / "classifier"),
-        CHECKPOINT_ONLY: tiny_models["embedding"],
-    }
+    ids = {"embedding": EMBEDDER, "reranker": RERANKER, "classifier": CLASSIFIER}
+    built = default_layout_repos(tiny_models, tmp_path_factory.mktemp("hub-repos"), ids)
+    return built | {CHECKPOINT_ONLY: tiny_models["embedding"]}
 
 
 @pytest.fixture
 def hub(repos: dict[str, Path]) -> Iterator[FakeHub]:
-    with FakeHub() as server:
-        for repo_id, folder in repos.items():
-            server.add_folder(repo_id, folder, SHA1)
+    with serving(repos, SHA1) as server:
         yield server
 
 
@@ -227,28 +215,26 @@ def test_an_unknown_commit_is_a_clear_error(hub: FakeHub, tmp_path: Path) -> Non
     assert f"revision {'3' * 40} does not exist in {EMBEDDER}" in str(err.value)
 
 
-def test_a_broken_download_is_resumed_by_the_next_try(hub: FakeHub, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("fault", "code", "tokenizer_fetched"),
+    [("truncate", DOWNLOAD_FAILED, 1), ("corrupt", CHECKSUM_MISMATCH, 2)],
+    ids=["broken-transfer", "corrupt-file"],
+)
+def test_a_failed_download_is_an_error_and_the_next_try_repairs_it(
+    hub: FakeHub, tmp_path: Path, fault: str, code: str, tokenizer_fetched: int
+) -> None:
+    """A broken transfer keeps what arrived (the next try resumes it); a file that fails its
+    checksum discards the download, which is then fetched whole again."""
     big = "openvino/openvino_model.bin"
-    hub.faults[(EMBEDDER, big)] = "truncate"
+    hub.faults[(EMBEDDER, big)] = fault
     with pytest.raises(ModelCacheError) as err:
         cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
-    assert err.value.code == DOWNLOAD_FAILED
-    assert hub.requests["GET tokenizer.json"] == 1
+    assert err.value.code == code
+    assert not list((tmp_path / "models" / "embedding").glob("*/*"))  # no entry from a failed download
     del hub.faults[(EMBEDDER, big)]
     entry = cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
-    assert hub.requests["GET tokenizer.json"] == 1  # kept from the broken try, not fetched again
+    assert hub.requests["GET tokenizer.json"] == tokenizer_fetched
     assert (entry.path / "openvino_model.bin").stat().st_size > 0
-
-
-def test_a_corrupt_download_is_refused_and_fetched_whole_again(hub: FakeHub, tmp_path: Path) -> None:
-    big = "openvino/openvino_model.bin"
-    hub.faults[(EMBEDDER, big)] = "corrupt"
-    with pytest.raises(ModelCacheError) as err:
-        cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
-    assert err.value.code == CHECKSUM_MISMATCH
-    del hub.faults[(EMBEDDER, big)]
-    cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "fp32", Seen(), revision=SHA1)
-    assert hub.requests[f"GET {big}"] == 2
 
 
 ST_BIN, ST_INT8_BIN = ST_FP32.replace(".xml", ".bin"), ST_INT8.replace(".xml", ".bin")

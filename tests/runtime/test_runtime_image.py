@@ -27,8 +27,8 @@ from homeiq_addon.models.labels import category_prompt
 from homeiq_addon.models.pattern_texts import pattern_texts
 from homeiq_addon.models.types import CATEGORIES
 from tests.addon.test_models_inference import reference_embeddings, reference_label_probs, reference_rerank
-from tests.fake_hub import FakeHub
-from tests.hub_repos import onnx_reranker_repo, onnx_seq2seq_repo, sentence_transformers_repo
+from tests.fake_hub import FakeHub, serving
+from tests.hub_repos import default_layout_repos
 from tests.tiny_models import build_all
 
 RUNTIME = Path(os.environ.get("HOMEIQ_RUNTIME_VENV", ROOT / ".venv-runtime"))
@@ -61,20 +61,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def repos(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("hub")
-    return {
-        REPOS["embedding"]: sentence_transformers_repo(tiny["embedding"], root / "st"),
-        REPOS["reranker"]: onnx_reranker_repo(tiny["reranker"], root / "reranker"),
-        REPOS["classifier"]: onnx_seq2seq_repo(tiny["classifier"], root / "classifier"),
-        CHECKPOINT_ONLY: tiny["embedding"],
-    }
+    built = default_layout_repos(tiny, tmp_path_factory.mktemp("hub"), REPOS)
+    return built | {CHECKPOINT_ONLY: tiny["embedding"]}
 
 
 @pytest.fixture
 def hub(repos: dict[str, Path]) -> Iterator[FakeHub]:
-    with FakeHub() as server:
-        for repo_id, folder in repos.items():
-            server.add_folder(repo_id, folder, SHA1)
+    with serving(repos, SHA1) as server:
         yield server
 
 

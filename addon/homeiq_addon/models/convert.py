@@ -188,14 +188,12 @@ def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
     }
 
 
-def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any]:
-    """T5: encoder and a cache-less decoder that returns next-token log-probabilities."""
-    import openvino as ov
+def t5_modules(model: Any) -> tuple[Any, Any]:
+    """A T5's encoder (input_ids, attention_mask -> hidden states) and cache-less decoder
+    (decoder_input_ids, encoder_hidden_states, encoder_attention_mask -> next-token
+    log-probabilities), as torch modules ready to trace."""
     import torch
-    from transformers import AutoModelForSeq2SeqLM
     from transformers.modeling_outputs import BaseModelOutput
-
-    model = AutoModelForSeq2SeqLM.from_pretrained(source).eval()
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:
@@ -228,12 +226,23 @@ def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any
             ).logits
             return torch.log_softmax(logits, dim=-1)
 
+    return Encoder(), Decoder()
+
+
+def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any]:
+    """T5: encoder and a cache-less decoder that returns next-token log-probabilities."""
+    import openvino as ov
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(source).eval()
+    encoder, decoder = t5_modules(model)
     d_model = int(model.config.d_model)
     ids = torch.ones(2, 16, dtype=torch.long)
     with torch.no_grad():
-        enc = ov.convert_model(Encoder(), example_input={"input_ids": ids, "attention_mask": ids})
+        enc = ov.convert_model(encoder, example_input={"input_ids": ids, "attention_mask": ids})
         dec = ov.convert_model(
-            Decoder(),
+            decoder,
             example_input={
                 "decoder_input_ids": torch.zeros(2, 3, dtype=torch.long),
                 "encoder_hidden_states": torch.zeros(2, 16, d_model),
