@@ -539,12 +539,17 @@ class ModelCache:
                 endpoint=self.hub_endpoint,
                 max_workers=DOWNLOAD_WORKERS,
             )
-        except Exception as err:  # name the failure in words: the hub client's message often does not
-            if _is_not_found(err):
+        except Exception as err:  # say which files, in words: the hub client's message often does not
+            files = ", ".join(n for n in wanted if not (dest / n).is_file()) or "its files"
+            if isinstance(err, RevisionNotFoundError):
                 raise ModelCacheError(_not_found(repo_id, commit, err), NOT_FOUND) from err
+            if _is_not_found(err):
+                message = f"the hub has no {files} in {repo_id}@{commit[:12]} ({_short(err)})"
+                raise ModelCacheError(message, NOT_FOUND) from err
             if full := _disk_full(dest if dest.exists() else self.root):
-                raise ModelCacheError(f"downloading {repo_id} failed: {full}", DISK_FULL) from err
-            raise ModelCacheError(f"downloading {repo_id} failed: {_short(err)}", DOWNLOAD_FAILED) from err
+                raise ModelCacheError(f"downloading {files} of {repo_id} failed: {full}", DISK_FULL) from err
+            message = f"downloading {files} of {repo_id} failed: {_short(err)}"
+            raise ModelCacheError(message, DOWNLOAD_FAILED) from err
         finally:
             done.set()
             reporter.join()
