@@ -152,6 +152,8 @@ async def test_hassio_rediscovery_updates_host_port_and_token(hass: HomeAssistan
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(addon, token=TOKEN)
     )
+    # The abort may reload the entry: let that finish before the test ends (no timer left behind).
+    await hass.async_block_till_done(wait_background_tasks=True)
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -166,6 +168,8 @@ async def test_hassio_discovery_of_a_manually_configured_add_on_aborts(
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(addon, token=TOKEN)
     )
+    # The abort may reload the entry: let that finish before the test ends (no timer left behind).
+    await hass.async_block_till_done(wait_background_tasks=True)
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -150,11 +151,12 @@ async def test_unload_cancels_a_running_analysis(
     release = asyncio.Event()
     addon.gate = release
     running = hass.async_create_task(entry.runtime_data.analyzer.async_analyze(wait_for_models=True))
-    # Time is frozen, so spin the loop (sleep(0)) rather than sleep for real.
-    for _ in range(10_000):
+    # Time is frozen (asyncio.sleep would never end): wait in the executor, up to 30 s, for the run
+    # (backfill, mining) to reach the add-on.
+    for _ in range(3_000):
         if addon.calls("/v1/suggest"):
             break
-        await asyncio.sleep(0)
+        await hass.async_add_executor_job(time.sleep, 0.01)
     assert addon.calls("/v1/suggest")
 
     assert await hass.config_entries.async_unload(entry.entry_id)
