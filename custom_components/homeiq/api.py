@@ -95,6 +95,9 @@ class ModelStatus:
     progress: float | None = None
     """0..1 while downloading or converting, when the add-on knows it."""
     error: str | None = None
+    """The add-on's reason, in words, when the state is ``error``."""
+    error_code: str | None = None
+    """Its kind: ``converter_missing``, ``not_found``, ``offline``, ``download_failed``, ``disk_full``..."""
     precision: str | None = None
 
     @property
@@ -175,6 +178,7 @@ class HomeIQClient:
                     if isinstance(progress := model.get("progress"), int | float)
                     else None,
                     error=str(error) if (error := model.get("error")) else None,
+                    error_code=str(code) if (code := model.get("error_code")) else None,
                     precision=str(precision) if (precision := model.get("precision")) else None,
                 )
                 for role, model in models.items()

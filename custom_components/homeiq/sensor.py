@@ -170,4 +170,5 @@ class HomeIQModelSensor(HomeIQEntity[HomeIQHealthCoordinator], SensorEntity):
             "precision": model.precision,
             "progress": round(model.progress * 100) if model.progress is not None else None,
             "error": model.error,
+            "error_code": model.error_code,
         }

@@ -176,6 +176,7 @@ class FakeAddon:
                         "load_seconds": 0.0,
                         "progress": self.model_progress,
                         "error": self.model_error,
+                        "error_code": "load_failed" if self.model_error else None,
                     }
                     for role in ROLES
                 },

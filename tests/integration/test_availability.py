@@ -371,6 +371,7 @@ async def test_model_sensors_go_through_loading_ready_and_error(
     assert state is not None
     assert state.state == "error"
     assert state.attributes["error"] == "out of memory"
+    assert state.attributes["error_code"] == "load_failed"
 
 
 async def test_a_loading_add_on_without_retry_after_is_asked_again_later(
