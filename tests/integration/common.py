@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.homeiq.const import DOMAIN
 from tests.integration.addon_server import TOKEN, FakeAddon
@@ -27,3 +30,17 @@ def make_entry(addon: FakeAddon, **options: Any) -> MockConfigEntry:
         data={CONF_HOST: addon.host, CONF_PORT: addon.port, CONF_TOKEN: TOKEN},
         options=options,
     )
+
+
+def next_nightly_run() -> datetime:
+    """The default nightly analysis (03:00 in HA's time zone) that follows FROZEN_NOW."""
+    local = FROZEN_NOW.astimezone(dt_util.get_default_time_zone())
+    run = datetime.combine(local.date(), time(3, 0), tzinfo=local.tzinfo)
+    return run if run > local else run + timedelta(days=1)
+
+
+async def fire_time(hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime) -> None:
+    """Move the clock to `when`, fire the time listeners and wait for what they started."""
+    freezer.move_to(when)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -15,9 +15,8 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
 from custom_components.homeiq.automations import automation_editor_view
@@ -29,7 +28,7 @@ from custom_components.homeiq.const import (
 )
 from custom_components.homeiq.suggestions import SuggestionStatus
 from tests.integration.addon_server import FakeAddon
-from tests.integration.common import FROZEN_NOW, make_entry
+from tests.integration.common import FROZEN_NOW, fire_time, make_entry, next_nightly_run
 
 USER = "0123456789abcdef0123456789abcdef"
 DAYS = 14
@@ -348,9 +347,7 @@ async def test_button_and_nightly_schedule_run_an_analysis(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert len(addon.calls("/v1/suggest")) == 1
 
-    freezer.move_to(datetime(2026, 11, 16, 3, 0, tzinfo=dt_util.get_default_time_zone()))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await fire_time(hass, freezer, next_nightly_run())
     assert len(addon.calls("/v1/suggest")) == 2
 
 

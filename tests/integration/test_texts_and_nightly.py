@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +11,14 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import persistent_notification
 from homeassistant.core import HomeAssistant
-from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.homeiq import analysis as analysis_module, texts as texts_module
 from custom_components.homeiq.analysis import NIGHTLY_RETRY
 from custom_components.homeiq.const import DOMAIN
 from custom_components.homeiq.texts import async_load_texts
 from tests.integration.addon_server import FakeAddon
+from tests.integration.common import fire_time, next_nightly_run
 from tests.integration.test_analysis import LOCKED, _call, _entity_id, _setup, _write_habits
 
 TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations" / "en.json"
@@ -96,23 +95,17 @@ async def test_a_failed_nightly_analysis_is_retried(
     entry = await _setup(hass, addon)
     addon.serve_v1 = False  # the add-on answers, but cannot rank
 
-    freezer.move_to(datetime(2026, 11, 16, 3, 0, tzinfo=dt_util.get_default_time_zone()))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await fire_time(hass, freezer, next_nightly_run())
     assert len(addon.calls("/v1/suggest")) == 1
     assert "Analysis failed" in caplog.text
     assert entry.runtime_data.suggestions.store.last_analysis is None
 
     addon.serve_v1 = True
-    freezer.tick(NIGHTLY_RETRY)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await fire_time(hass, freezer, next_nightly_run() + NIGHTLY_RETRY)
 
     assert len(addon.calls("/v1/suggest")) == 2
     assert entry.runtime_data.suggestions.store.last_analysis is not None
-    freezer.tick(NIGHTLY_RETRY)  # done: no further retry
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await fire_time(hass, freezer, next_nightly_run() + 2 * NIGHTLY_RETRY)  # done: no further retry
     assert len(addon.calls("/v1/suggest")) == 2
 
 
@@ -128,10 +121,7 @@ async def test_nightly_retries_stop_after_the_budget(
     await _setup(hass, addon)
     addon.serve_v1 = False
 
-    freezer.move_to(datetime(2026, 11, 16, 3, 0, tzinfo=dt_util.get_default_time_zone()))
-    for _ in range(5):
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done(wait_background_tasks=True)
-        freezer.tick(NIGHTLY_RETRY + timedelta(seconds=1))
+    for attempt in range(5):
+        await fire_time(hass, freezer, next_nightly_run() + attempt * (NIGHTLY_RETRY + timedelta(seconds=1)))
 
     assert len(addon.calls("/v1/suggest")) == 3  # the run and two retries
