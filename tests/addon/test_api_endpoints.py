@@ -121,8 +121,8 @@ async def test_embed_base64_is_little_endian_float32_per_vector(full: TestClient
     )
     assert as_b64["encoding"] == "base64"
     decoded = np.stack([np.frombuffer(base64.b64decode(s), dtype="<f4") for s in as_b64["embeddings"]])
-    # Numbers are rounded to 7 decimals; base64 carries the exact float32 values.
-    np.testing.assert_allclose(decoded, np.asarray(as_float["embeddings"]), rtol=0, atol=5.01e-8)
+    # Both carry the exact float32 values (numbers as the shortest text that reads back the same).
+    np.testing.assert_array_equal(decoded, np.asarray(as_float["embeddings"], dtype=np.float32))
 
 
 async def test_concurrent_embed_requests_are_coalesced_and_answered_correctly(

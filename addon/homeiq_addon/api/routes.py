@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
+import orjson
 from aiohttp import web
 
 from homeiq_addon import API_VERSION, __version__, pipeline
@@ -22,7 +24,6 @@ from homeiq_addon.settings import Settings
 
 JSON_CONTENT_TYPE = "application/json"
 ModelT = TypeVar("ModelT")
-FLOAT_DECIMALS = 7
 
 
 def _reject_constant(name: str) -> Any:
@@ -141,20 +142,21 @@ async def embed(request: web.Request) -> web.Response:
     vectors = await batcher.submit(body["texts"])
     if body["encoding"] == "base64":
         # Little-endian float32, one string per vector (as OpenAI's encoding_format=base64).
-        encoded: list[Any] = [
+        encoded: list[str] | npt.NDArray[np.float32] = [
             base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors
         ]
     else:
-        # 7 decimals (absolute error <= 5e-8, below what cosine similarity can notice) halve
-        # both the JSON size and the time spent formatting floats; base64 is exact.
-        encoded = np.round(np.stack(vectors).astype(np.float64), FLOAT_DECIMALS).tolist()
-    return web.json_response(
-        {
-            "model": embedder.model_id,
-            "dim": int(embedder.dim),
-            "encoding": body["encoding"],
-            "embeddings": encoded,
-        }
+        # orjson writes the float32 array itself, each number as the shortest text that reads back
+        # as the same float32 (exact, like base64), about 10x faster than json.dumps of a list.
+        encoded = np.stack(vectors).astype(np.float32)
+    payload = {
+        "model": embedder.model_id,
+        "dim": int(embedder.dim),
+        "encoding": body["encoding"],
+        "embeddings": encoded,
+    }
+    return web.Response(
+        body=orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), content_type="application/json"
     )
 
 
