@@ -82,7 +82,8 @@ async def async_run_analysis(
     """Mine, rank and merge; returns the summary and the suggestions seen for the first time.
 
     Raises `HomeIQError` when the add-on cannot rank (with `wait_for_models`, only after
-    MODELS_LOADING_WAIT of "models loading"; `on_models_loading` hears of each such answer).
+    MODELS_LOADING_WAIT of "models loading"; `on_models_loading` hears of each such answer it
+    waits on, the one it raises goes to the caller).
     """
     await history.async_wait_ready()
     started = dt_util.utcnow()
@@ -129,11 +130,11 @@ async def async_run_analysis(
                 )
                 break
             except HomeIQModelsLoadingError as err:
-                if on_models_loading is not None:
-                    on_models_loading(err)
                 wait = err.retry_after if err.retry_after is not None else DEFAULT_RETRY_AFTER_S
                 if not wait_for_models or monotonic() + wait > deadline:
                     raise
+                if on_models_loading is not None:
+                    on_models_loading(err)
                 LOGGER.info("The add-on is loading its models; asking again in %s s", wait)
                 await asyncio.sleep(wait)
     ranking_s = monotonic() - ranking_started

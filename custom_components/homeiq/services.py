@@ -116,10 +116,10 @@ async def _async_get_suggestions(call: ServiceCall) -> ServiceResponse:
 async def _async_accept(call: ServiceCall) -> ServiceResponse:
     """Create the automation of a suggestion; returns its entity id."""
     data = _entry_data(call)
-    store = data.suggestions.store
-    description = data.texts.automation_description(store.get(call.data[ATTR_SUGGESTION_ID]))
-    suggestion = await store.async_accept(
-        call.data[ATTR_SUGGESTION_ID], enable=call.data[ATTR_ENABLE], description=description
+    suggestion = await data.suggestions.store.async_accept(
+        call.data[ATTR_SUGGESTION_ID],
+        enable=call.data[ATTR_ENABLE],
+        describe=data.texts.automation_description,
     )
     return {
         "suggestion_id": suggestion.id,

@@ -268,15 +268,18 @@ class SuggestionStore:
             )
         return suggestion
 
-    async def async_accept(self, suggestion_id: str, *, enable: bool, description: str) -> Suggestion:
+    async def async_accept(
+        self, suggestion_id: str, *, enable: bool, describe: Callable[[Suggestion], str]
+    ) -> Suggestion:
         """Create the suggestion's automation (off unless `enable`) and mark it accepted.
 
-        `description` (why it was suggested, in the user's language) replaces the engine's.
+        `describe` gives the automation's description (why it was suggested, in the user's
+        language); it replaces the engine's.
         """
         suggestion = self._undecided(suggestion_id)
         config = dict(suggestion.automation)
         config.setdefault("alias", suggestion.text[:200])
-        config["description"] = description
+        config["description"] = describe(suggestion)
         config_id, entity_id = await async_create_automation(self._hass, config, enable=enable)
         suggestion.status = SuggestionStatus.ACCEPTED
         suggestion.automation_id = config_id

@@ -35,9 +35,7 @@ class Texts:
         """The to-do item description: classification and the evidence behind the suggestion."""
         category = suggestion.category or self.get("unclassified")
         priority = suggestion.priority or self.get("unknown_priority")
-        evidence = suggestion.evidence_text or self.get(
-            "seen_on_days", days=suggestion.support_days, times=suggestion.occurrences
-        )
+        evidence = self._evidence(suggestion)
         reason = suggestion.priority_reason.rstrip(".") if suggestion.priority_reason else ""
         return self.get(
             "todo_description_with_reason" if reason else "todo_description",
@@ -51,10 +49,13 @@ class Texts:
 
     def automation_description(self, suggestion: Suggestion) -> str:
         """The description of the automation an accepted suggestion creates: why it was suggested."""
-        evidence = suggestion.evidence_text or self.get(
+        return self.get("automation_description", evidence=self._evidence(suggestion))
+
+    def _evidence(self, suggestion: Suggestion) -> str:
+        """Why it is suggested: the engine's evidence, or the days it was seen on (older records)."""
+        return suggestion.evidence_text or self.get(
             "seen_on_days", days=suggestion.support_days, times=suggestion.occurrences
         )
-        return self.get("automation_description", evidence=evidence)
 
     def high_priority_notification(self, new: Sequence[Suggestion]) -> tuple[str, str]:
         """(title, message) of the notification about new high-priority suggestions."""

@@ -64,9 +64,7 @@ class HomeIQSuggestionList(HomeIQEntity[HomeIQSuggestionCoordinator], TodoListEn
         store = self.coordinator.data
         suggestion = store.get(item.uid or "")
         if item.status == TodoItemStatus.COMPLETED:
-            await store.async_accept(
-                suggestion.id, enable=False, description=self._texts.automation_description(suggestion)
-            )
+            await store.async_accept(suggestion.id, enable=False, describe=self._texts.automation_description)
 
     @override
     async def async_delete_todo_items(self, uids: list[str]) -> None:
