@@ -118,15 +118,22 @@ def build_full_size(work: Path) -> dict[str, Path]:
     return out
 
 
+def settings_args(work: Path, models: dict[str, Path], precision: str = "auto") -> dict[str, str]:
+    """The add-on options that serve the benchmark models from ``work/data`` (JSON-able, for the
+    cold-start process)."""
+    return {
+        "data_dir": str(work / "data"),
+        "embedding_model": str(models["embedding"]),
+        "reranker_model": str(models["reranker"]),
+        "classifier_model": str(models["classifier"]),
+        "precision": precision,
+    }
+
+
 def settings(work: Path, models: dict[str, Path], precision: str = "auto") -> Settings:
     """Serve the benchmark models from ``work/data``."""
-    return Settings(
-        data_dir=work / "data",
-        embedding_model=str(models["embedding"]),
-        reranker_model=str(models["reranker"]),
-        classifier_model=str(models["classifier"]),
-        precision=precision,
-    )
+    args: dict[str, Any] = settings_args(work, models, precision)
+    return Settings(**(args | {"data_dir": Path(args["data_dir"])}))
 
 
 def variants(work: Path, models: dict[str, Path], role: Role) -> dict[str, Any]:
@@ -255,7 +262,8 @@ def embed_server(work: Path, folder: Path) -> Iterator[Callable[[list[str], str]
 
     import bench_api
 
-    args = argparse.Namespace(data_dir=work / "data", embedding_model=str(folder), precision="auto")
+    # A data dir of its own: a lite server prunes the cache entries of the roles it does not serve.
+    args = argparse.Namespace(data_dir=work / "served", embedding_model=str(folder), precision="auto")
     with bench_api.server(args) as base:  # yields once the model is ready
         conn = http.client.HTTPConnection(urlsplit(base).netloc, timeout=120)  # one kept-alive connection
         headers = {**bench_api.HEADERS, "Content-Type": "application/json"}
@@ -423,8 +431,7 @@ print(json.dumps({"ready_s": ready, "warmed_s": warm, "load_s": load_s, "states"
 
 def cold_start(work: Path, models: dict[str, Path]) -> dict[str, Any]:
     """All three roles from the cache to ready in a fresh process (torch never imported)."""
-    s = settings(work, models)
-    arg = json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in s.__dict__.items()})
+    arg = json.dumps(settings_args(work, models))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "addon")}
     out = subprocess.run(
         [sys.executable, "-c", COLD_START, arg], check=False, capture_output=True, text=True, env=env

@@ -245,6 +245,28 @@ def test_cpu_identity_reads_the_model_name_and_isa_flags(tmp_path: Path) -> None
     )
     assert AMX.describe() == "AVX-512 VNNI, AMX"
     assert CpuIdentity("Cortex-A76", ("asimd", "asimddp")).describe() == "NEON, dotprod"
+
+
+def test_cpu_identity_follows_onednn_isa_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenVINO obeys ONEDNN_MAX_CPU_ISA: capped to AVX2, an AMX Xeon is an AVX2 CPU to the probe,
+    with a key of its own so that the uncapped choice is not reused."""
+    cpuinfo = tmp_path / "cpuinfo"
+    flags = "fpu avx2 avx512f avx512_vnni avx_vnni avx512_bf16 avx512_fp16 amx_bf16 amx_int8 amx_tile"
+    cpuinfo.write_text(f"model name\t: Intel Xeon\nflags\t\t: {flags}\n", encoding="utf-8")
+    uncapped = cpu_identity(cpuinfo)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    capped = cpu_identity(cpuinfo)
+    assert (capped.model, capped.flags, capped.describe()) == (
+        "Intel Xeon (ISA capped to AVX2)",
+        ("avx2",),
+        "AVX2, no VNNI",
+    )
+    assert capped.key != uncapped.key and not capped.has_native_bf16
+    assert [c.name for c in candidates(Role.EMBEDDING, capped)] == ["int8", "int8-weights", "fp32"]
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+    assert cpu_identity(cpuinfo).describe() == "AVX-512 VNNI"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")  # no cap
+    assert cpu_identity(cpuinfo) == uncapped
     assert [c.name for c in candidates(Role.CLASSIFIER, AMX)] == ["int8-weights", "fp32", "bf16"]
 
 

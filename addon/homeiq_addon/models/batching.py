@@ -1,8 +1,14 @@
 """Length-aware batching with shape buckets.
 
-Every new (batch, sequence) shape costs OpenVINO memory and 20-40 ms on first use, so
-sequence lengths are rounded up to a multiple of 16 and batch sizes to a power of two;
-texts are sorted by length so that padding stays small.
+Every new (batch, sequence) shape costs OpenVINO memory and 10-60 ms on first use, so
+sequence lengths are rounded up (to a multiple of 8 up to 64 tokens, of 16 beyond) and batch
+sizes to a power of two; texts are sorted by length so that padding stays small.
+
+Why 8 for short texts: pattern texts are 7-32 tokens long, and 16-token steps padded 256 of
+them to 46 % more tokens than they have (8-token steps: 22 %; static INT8 MiniLM 3.48x -> 3.66x
+PyTorch). Why 16 beyond: 8-token steps at every length doubled the shapes a varied workload
+creates, and 400 random requests left the embedder 125 MB bigger than with 16-token steps; with
+8 only up to 64 tokens, 19 MB.
 """
 
 from __future__ import annotations
@@ -14,13 +20,17 @@ import numpy as np
 import numpy.typing as npt
 
 SEQ_STEP = 16
+FINE_STEP = 8  # the step up to FINE_UNTIL tokens
+FINE_UNTIL = 64
 
 IntArray = npt.NDArray[np.int64]
 
 
 def bucket_length(length: int, max_length: int) -> int:
-    """Round ``length`` up to a multiple of 16, capped at ``max_length``."""
-    return min(max_length, max(SEQ_STEP, -(-length // SEQ_STEP) * SEQ_STEP))
+    """Round ``length`` up to its bucket (a multiple of 8 up to 64, of 16 beyond), capped at
+    ``max_length``."""
+    step = FINE_STEP if length <= FINE_UNTIL else SEQ_STEP
+    return min(max_length, max(FINE_STEP, -(-length // step) * step))
 
 
 def bucket_batch(size: int, max_batch: int) -> int:
@@ -80,7 +90,7 @@ WARM_TOKENS = 128  # bigger warm-up shapes cost more memory and compute than the
 def warm_shapes(max_length: int, max_batch: int, token_budget: int) -> list[tuple[int, int]]:
     """The (batch, length) buckets worth running once at start: the common short ones."""
     shapes = []
-    for length in (16, 32, 64):
+    for length in (16, 24, 32, 64):
         if length > max_length:
             break
         batch = 1

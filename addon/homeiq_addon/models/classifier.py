@@ -36,6 +36,7 @@ from .loaded import (
     pad_token_id,
     read_config,
     read_info,
+    token_rows,
 )
 from .pattern_context import merged_context
 from .priority import assess_priority
@@ -139,7 +140,7 @@ class OVClassifier(BucketedModel):
         self, texts: Sequence[str], contexts: Sequence[PatternContext | None]
     ) -> list[Classification]:
         prompts = [make(t, c) for t, c in zip(texts, contexts, strict=True) for _, make in QUESTIONS]
-        rows = [e.ids for e in self._tok.encode_batch(prompts)]
+        rows = token_rows(self._tok, prompts)
         probs: list[FloatArray] = [np.zeros(0, dtype=np.float32)] * len(rows)
         for b in plan_batches(
             [len(r) for r in rows],

@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from .batching import pad_ids, plan_batches
-from .loaded import BucketedModel, LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
+from .loaded import (
+    BucketedModel,
+    LoadOptions,
+    config_max_length,
+    load_tokenizer,
+    pad_token_id,
+    read_info,
+    token_rows,
+)
 from .types import FloatArray
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,7 +49,7 @@ class OVEmbedder(BucketedModel):
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Number of tokens of each text after truncation (for request limits and batching)."""
-        return [len(e.ids) for e in self._tok.encode_batch(list(texts))]
+        return [len(r) for r in token_rows(self._tok, texts)]
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """Return (len(texts), dim) L2-normalised embeddings. Blocking."""
@@ -52,7 +60,7 @@ class OVEmbedder(BucketedModel):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        rows = [e.ids for e in self._tok.encode_batch(list(texts))]
+        rows = token_rows(self._tok, texts)
         for b in plan_batches(
             [len(r) for r in rows],
             max_length=self.max_length,

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 
 from .batching import pad_ids, plan_batches
-from .loaded import BucketedModel, LoadOptions, config_max_length, load_tokenizer, pad_token_id, read_info
+from .loaded import (
+    BucketedModel,
+    LoadOptions,
+    config_max_length,
+    load_tokenizer,
+    pad_token_id,
+    read_info,
+    token_rows,
+)
 from .types import FloatArray
 from .word_table import WordTable
 
@@ -66,14 +74,14 @@ class OVReranker(BucketedModel):
         """Token ids of each (query, document) pair, as the tokenizer's pair template builds them."""
         pairs = [(query, d) for d in documents]
         try:
-            return [e.ids for e in self._tok.encode_batch(pairs)]
+            return token_rows(self._tok, pairs)
         except Exception:  # tokenizers raises a bare Exception when it cannot cut the document enough
             _LOGGER.debug("Query longer than a %d-token pair; cutting the query too", self.max_length)
         # The query alone is longer than a pair may be: cut the query too (longest first), so a
         # very long query still ranks the documents instead of failing the request with a 500.
         self._tok.enable_truncation(self.max_length, strategy="longest_first")
         try:
-            return [e.ids for e in self._tok.encode_batch(pairs)]
+            return token_rows(self._tok, pairs)
         finally:
             self._tok.enable_truncation(self.max_length, strategy="only_second")
 
