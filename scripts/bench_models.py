@@ -138,7 +138,7 @@ def settings(work: Path, models: dict[str, Path], precision: str = "auto") -> Se
 
 def variants(work: Path, models: dict[str, Path], role: Role) -> dict[str, Any]:
     """Every precision ``auto`` tries for ``role`` on this CPU, loaded side by side from the cache
-    (the auto registry converted them all) and warmed."""
+    (the auto registry converted them all) and warmed; one that fails to run is left out."""
     cache = ModelCache(work / "data" / "models", offline=True)
     loaded: dict[str, Any] = {}
     for candidate in candidates(role, cpu_identity()):
@@ -149,7 +149,10 @@ def variants(work: Path, models: dict[str, Path], role: Role) -> dict[str, Any]:
             cache_dir=work / "data" / "models" / OV_CACHE,
             inference_precision=candidate.inference,
         )
-        loaded[candidate.name] = MODEL_CLASSES[role](entry.path, entry.model_id, options)
+        try:
+            loaded[candidate.name] = MODEL_CLASSES[role](entry.path, entry.model_id, options)
+        except RuntimeError as err:  # as in the probe: a variant this CPU cannot run is left out
+            print(f"    OpenVINO {candidate.name}: could not be used ({runtime.error_text(err)})", flush=True)
     return loaded
 
 
@@ -450,6 +453,7 @@ def main() -> int:
     parser.add_argument("--prepare-only", action="store_true", help="build and convert, then stop")
     parser.add_argument("--only", choices=["embed", "rerank", "classify", "cold"], action="append")
     args = parser.parse_args()
+    args.work = args.work.resolve()  # the models are served by absolute path
     args.work.mkdir(parents=True, exist_ok=True)
     import bench_api
 

@@ -68,7 +68,11 @@ class FakeProbe:
 
     def run(self, model: str) -> Any:
         if model in self.failing:
-            raise RuntimeError("bf16 is not supported here")
+            raise RuntimeError(  # as OpenVINO words it: a source location per C++ layer
+                "Exception from src/inference/src/cpp/infer_request.cpp:224:\n"
+                "Exception from src/plugins/intel_cpu/src/node.cpp:823:\n"
+                "[CPU] bf16 is not supported here\n"
+            )
         self.clock.now += self.seconds[model]
         return self.answers.get(model, REFERENCE)
 
@@ -131,7 +135,8 @@ def test_a_candidate_that_fails_to_run_is_left_out() -> None:
     )
     decision = _decide(AMX, probe)
     assert decision.chosen == "int8"
-    assert "BF16 could not be used (bf16 is not supported here)" in decision.reason
+    assert "BF16 could not be used ([CPU] bf16 is not supported here)" in decision.reason
+    assert "\n" not in decision.reason and "Exception from" not in decision.reason
 
 
 def test_rerank_and_classifier_gates() -> None:

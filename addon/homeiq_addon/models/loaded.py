@@ -111,12 +111,12 @@ class BucketedModel:
         except RuntimeError as err:  # what OpenVINO raises for a device that cannot compile
             if device == "CPU":
                 raise
-            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            reason = runtime.error_text(err)
             _LOGGER.warning(
                 "The %s device could not compile %s (%s); running it on CPU instead",
                 device,
                 ir_file.name,
-                reason[:200],
+                reason,
             )
         return runtime.compile_model(
             ir_file,

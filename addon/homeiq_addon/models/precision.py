@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .runtime import error_text
 from .types import Role
 
 _LOGGER = logging.getLogger(__name__)
@@ -314,8 +315,8 @@ def decide(
         except Exception as err:  # a candidate that fails to convert, compile or run is not served
             if cand.name == FP32.name:
                 raise
-            results[cand.name].error = str(err) or type(err).__name__
-            _LOGGER.warning("Could not try %s for the %s model: %s", cand, role.value, err)
+            results[cand.name].error = error_text(err)
+            _LOGGER.warning("Could not try %s for the %s model: %s", cand, role.value, error_text(err, 1000))
     reference = answers[FP32.name]
     best = dict.fromkeys(models, math.inf)
     for _ in range(rounds):
@@ -360,7 +361,7 @@ def _reason(
         if m.name == FP32.name:
             continue
         if m.error is not None:
-            problems.append(f"{by_name[m.name]} could not be used ({m.error[:120]})")
+            problems.append(f"{by_name[m.name]} could not be used ({m.error[:160]})")
             continue
         ratio = (fp32_s or 0.0) / m.seconds if m.seconds else 0.0
         speeds.append(f"{by_name[m.name]} was {ratio:.2f}x FP32")

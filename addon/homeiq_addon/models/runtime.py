@@ -60,6 +60,14 @@ def allowed_threads(requested: int | None = None) -> int:
     return max(1, cores)
 
 
+def error_text(err: BaseException, limit: int = 200) -> str:
+    """An OpenVINO error in one line: its message without the "Exception from src/...:224:"
+    source locations it is wrapped in (each C++ layer adds one), at most ``limit`` characters."""
+    lines = [line.strip() for line in str(err).splitlines()]
+    kept = [line for line in lines if line and not line.startswith("Exception from ")]
+    return (" ".join(kept) or type(err).__name__)[:limit]
+
+
 def core() -> ov.Core:
     """The process-wide OpenVINO Core (creating one per model wastes memory)."""
     global _CORE  # noqa: PLW0603 - a lazily created process singleton
