@@ -72,6 +72,17 @@ def _entity_id(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
     return entity_id
 
 
+async def _todo_items(hass: HomeAssistant, entry: MockConfigEntry) -> list[dict[str, Any]]:
+    """The suggestions to-do list's items, as ``todo.get_items`` answers them."""
+    entity_id = _entity_id(hass, entry, "suggestions")
+    response = await hass.services.async_call(
+        "todo", "get_items", {"entity_id": entity_id}, blocking=True, return_response=True
+    )
+    assert response is not None
+    items: list[dict[str, Any]] = response[entity_id]["items"]  # type: ignore[index]
+    return items
+
+
 async def _setup(hass: HomeAssistant, addon: FakeAddon, **options: Any) -> MockConfigEntry:
     entry = make_entry(addon, **options)
     entry.add_to_hass(hass)
@@ -130,10 +141,7 @@ async def test_full_analysis_ranks_classifies_and_stores_suggestions(
     todo = hass.states.get(_entity_id(hass, entry, "suggestions"))
     assert todo is not None
     assert todo.state == "4"
-    items = await hass.services.async_call(
-        "todo", "get_items", {"entity_id": todo.entity_id}, blocking=True, return_response=True
-    )
-    listed = items[todo.entity_id]["items"]  # type: ignore[index]
+    listed = await _todo_items(hass, entry)
     assert {item["uid"] for item in listed} == {PORCH_ON, PORCH_OFF, LOCKED, UNLOCKED}
     locked = next(item for item in listed if item["uid"] == LOCKED)
     assert locked["summary"].startswith("front door is locked around")
@@ -410,14 +418,7 @@ async def test_a_conditional_group_suggestion_shows_its_evidence_and_is_accepted
     assert "office door had opened less than a minute before" in rule["evidence"]["text"]
     # No per-lamp copies of the same habit.
     assert not [s for s in response["suggestions"] if s["entities"] in (["light.bloom"], ["light.desk_lamp"])]
-    items = await hass.services.async_call(
-        "todo",
-        "get_items",
-        {"entity_id": _entity_id(hass, entry, "suggestions")},
-        blocking=True,
-        return_response=True,
-    )
-    [item] = [i for i in items[_entity_id(hass, entry, "suggestions")]["items"] if i["uid"] == rule["id"]]  # type: ignore[index]
+    [item] = [i for i in await _todo_items(hass, entry) if i["uid"] == rule["id"]]
     assert rule["evidence"]["text"][1:] in item["description"]
 
     accepted = await _call(hass, "accept_suggestion", entry, suggestion_id=rule["id"])

@@ -19,7 +19,7 @@ from custom_components.homeiq.const import DOMAIN
 from custom_components.homeiq.texts import async_load_texts
 from tests.integration.addon_server import FakeAddon
 from tests.integration.common import fire_time, next_nightly_run
-from tests.integration.test_analysis import LOCKED, _call, _entity_id, _setup, _write_habits
+from tests.integration.test_analysis import LOCKED, _call, _setup, _todo_items, _write_habits
 
 TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations" / "en.json"
 
@@ -55,14 +55,7 @@ async def test_user_texts_come_from_the_translations(
     (notification,) = persistent_notification._async_get_or_create_notifications(hass).values()
     assert notification["title"] == "[xx] HomeIQ"
     assert notification["message"].startswith("[xx] 2 new high-priority")
-    items = await hass.services.async_call(
-        "todo",
-        "get_items",
-        {"entity_id": _entity_id(hass, entry, "suggestions")},
-        blocking=True,
-        return_response=True,
-    )
-    descriptions = [item["description"] for item in items[_entity_id(hass, entry, "suggestions")]["items"]]  # type: ignore[index]
+    descriptions = [item["description"] for item in await _todo_items(hass, entry)]
     assert descriptions
     assert all(d.startswith("[xx] ") for d in descriptions)
 
