@@ -147,6 +147,8 @@ def test_classifier_probabilities_match_pytorch_rank_classification(
     registry.wait(timeout=120)
     classifier = registry.get_classifier()
     assert classifier.single_step == [labels == "single-token"] * 2  # type: ignore[attr-defined]
+    # Single-token labels: the decoder's head is cut to the label tokens (label_head.py).
+    assert classifier._layout.label_logits is (labels == "single-token")  # type: ignore[attr-defined]
     texts = [*pattern_texts(5), ""]
     results = classifier.classify(texts)
     assert len(results) == len(texts)

@@ -208,6 +208,7 @@ def test_an_optimum_classifier_export_is_served_as_it_is(
     classifier = OVClassifier(ov_classifiers[kind], "OpenVINO/flan-t5-small-ov", LoadOptions(threads=2))
     assert classifier._layout.stateful is (kind != "cache-less")
     assert classifier.single_step == [kind != "split-labels"] * 2
+    assert classifier._layout.label_logits is (kind != "split-labels")  # the head cut to the labels
     texts = [*pattern_texts(5), ""]
     references = [
         (

@@ -7,9 +7,11 @@ then the decoder scores each label's answer tokens: a label's score is the log-l
 of its tokens, and the probabilities are the softmax of those scores over the labels.
 
 When every label of a question is a single token (as with flan-t5's vocabulary), one
-decoder step per prompt scores all labels at once (one row, batched across prompts);
-otherwise each label gets its own decoder row. Nothing is parsed from generated text and
-there is no default label: every result carries the full distribution.
+decoder step per prompt scores all labels at once (one row, batched across prompts), and the
+decoder's output head is cut to those label tokens at load (label_head.py): a softmax over the
+labels needs only their logits. Otherwise each label gets its own decoder row over the full
+vocabulary. Nothing is parsed from generated text and there is no default label: every result
+carries the full distribution.
 
 Runs our converter's graphs, or a pre-converted optimum-intel export as it is (its decoder's
 logits are turned into log-probabilities here; a stateful decoder's cache is reset per call).
@@ -17,6 +19,7 @@ logits are turned into log-probabilities here; a stateful decoder's cache is res
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +29,9 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
+from . import runtime
 from .batching import bucket_batch, pad_ids, plan_batches
+from .label_head import LABEL_LOGITS, label_logits_head
 from .labels import category_prompt, priority_prompt
 from .loaded import (
     BucketedModel,
@@ -42,6 +47,7 @@ from .pattern_context import merged_context
 from .priority import assess_priority
 from .types import CATEGORIES, PRIORITIES, Classification, FloatArray, PatternContext
 
+_LOGGER = logging.getLogger(__name__)
 QUESTIONS = ((CATEGORIES, category_prompt), (PRIORITIES, priority_prompt))
 # Without a context, the priority is the model's answer to the priority question.
 WORDING_ONLY_REASON = "No evidence sent; judged from the wording by the language model"
@@ -58,6 +64,7 @@ class DecoderLayout:
     beam_idx: bool
     stateful: bool
     log_probs: bool
+    label_logits: bool = False  # the head cut to the label tokens: one column per label token
 
     @classmethod
     def of(cls, compiled: ov.CompiledModel, request: ov.InferRequest) -> DecoderLayout:
@@ -71,7 +78,8 @@ class DecoderLayout:
                 f"{', '.join(sorted(names))}); use a Hugging Face model or an optimum-intel export"
             )
         stateful = bool(request.query_state())
-        return cls(ids, "beam_idx" in names, stateful, compiled.outputs[0].get_any_name() == "log_probs")
+        output = compiled.outputs[0].get_names()
+        return cls(ids, "beam_idx" in names, stateful, "log_probs" in output, LABEL_LOGITS in output)
 
 
 def _logsumexp(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -104,11 +112,6 @@ class OVClassifier(BucketedModel):
         self._start = int(start if start is not None else self._pad)
         self._options = options
         self._lock = threading.Lock()
-        self._enc = self._compile(model_dir / ENCODER_FILE)
-        self._dec = self._compile(model_dir / DECODER_FILE)
-        self._enc_req = self._enc.create_infer_request()
-        self._dec_req = self._dec.create_infer_request()
-        self._layout = DecoderLayout.of(self._dec, self._dec_req)
         # Each label's answer tokens, e.g. ["▁energy"].
         self.answers = [
             [self._tok.encode(label, add_special_tokens=False).ids for label in labels]
@@ -117,8 +120,31 @@ class OVClassifier(BucketedModel):
         if any(not ans for answers in self.answers for ans in answers):
             raise ValueError("a label encodes to no tokens with this tokenizer")
         self.single_step = [all(len(a) == 1 for a in answers) for answers in self.answers]
+        self._enc = self._compile(model_dir / ENCODER_FILE)
+        self._dec = self._compile(self._decoder_graph(model_dir / DECODER_FILE))
+        self._enc_req = self._enc.create_infer_request()
+        self._dec_req = self._dec.create_infer_request()
+        self._layout = DecoderLayout.of(self._dec, self._dec_req)
         if options.warm:
             self.warm()
+
+    def _decoder_graph(self, ir_file: Path) -> ov.Model | Path:
+        """The decoder with its head cut to the label tokens when every label is one token (the
+        columns then follow ``self._columns``); otherwise the IR file as it is."""
+        self._columns: dict[int, int] = {}
+        if not all(self.single_step):
+            return ir_file
+        tokens = sorted({answer[0] for answers in self.answers for answer in answers})
+        model = runtime.core().read_model(ir_file)
+        if not label_logits_head(model, tokens):
+            _LOGGER.debug("Decoder head of %s not recognised; scoring the whole vocabulary", ir_file)
+            return ir_file
+        self._columns = {token: column for column, token in enumerate(tokens)}
+        return model
+
+    def _column(self, token: int) -> int:
+        """Where a label token's score is in the decoder's output."""
+        return self._columns[token] if self._layout.label_logits else token
 
     def _warm_shape(self, batch: int, length: int) -> None:
         hidden, mask = self._encode([[self._pad]] * batch, batch, length)
@@ -155,7 +181,7 @@ class OVClassifier(BucketedModel):
                 question = idx % len(QUESTIONS)
                 answers = self.answers[question]
                 if self.single_step[question]:
-                    probs[idx] = _softmax([float(first[pos, a[0]]) for a in answers])
+                    probs[idx] = _softmax([float(first[pos, self._column(a[0])]) for a in answers])
                 else:
                     probs[idx] = self._score_rows(hidden[pos], mask[pos], answers)
         out = []
@@ -183,7 +209,8 @@ class OVClassifier(BucketedModel):
     def _decode(
         self, dec_in: np.ndarray[Any, Any], hidden: FloatArray, mask: np.ndarray[Any, Any]
     ) -> FloatArray:
-        """Log-probabilities of the next token at every decoder position: (batch, steps, vocab)."""
+        """Log-probabilities of the next token at every decoder position: (batch, steps, vocab);
+        with the head cut to the label tokens, their logits: (batch, steps, label tokens)."""
         layout = self._layout
         feed = {
             layout.ids: dec_in,
@@ -195,7 +222,7 @@ class OVClassifier(BucketedModel):
         if layout.stateful:
             self._dec_req.reset_state()  # no cache carried over from the previous call
         out = np.asarray(self._dec_req.infer(feed)[self._dec.outputs[0]], dtype=np.float32)
-        if layout.log_probs:
+        if layout.log_probs or layout.label_logits:  # the labels' softmax needs no normalizer
             return out
         return np.asarray(out - _logsumexp(out), dtype=np.float32)
 

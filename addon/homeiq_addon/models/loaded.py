@@ -95,17 +95,22 @@ class BucketedModel:
     _options: LoadOptions
     _lock: threading.Lock
 
-    def _compile(self, ir_file: Path) -> ov.CompiledModel:
+    def _compile(self, ir_file: Path | ov.Model) -> ov.CompiledModel:
         """Compile an IR file with this model's load options (from the path, so that a CACHE_DIR hit
-        skips reading the IR). When a GPU/NPU/AUTO device cannot compile it (a driver problem,
-        an operation or dynamic shape the device does not support), it runs on the CPU instead."""
+        skips reading the IR). A graph changed at load (an ``ov.Model``) skips the compiled-model
+        cache: OpenVINO would read all its weights to hash it, which measured on flan-t5-small's
+        decoder put 155 MB more of the IR in memory to save 0.14 s of compiling.
+
+        When a GPU/NPU/AUTO device cannot compile it (a driver problem, an operation or dynamic
+        shape the device does not support), it runs on the CPU instead."""
         device = self._options.device
+        cache_dir = self._options.cache_dir if isinstance(ir_file, Path) else None
         try:
             return runtime.compile_model(
                 ir_file,
                 device=device,
                 threads=self._options.threads,
-                cache_dir=self._options.cache_dir,
+                cache_dir=cache_dir,
                 inference_precision=self._options.inference_precision,
             )
         except RuntimeError as err:  # what OpenVINO raises for a device that cannot compile
@@ -115,14 +120,14 @@ class BucketedModel:
             _LOGGER.warning(
                 "The %s device could not compile %s (%s); running it on CPU instead",
                 device,
-                ir_file.name,
+                ir_file.name if isinstance(ir_file, Path) else ir_file.get_friendly_name(),
                 reason,
             )
         return runtime.compile_model(
             ir_file,
             device="CPU",
             threads=self._options.threads,
-            cache_dir=self._options.cache_dir,
+            cache_dir=cache_dir,
             inference_precision=self._options.inference_precision,
         )
 
