@@ -6,12 +6,12 @@ to a small exception hierarchy so that the coordinator and the config flow can t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from homeassistant.util.json import json_loads
 
 # Timeouts sized for a Raspberry Pi: /health must answer fast; an analysis embeds, reranks and
 # classifies up to a few hundred texts on a slow CPU and can take tens of seconds.
@@ -324,8 +324,8 @@ class HomeIQClient:
 def _decode_object(text: str, where: str) -> dict[str, Any]:
     """Decode a JSON object, or raise HomeIQResponseError."""
     try:
-        decoded = json.loads(text)
-    except ValueError as err:
+        decoded = json_loads(text)
+    except ValueError as err:  # orjson's JSONDecodeError is a ValueError
         raise HomeIQResponseError(f"{where}: the answer is not JSON") from err
     if not isinstance(decoded, dict):
         raise HomeIQResponseError(f"{where}: the answer is not a JSON object")
