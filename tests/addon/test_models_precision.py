@@ -227,6 +227,30 @@ def test_a_choice_measured_on_a_busy_cpu_is_measured_again_at_the_next_starts(
     assert start(load=3.0)[1] is False and len(probes) == 5
 
 
+def test_a_choice_stored_by_an_older_version_is_measured_again(choices: PrecisionChoices) -> None:
+    """Decisions before format 2 kept a failed candidate's error as OpenVINO's multi-line text,
+    cut before its message; they are measured again once, then kept."""
+    clock = FakeClock()
+    speeds = {"int8": 0.5, "int8-weights": 0.9, "fp32": 1.0}
+    probes: list[FakeProbe] = []
+
+    def make() -> FakeProbe:
+        probes.append(FakeProbe(clock, speeds))
+        return probes[-1]
+
+    decision, _ = choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, load=quiet)
+    old = decision.to_json()
+    del old["format"]
+    old["reason"] = "static INT8 was 2.00x FP32 ...; weight-only INT8 could not be used (Exception from src/"
+    choices.path.write_text(json.dumps({"embedding:m": old}), encoding="utf-8")
+    assert choices.get(Role.EMBEDDING, "m", AVX2) is None
+
+    again, measured = choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, load=quiet)
+    assert (measured, again.format, len(probes)) == (True, precision.DECISION_FORMAT, 2)
+    assert "Exception from" not in again.reason
+    assert choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, load=quiet)[1] is False
+
+
 def test_a_damaged_choices_file_means_probing_again(choices: PrecisionChoices) -> None:
     choices.path.write_text("{not json", encoding="utf-8")
     assert choices.get(Role.EMBEDDING, "m", AVX2) is None

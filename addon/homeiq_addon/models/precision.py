@@ -92,6 +92,10 @@ PROBE_SAMPLE_S = 0.2
 # was above this is repeated at the next starts, at most MAX_BUSY_PROBES times in all.
 BUSY_LOAD_PER_CORE = 1.0
 MAX_BUSY_PROBES = 3
+# Bumped when what a decision says changes: one stored by an older version is measured again.
+# 2: failed candidates' errors in one line (before, "could not be used (Exception from src/...")
+# cut the message off in /v1/models and the log, for as long as the decision was kept).
+DECISION_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +278,7 @@ class Decision:
     decided_at: float = 0.0
     busy: bool = False  # measured while other work loaded the CPU: measured again at the next start
     probes: int = 1  # how many probes this decision took (busy ones are repeated)
+    format: int = DECISION_FORMAT
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -294,6 +299,7 @@ class Decision:
             decided_at=float(data.get("decided_at", 0.0)),
             busy=bool(data.get("busy", False)),
             probes=int(data.get("probes", 1)),
+            format=int(data.get("format", 1)),
         )
 
 
@@ -412,8 +418,8 @@ class PrecisionChoices:
         return data if isinstance(data, dict) else {}
 
     def get(self, role: Role, model_id: str, cpu: CpuIdentity) -> Decision | None:
-        """The stored decision for this role, model and CPU; None when there is none or the CPU
-        changed since (then the probe runs again)."""
+        """The stored decision for this role, model and CPU; None when there is none, the CPU
+        changed since, or an older version stored it (then the probe runs again)."""
         with self._lock:
             raw = self._read().get(self._key(role, model_id))
         if not isinstance(raw, dict):
@@ -424,7 +430,7 @@ class PrecisionChoices:
             return None
         if decision.cpu != cpu.key or decision.chosen not in {c.name for c in candidates(role, cpu)}:
             return None
-        return decision
+        return decision if decision.format >= DECISION_FORMAT else None
 
     def put(self, role: Role, decision: Decision) -> None:
         """Store ``decision`` (atomically: written beside the file, then renamed)."""
