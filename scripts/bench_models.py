@@ -6,8 +6,9 @@
   this process and served by the real server through /v1/embed (JSON numbers and base64);
 - rerank: 100 (query, pattern) pairs on XLM-R base (bge-reranker-base's config), random weights;
 - classify: 100 pattern texts on flan-t5-small's config, random weights, same label scoring;
-- cold start of all three from the cache in a fresh process, RSS after load and after a mixed
-  workload (varied lengths and batch sizes).
+- cold start of all three from the cache in a fresh process, RSS after load, after a mixed
+  workload (varied lengths and batch sizes) and after every shape bucket each model can be asked
+  for (the bound a long-running add-on may reach).
 
 It first prints the CPU (model name, ISA flags, usable cores, load average), then lets
 ``precision: auto`` choose per role as the add-on would, and times every precision the choice
@@ -411,6 +412,8 @@ from pathlib import Path
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.settings import Settings
 from homeiq_addon.models.pattern_texts import pattern_texts
+from homeiq_addon.models.batching import every_shape
+from homeiq_addon.models.loaded import LoadOptions
 from homeiq_addon.models.types import Role
 def rss_mb(key="VmRSS"):
     for line in open("/proc/self/status"):
@@ -434,9 +437,14 @@ for n in (1, 3, 7, 16, 33, 64, 100, 200):
     r.get_embedder().embed(batch)
     r.get_reranker().score("save energy", batch[:40])
     r.get_classifier().classify(batch[:12])
+after_workload = rss_mb()
+# The bound: every shape bucket each model can be asked for, as months of varied requests may reach.
+opts = LoadOptions()  # the registry's batching defaults
+for model in (r.get_embedder(), r.get_reranker(), r.get_classifier()):
+    model.warm(every_shape(model.max_length, opts.max_batch, opts.token_budget))
 print(json.dumps({"ready_s": ready, "warmed_s": warm, "load_s": load_s, "states": states,
                   "rss_at_ready_mb": after_ready, "rss_after_load_mb": after_load,
-                  "rss_after_workload_mb": rss_mb(),
+                  "rss_after_workload_mb": after_workload, "rss_every_shape_mb": rss_mb(),
                   "peak_rss_mb": hwm_mb()}))
 """
 

@@ -4,13 +4,35 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from homeiq_addon.models.batching import bucket_batch, bucket_length, pad_ids, plan_batches, warm_shapes
+from homeiq_addon.models.batching import (
+    bucket_batch,
+    bucket_length,
+    every_shape,
+    pad_ids,
+    plan_batches,
+    warm_shapes,
+)
 
 
-def test_buckets_round_up_to_8_tokens_then_16_and_powers_of_two() -> None:
-    lengths = (1, 8, 9, 16, 17, 57, 64, 65, 81, 100, 300)
-    assert [bucket_length(n, 256) for n in lengths] == [8, 8, 16, 16, 24, 64, 64, 80, 96, 112, 256]
+def test_buckets_round_up_to_an_eighth_of_the_next_power_of_two_and_batches_to_powers_of_two() -> None:
+    lengths = (1, 8, 9, 16, 17, 57, 64, 65, 81, 100, 128, 129, 200, 257, 300, 500, 600)
+    assert [bucket_length(n, 512) for n in lengths] == [
+        *(8, 8, 16, 16, 24, 64, 64),  # steps of 8 up to 64 tokens
+        *(80, 96, 112, 128),  # 16 up to 128
+        *(160, 224),  # 32 up to 256
+        *(320, 320, 512, 512),  # 64 beyond, capped at the model's maximum
+    ]
+    assert bucket_length(300, 256) == 256
     assert [bucket_batch(n, 32) for n in (1, 2, 3, 5, 31, 40)] == [1, 2, 4, 8, 32, 32]
+
+
+@given(st.integers(min_value=1, max_value=4096))
+def test_a_bucket_pads_less_than_a_quarter(length: int) -> None:
+    padded = bucket_length(length, 8192)
+    assert length <= padded < length + max(8, length / 4)
+
+
+EVERY_SHAPE = set(every_shape(512, 32, 2048))
 
 
 @given(st.lists(st.integers(min_value=1, max_value=600), min_size=1, max_size=300))
@@ -19,16 +41,18 @@ def test_plan_covers_every_item_once_within_the_budget(lengths: list[int]) -> No
     seen = sorted(i for b in batches for i in b.indices)
     assert seen == list(range(len(lengths)))
     for b in batches:
-        assert b.length % (8 if b.length <= 64 else 16) == 0 or b.length == 512
+        longest = min(max(lengths[i] for i in b.indices), 512)
+        assert b.length == bucket_length(longest, 512)
         assert b.batch & (b.batch - 1) == 0 and len(b.indices) <= b.batch <= 32
         assert all(min(lengths[i], 512) <= b.length for i in b.indices)
         assert b.batch * b.length <= 2048 or len(b.indices) == 1
+        assert (b.batch, b.length) in EVERY_SHAPE  # what the benchmark's memory bound runs
 
 
 def test_plan_sorts_by_length_so_padding_stays_small() -> None:
     lengths = [5, 200, 6, 190, 7, 180]
     batches = list(plan_batches(lengths, max_length=512, max_batch=4, token_budget=4096))
-    assert [(b.indices, b.batch, b.length) for b in batches] == [((0, 2, 4), 4, 8), ((5, 3, 1), 4, 208)]
+    assert [(b.indices, b.batch, b.length) for b in batches] == [((0, 2, 4), 4, 8), ((5, 3, 1), 4, 224)]
 
 
 def test_padding_rows_have_a_real_token_and_masks_match() -> None:
@@ -36,6 +60,13 @@ def test_padding_rows_have_a_real_token_and_masks_match() -> None:
     assert ids.shape == mask.shape == (4, 16)
     assert mask.sum(axis=1).tolist() == [3, 1, 1, 1]
     assert ids[0, :3].tolist() == [5, 6, 7] and ids[0, 3:].sum() == 0
+
+
+def test_every_shape_is_each_bucket_once() -> None:
+    listed = every_shape(256, 32, 1024)
+    assert len(listed) == len(set(listed))
+    assert (32, 32) in listed and (1, 256) in listed and (4, 256) in listed and (8, 256) not in listed
+    assert set(warm_shapes(256, 32, 1024)) <= set(listed)
 
 
 def test_warm_shapes_are_buckets_within_the_budget() -> None:

@@ -131,10 +131,12 @@ class BucketedModel:
             inference_precision=self._options.inference_precision,
         )
 
-    def warm(self) -> int:
-        """Run the common shape buckets once, so first requests do not pay for them. Blocking."""
+    def warm(self, shapes: Sequence[tuple[int, int]] | None = None) -> int:
+        """Run the common shape buckets (or ``shapes``) once, so first requests do not pay for
+        them. Blocking."""
         with self._lock:
-            shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
+            if shapes is None:
+                shapes = warm_shapes(self.max_length, self._options.max_batch, self._options.token_budget)
             for batch, length in shapes:
                 self._warm_shape(batch, length)
             return len(shapes)
