@@ -50,6 +50,13 @@ def test_label_columns_keep_the_labels_differences(transpose_b: bool, log_softma
     assert label_logits_head(model, tokens)
 
     assert model.outputs[0].get_names() == {LABEL_LOGITS}
+    rows = table[tokens] if transpose_b else table[tokens].T
+    kept = [
+        op
+        for op in model.get_ops()
+        if op.get_type_name() == "Constant" and op.get_output_shape(0) == rows.shape
+    ]
+    assert len(kept) == 1 and np.array_equal(kept[0].get_data(), rows)  # the exact rows
     cut = _run(model, feed)
     assert cut.shape == (3, 2, len(tokens))
     np.testing.assert_allclose(cut, feed["hidden"] @ table[tokens].T, atol=1e-5)

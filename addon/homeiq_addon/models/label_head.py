@@ -77,7 +77,9 @@ def label_logits_head(model: ov.Model, token_ids: Sequence[int]) -> bool:
     rows = ops.gather(weight, ids, ops.constant(np.int64(axis)))
     # OpenVINO evaluates the rows once (a compressed weight is decompressed as the plugin would);
     # the decoder then holds a (labels x hidden) constant instead of the vocabulary's matrix.
-    evaluated = runtime.core().compile_model(ov.Model([rows], [], "label-rows"), "CPU")
+    evaluated = runtime.core().compile_model(
+        ov.Model([rows], [], "label-rows"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )  # f32 whatever the CPU's default (bf16 on AMX): the rows must be exact
     sliced = np.asarray(evaluated.create_infer_request().infer({})[0]).copy()
     attrs = matmul.get_attributes()
     head = ops.matmul(
