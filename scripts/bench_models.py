@@ -292,7 +292,7 @@ def embed_server(work: Path, folder: Path) -> Iterator[Callable[[list[str], str]
                 return np.stack([np.frombuffer(base64.b64decode(v), dtype="<f4") for v in data])
             return np.asarray(data, dtype=np.float32)
 
-        time.sleep(1.0)  # let the server's shape-bucket warm-up finish
+        time.sleep(1.0)  # let the server's warm-up finish
         yield post
         conn.close()
 
@@ -415,6 +415,7 @@ from homeiq_addon.models.pattern_texts import pattern_texts
 from homeiq_addon.models.batching import every_shape
 from homeiq_addon.models.loaded import LoadOptions
 from homeiq_addon.models.types import Role
+from homeiq_addon.pipeline import Pattern, suggest
 def rss_mb(key="VmRSS"):
     for line in open("/proc/self/status"):
         if line.startswith(key):
@@ -428,9 +429,15 @@ ready = time.perf_counter() - t0
 states = {k.value: v.state.value for k, v in r.status().items()}
 load_s = {k.value: v.load_seconds for k, v in r.status().items()}
 after_ready = rss_mb()
-r.executor.submit(lambda: None).result()  # shape-bucket warm-up runs on the inference thread
+r.executor.submit(lambda: None).result()  # the warm-up (a sample request) runs on the inference thread
 warm = time.perf_counter() - t0
 after_load = rss_mb()
+# What the integration asks first: one /v1/suggest of 60 patterns (the server's default query).
+patterns = [Pattern(id=str(i), text=t) for i, t in enumerate(pattern_texts(60, seed=9))]
+t1 = time.perf_counter()
+suggest(r.get_embedder(), r.get_reranker(), r.get_classifier(), patterns)
+first_suggest = time.perf_counter() - t1
+after_suggest = rss_mb()
 texts = pattern_texts(512, seed=21)
 for n in (1, 3, 7, 16, 33, 64, 100, 200):
     batch = [t * (1 + i % 4) for i, t in enumerate(texts[:n])]
@@ -443,7 +450,9 @@ opts = LoadOptions()  # the registry's batching defaults
 for model in (r.get_embedder(), r.get_reranker(), r.get_classifier()):
     model.warm(every_shape(model.max_length, opts.max_batch, opts.token_budget))
 print(json.dumps({"ready_s": ready, "warmed_s": warm, "load_s": load_s, "states": states,
+                  "first_suggest_s": first_suggest,
                   "rss_at_ready_mb": after_ready, "rss_after_load_mb": after_load,
+                  "rss_after_suggest_mb": after_suggest,
                   "rss_after_workload_mb": after_workload, "rss_every_shape_mb": rss_mb(),
                   "peak_rss_mb": hwm_mb()}))
 """

@@ -10,7 +10,6 @@ from homeiq_addon.models.batching import (
     every_shape,
     pad_ids,
     plan_batches,
-    warm_shapes,
 )
 
 
@@ -66,10 +65,3 @@ def test_every_shape_is_each_bucket_once() -> None:
     listed = every_shape(256, 32, 1024)
     assert len(listed) == len(set(listed))
     assert (32, 32) in listed and (1, 256) in listed and (4, 256) in listed and (8, 256) not in listed
-    assert set(warm_shapes(256, 32, 1024)) <= set(listed)
-
-
-def test_warm_shapes_are_buckets_within_the_budget() -> None:
-    shapes = warm_shapes(256, 32, 1024)
-    assert (1, 16) in shapes and (8, 16) in shapes and (4, 24) in shapes and (2, 64) in shapes
-    assert all(b * n <= 128 for b, n in shapes)

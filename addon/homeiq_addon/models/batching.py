@@ -86,10 +86,6 @@ def pad_ids(rows: Sequence[Sequence[int]], batch: int, length: int, pad_id: int)
     return ids, mask
 
 
-WARM_TOKENS = 128  # bigger warm-up shapes cost more memory and compute than their first use saves
-WARM_LENGTHS = (16, 24, 32, 64)  # pattern texts are 7-32 tokens
-
-
 def every_shape(max_length: int, max_batch: int, token_budget: int) -> list[tuple[int, int]]:
     """Every (batch, length) :func:`plan_batches` can ask for: each costs OpenVINO its own kernels
     and buffers once seen, so this is what a long-running add-on may come to hold (the benchmark
@@ -102,13 +98,3 @@ def every_shape(max_length: int, max_batch: int, token_budget: int) -> list[tupl
             shapes.append((batch, length))
             batch *= 2
     return shapes
-
-
-def warm_shapes(max_length: int, max_batch: int, token_budget: int) -> list[tuple[int, int]]:
-    """The (batch, length) buckets worth running once at start: the common short ones."""
-    tokens = min(token_budget, WARM_TOKENS)
-    return [
-        (batch, length)
-        for batch, length in every_shape(max_length, max_batch, token_budget)
-        if length in WARM_LENGTHS and batch * length <= tokens
-    ]

@@ -34,6 +34,7 @@ from .batching import bucket_batch, pad_ids, plan_batches
 from .label_head import LABEL_LOGITS, label_logits_head
 from .labels import category_prompt, priority_prompt
 from .loaded import (
+    SAMPLE_TEXT,
     BucketedModel,
     LoadOptions,
     config_max_length,
@@ -145,6 +146,9 @@ class OVClassifier(BucketedModel):
     def _column(self, token: int) -> int:
         """Where a label token's score is in the decoder's output."""
         return self._columns[token] if self._layout.label_logits else token
+
+    def _sample_request(self) -> None:
+        self._classify([SAMPLE_TEXT], [None])
 
     def _warm_shape(self, batch: int, length: int) -> None:
         hidden, mask = self._encode([[self._pad]] * batch, batch, length)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .batching import pad_ids, plan_batches
 from .loaded import (
+    SAMPLE_TEXT,
     BucketedModel,
     LoadOptions,
     config_max_length,
@@ -28,7 +29,7 @@ class OVEmbedder(BucketedModel):
     """An embedding model (our IR with pooling inside, or a pre-converted one with hidden states)."""
 
     def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
-        """Compile the model in ``model_dir`` and warm the common shape buckets."""
+        """Compile the model in ``model_dir`` and run a sample request (unless told not to)."""
         self.model_id = model_id
         info = read_info(model_dir)
         self.max_length = int(info.get("max_length") or config_max_length(model_dir, 256))
@@ -43,6 +44,9 @@ class OVEmbedder(BucketedModel):
         self.dim = int(info.get("dim") or self._compiled.outputs[0].get_partial_shape()[-1].get_length())
         if options.warm:
             self.warm()
+
+    def _sample_request(self) -> None:
+        self._embed([SAMPLE_TEXT])
 
     def _warm_shape(self, batch: int, length: int) -> None:
         self._run([[self._pad]] * batch, batch, length)

@@ -85,7 +85,7 @@ class ModelRegistry:
             settings.data_dir / "models", hub_endpoint=settings.hub_endpoint, offline=settings.offline
         )
         self._device = runtime.pick_device(settings.device)
-        # Shape buckets are warmed on the inference thread once a role is ready (see _load).
+        # A sample request warms each role on the inference thread once it is ready (see _load).
         self._options = LoadOptions(
             device=self._device,
             threads=runtime.allowed_threads(settings.threads),
@@ -222,7 +222,7 @@ class ModelRegistry:
     def _warm(self, role: Role, model: Any) -> None:
         started = time.monotonic()
         try:
-            count = model.warm()
+            model.warm()
         except Exception as err:  # warming is an optimisation; a failure shows up on real use
             _LOGGER.warning("Warming the %s model failed: %s", role.value, err)
             return
@@ -232,10 +232,9 @@ class ModelRegistry:
         before = runtime.resident_bytes()
         runtime.release_file_pages([self._cache.root])
         _LOGGER.info(
-            "%s model warmed up (%d input shapes in %.1f s); add-on memory %d MB (%d MB before "
+            "%s model warmed up by a sample request in %.1f s; add-on memory %d MB (%d MB before "
             "releasing the mapped model files)",
             role.value.capitalize(),
-            count,
             warmed_s,
             runtime.resident_bytes() // 1_000_000,
             before // 1_000_000,

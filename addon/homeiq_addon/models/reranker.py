@@ -17,8 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from homeiq_addon.pipeline import DEFAULT_QUERY
+
 from .batching import pad_ids, plan_batches
 from .loaded import (
+    SAMPLE_TEXT,
     BucketedModel,
     LoadOptions,
     config_max_length,
@@ -41,7 +44,8 @@ class OVReranker(BucketedModel):
     """A sequence-classification model with one logit per (query, document) pair."""
 
     def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
-        """Compile the model, map the word-embedding table and warm the shape buckets."""
+        """Compile the model, map the word-embedding table and run a sample request (unless told
+        not to)."""
         self.model_id = model_id
         info = read_info(model_dir)
         self.max_length = int(info.get("max_length") or config_max_length(model_dir, 512, offset=2))
@@ -66,6 +70,9 @@ class OVReranker(BucketedModel):
         self._request = self._compiled.create_infer_request()
         if options.warm:
             self.warm()
+
+    def _sample_request(self) -> None:
+        self._score(DEFAULT_QUERY, [SAMPLE_TEXT])  # /v1/suggest ranks with this query by default
 
     def _warm_shape(self, batch: int, length: int) -> None:
         self._run([[self._pad]] * batch, batch, length)

@@ -1,0 +1,82 @@
+"""The warm-up runs what a first request runs: one sample request through each role's own path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from homeiq_addon.models.loaded import SAMPLE_TEXT, token_rows
+from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.models.types import Role
+from homeiq_addon.pipeline import DEFAULT_QUERY
+
+# The method every inference of a role goes through, with (rows, batch, length) arguments.
+INFERENCE = {Role.EMBEDDING: "_run", Role.RERANKER: "_run", Role.CLASSIFIER: "_encode"}
+
+
+def first_request(role: Role, model: Any) -> None:
+    """What a client's first request asks of ``role``: one pattern text (ranked against the
+    default query of /v1/suggest by the reranker)."""
+    if role is Role.EMBEDDING:
+        model.embed([SAMPLE_TEXT])
+    elif role is Role.RERANKER:
+        model.score(DEFAULT_QUERY, [SAMPLE_TEXT])
+    else:
+        model.classify([SAMPLE_TEXT])
+
+
+def record_shapes(monkeypatch: pytest.MonkeyPatch, model: Any, role: Role) -> list[tuple[int, int]]:
+    """Every (batch, length) ``model`` runs from now on."""
+    shapes: list[tuple[int, int]] = []
+    run: Callable[..., Any] = getattr(model, INFERENCE[role])
+
+    def recording(rows: Sequence[Sequence[int]], batch: int, length: int) -> Any:
+        shapes.append((batch, length))
+        return run(rows, batch, length)
+
+    monkeypatch.setattr(model, INFERENCE[role], recording)
+    return shapes
+
+
+def model_of(registry: ModelRegistry, role: Role) -> Any:
+    """``role``'s model, once the registry's own warm-up (queued on its inference thread) is done."""
+    registry.executor.submit(lambda: None).result()
+    getters = {
+        Role.EMBEDDING: registry.get_embedder,
+        Role.RERANKER: registry.get_reranker,
+        Role.CLASSIFIER: registry.get_classifier,
+    }
+    return getters[role]()
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_the_warm_up_runs_the_shapes_of_a_first_request(
+    role: Role, fp32_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = model_of(fp32_registry, role)
+    shapes = record_shapes(monkeypatch, model, role)
+
+    model.warm()
+    warmed = list(shapes)
+    shapes.clear()
+    first_request(role, model)
+
+    assert warmed and warmed == shapes  # the role's own tokenizer and prompts decide the shape
+    if role is Role.RERANKER:  # the pair with the default query, not the text alone
+        (pair,) = model.encode_pairs(DEFAULT_QUERY, [SAMPLE_TEXT])
+        (alone,) = token_rows(model._tok, [SAMPLE_TEXT])
+        assert warmed[0][1] >= len(pair) > len(alone)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_the_benchmark_can_warm_given_shapes(
+    role: Role, fp32_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = model_of(fp32_registry, role)
+    shapes = record_shapes(monkeypatch, model, role)
+
+    model.warm([(2, 8), (1, 24)])
+
+    assert shapes == [(2, 8), (1, 24)]
