@@ -51,12 +51,20 @@ def model_of(registry: ModelRegistry, role: Role) -> Any:
     return getters[role]()
 
 
-@pytest.mark.parametrize("role", list(Role))
-def test_the_warm_up_runs_the_shapes_of_a_first_request(
-    role: Role, fp32_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(params=list(Role), ids=lambda role: role.value)
+def recorded(
+    request: pytest.FixtureRequest, fp32_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Role, Any, list[tuple[int, int]]]:
+    """A role, its ready model, and the shapes that model runs from now on."""
+    role: Role = request.param
     model = model_of(fp32_registry, role)
-    shapes = record_shapes(monkeypatch, model, role)
+    return role, model, record_shapes(monkeypatch, model, role)
+
+
+def test_the_warm_up_runs_the_shapes_of_a_first_request(
+    recorded: tuple[Role, Any, list[tuple[int, int]]],
+) -> None:
+    role, model, shapes = recorded
 
     model.warm()
     warmed = list(shapes)
@@ -70,12 +78,8 @@ def test_the_warm_up_runs_the_shapes_of_a_first_request(
         assert warmed[0][1] >= len(pair) > len(alone)
 
 
-@pytest.mark.parametrize("role", list(Role))
-def test_the_benchmark_can_warm_given_shapes(
-    role: Role, fp32_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    model = model_of(fp32_registry, role)
-    shapes = record_shapes(monkeypatch, model, role)
+def test_the_benchmark_can_warm_given_shapes(recorded: tuple[Role, Any, list[tuple[int, int]]]) -> None:
+    _, model, shapes = recorded
 
     model.warm([(2, 8), (1, 24)])
 
