@@ -137,11 +137,11 @@ class BucketedModel:
         ``shapes`` once (the benchmark's bound on memory). Blocking.
 
         Why one request and not every common shape: the first inference of a model packs its
-        weights (60-150 ms per role, measured), a new shape after that costs 10-40 ms once, and
+        weights (60-150 ms per role, measured), a new shape after that costs 4-41 ms once, and
         each shape held costs memory (1-34 MB, growing with its rows). Twelve short buckets per
-        role held 75 MB that a first /v1/suggest did not use: the reranker's pairs and the
-        classifier's prompts are longer than any of them, and the first suggestion run was no
-        faster with them.
+        role held 63 MB after start (77 MB after a first /v1/suggest, which did not use them): the
+        reranker's pairs and the classifier's prompts are longer than any of them, and the first
+        suggestion run was no faster with them.
         """
         with self._lock:
             if shapes is None:
