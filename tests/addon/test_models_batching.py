@@ -8,8 +8,10 @@ from homeiq_addon.models.batching import (
     bucket_batch,
     bucket_length,
     every_shape,
+    pack_rows,
     pad_ids,
     plan_batches,
+    plan_packed,
 )
 
 
@@ -65,3 +67,32 @@ def test_every_shape_is_each_bucket_once() -> None:
     listed = every_shape(256, 32, 1024)
     assert len(listed) == len(set(listed))
     assert (32, 32) in listed and (1, 256) in listed and (4, 256) in listed and (8, 256) not in listed
+
+
+@given(st.lists(st.integers(min_value=0, max_value=600), max_size=300), st.sampled_from([16, 48, 64]))
+def test_packed_rows_hold_every_item_once_and_never_overflow(lengths: list[int], row_tokens: int) -> None:
+    rows = pack_rows(lengths, row_tokens)
+    assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
+    for row in rows:
+        assert sum(lengths[i] for i in row) <= row_tokens or len(row) == 1  # a long item: alone
+    # Best fit decreasing never leaves two rows that could have been one.
+    fills = sorted(sum(lengths[i] for i in row) for row in rows)
+    assert len(fills) < 2 or fills[0] + fills[1] > row_tokens or 0 in fills[:1]
+
+
+def test_packing_fills_rows_where_one_text_a_row_pads() -> None:
+    lengths = [20, 28, 21, 27, 24, 24, 9, 7, 30]  # 190 tokens
+    rows = pack_rows(lengths, 48)
+    assert [tuple(lengths[i] for i in row) for row in rows] == [(30, 9, 7), (28, 20), (27, 21), (24, 24)]
+    # 4 x 48 = 192 tokens computed; one text a row, in length buckets: 9 x 32 = 288
+
+
+@given(st.lists(st.integers(min_value=1, max_value=600), min_size=1, max_size=300))
+def test_packed_plans_use_the_same_shape_buckets(lengths: list[int]) -> None:
+    truncated = [min(n, 512) for n in lengths]  # as the tokenizer truncates
+    batches = list(plan_packed(truncated, max_length=512, max_batch=32, token_budget=2048))
+    assert sorted(i for b in batches for row in b.rows for i in row) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b.rows) <= b.batch and b.batch & (b.batch - 1) == 0
+        assert all(sum(truncated[i] for i in row) <= b.length for row in b.rows)
+        assert (b.batch, b.length) in EVERY_SHAPE  # the memory bound the benchmark runs still holds

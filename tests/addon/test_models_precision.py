@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import openvino as ov
 import pytest
+from openvino import opset13 as ops
 
-from homeiq_addon.models import precision
+from homeiq_addon.models import precision, runtime
 from homeiq_addon.models.cache import OV_CACHE
 from homeiq_addon.models.precision import (
     Candidate,
@@ -300,6 +302,22 @@ def test_cpu_identity_follows_onednn_isa_cap(tmp_path: Path, monkeypatch: pytest
 
 
 @pytest.mark.slow
+def test_bf16_compiles_are_cached_apart(tmp_path: Path) -> None:
+    """OpenVINO's cache key ignores the precision hint, and an f32 blob run under the bf16 config
+    crashes the process: each precision other than f32 has a cache folder of its own."""
+    x = ops.parameter([-1, 8], np.float32, name="x")
+    ir = tmp_path / "matmul.xml"
+    ov.save_model(ov.Model([ops.matmul(x, ops.constant(np.eye(8, dtype=np.float32)), False, False)], [x]), ir)
+    cache = tmp_path / OV_CACHE
+    for hint in ("f32", "bf16"):
+        compiled = runtime.compile_model(
+            ir, device="CPU", threads=1, cache_dir=cache, inference_precision=hint
+        )
+        assert compiled.create_infer_request().infer({"x": np.ones((2, 8), np.float32)})[0].shape == (2, 8)
+    assert any(p.is_file() for p in cache.iterdir())  # the f32 blob
+    assert any((cache / "bf16").iterdir())
+
+
 def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
     tmp_path: Path,
     tiny_models: dict[str, Path],
@@ -326,9 +344,6 @@ def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
     (decision,) = stored.values()
     assert decision["chosen"] == status.precision
     assert {m["name"] for m in decision["measurements"]} == tried
-    # bf16 compiles are cached apart: OpenVINO's cache key ignores the precision hint, and an f32
-    # blob run under the bf16 config crashes the process.
-    assert (tmp_path / "models" / OV_CACHE / "bf16").is_dir() == ("bf16" in tried)
 
     # The next start reads the choice back: nothing is measured again.
     caplog.clear()

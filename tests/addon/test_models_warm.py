@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,8 +12,9 @@ from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import Role
 from homeiq_addon.pipeline import DEFAULT_QUERY
 
-# The method every inference of a role goes through, with (rows, batch, length) arguments.
+# The method every inference of a role goes through; its last two arguments are (batch, length).
 INFERENCE = {Role.EMBEDDING: "_run", Role.RERANKER: "_run", Role.CLASSIFIER: "_encode"}
+PACKED = "_run_packed"  # the embedder's, when its graph runs packed
 
 
 def first_request(role: Role, model: Any) -> None:
@@ -30,13 +31,14 @@ def first_request(role: Role, model: Any) -> None:
 def record_shapes(monkeypatch: pytest.MonkeyPatch, model: Any, role: Role) -> list[tuple[int, int]]:
     """Every (batch, length) ``model`` runs from now on."""
     shapes: list[tuple[int, int]] = []
-    run: Callable[..., Any] = getattr(model, INFERENCE[role])
+    method = PACKED if getattr(model, "packed", False) else INFERENCE[role]
+    run: Callable[..., Any] = getattr(model, method)
 
-    def recording(rows: Sequence[Sequence[int]], batch: int, length: int) -> Any:
-        shapes.append((batch, length))
-        return run(rows, batch, length)
+    def recording(*args: Any) -> Any:
+        shapes.append((args[-2], args[-1]))
+        return run(*args)
 
-    monkeypatch.setattr(model, INFERENCE[role], recording)
+    monkeypatch.setattr(model, method, recording)
     return shapes
 
 

@@ -24,6 +24,11 @@ import numpy.typing as npt
 
 MIN_STEP = 8  # the bucket step up to 64 tokens; an eighth of the next power of two beyond
 SEQ_STEP = 16  # plan_batches: an item this much (and half) longer than the first starts a batch
+# Tokens of one packed row (plan_packed). Measured on 256 pattern texts (7-32 tokens), AMX Xeon:
+# static INT8 MiniLM embedded them 1.20-1.22x faster in rows of 48 than one text a row, 1.10-1.15x
+# in rows of 64 and 1.0-1.1x in rows of 128 (attention grows with the square of a row); FP32
+# 1.22-1.27x with 48 or 64. Rows of 48 hold 98 % real tokens there, rows of 32 only 82 %.
+ROW_TOKENS = 48
 
 IntArray = npt.NDArray[np.int64]
 
@@ -72,6 +77,54 @@ def plan_batches(
         seq = bucket_length(lengths[order[end - 1]], max_length)
         yield Batch(tuple(order[start:end]), bucket_batch(end - start, max_batch), seq)
         start = end
+
+
+@dataclass(frozen=True, slots=True)
+class PackedBatch:
+    """One inference of a packed graph: ``rows[r]`` lists the items (indices into the input) that
+    share row ``r``, one after the other; the padded shape as in :class:`Batch`."""
+
+    rows: tuple[tuple[int, ...], ...]
+    batch: int
+    length: int
+
+
+def pack_rows(lengths: Sequence[int], row_tokens: int) -> list[tuple[int, ...]]:
+    """Group items into rows of at most ``row_tokens`` tokens, longest first, each into the fullest
+    row it fits (best-fit decreasing); an item of ``row_tokens`` or more has a row of its own."""
+    rows: list[list[int]] = []
+    fill: list[int] = []
+    by_room: dict[int, list[int]] = {}  # tokens left -> the rows with that much room
+    for i in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
+        n = lengths[i]
+        room = next((r for r in range(n, row_tokens) if by_room.get(r)), None)
+        if room is None or n >= row_tokens:
+            rows.append([])
+            fill.append(0)
+            row = len(rows) - 1
+        else:
+            row = by_room[room].pop()
+        rows[row].append(i)
+        fill[row] += n
+        if row_tokens - fill[row] > 0:
+            by_room.setdefault(row_tokens - fill[row], []).append(row)
+    return [tuple(r) for r in rows]
+
+
+def plan_packed(
+    lengths: Sequence[int],
+    *,
+    max_length: int,
+    max_batch: int = 32,
+    token_budget: int = 2048,
+    row_tokens: int = ROW_TOKENS,
+) -> Iterator[PackedBatch]:
+    """Pack items into rows (:func:`pack_rows`), then group the rows as :func:`plan_batches` groups
+    items: the shapes are the same buckets, only fewer of their tokens are padding."""
+    rows = pack_rows(lengths, min(row_tokens, max_length))
+    fills = [sum(lengths[i] for i in row) for row in rows]
+    for b in plan_batches(fills, max_length=max_length, max_batch=max_batch, token_budget=token_budget):
+        yield PackedBatch(tuple(rows[k] for k in b.indices), b.batch, b.length)
 
 
 def pad_ids(rows: Sequence[Sequence[int]], batch: int, length: int, pad_id: int) -> tuple[IntArray, IntArray]:

@@ -1,4 +1,9 @@
-"""Sentence embeddings on OpenVINO: masked mean pooling over real tokens, L2-normalised."""
+"""Sentence embeddings on OpenVINO: masked mean pooling over real tokens, L2-normalised.
+
+A BERT-family graph runs packed (packing.py): several texts share a row, each attending only to
+itself, so far fewer of the tokens computed are padding. A graph that cannot be packed runs one
+text a row, padded to its batch's length bucket.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .batching import pad_ids, plan_batches
+from . import runtime
+from .batching import pad_ids, plan_batches, plan_packed
 from .loaded import (
     SAMPLE_TEXT,
     BucketedModel,
@@ -20,6 +26,7 @@ from .loaded import (
     read_info,
     token_rows,
 )
+from .packing import PackedFeed, packed_feed, packed_graph, pool_texts
 from .types import FloatArray
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,11 +44,15 @@ class OVEmbedder(BucketedModel):
         self._pad = pad_token_id(self._tok, 0)
         self._options = options
         self._lock = threading.Lock()
-        self._compiled = self._compile(model_dir / "openvino_model.xml")
+        ir_file = model_dir / "openvino_model.xml"
+        graph = packed_graph(runtime.core().read_model(ir_file))
+        self.packed = graph is not None
+        self._compiled = self._compile(graph or ir_file)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._request = self._compiled.create_infer_request()
         self._pooled = len(self._compiled.outputs[0].get_partial_shape()) == 2
         self.dim = int(info.get("dim") or self._compiled.outputs[0].get_partial_shape()[-1].get_length())
+        _LOGGER.debug("%s runs %s", model_id, "packed" if self.packed else "one text a row")
         if options.warm:
             self.warm()
 
@@ -49,7 +60,10 @@ class OVEmbedder(BucketedModel):
         self._embed([SAMPLE_TEXT])
 
     def _warm_shape(self, batch: int, length: int) -> None:
-        self._run([[self._pad]] * batch, batch, length)
+        if self.packed:
+            self._run_packed([[0]] * batch, [[self._pad] * length], batch, length)
+        else:
+            self._run([[self._pad]] * batch, batch, length)
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Number of tokens of each text after truncation (for request limits and batching)."""
@@ -65,6 +79,16 @@ class OVEmbedder(BucketedModel):
         if not texts:
             return out
         rows = token_rows(self._tok, texts)
+        if self.packed:
+            for p in plan_packed(
+                [len(r) for r in rows],
+                max_length=self.max_length,
+                max_batch=self._options.max_batch,
+                token_budget=self._options.token_budget,
+            ):
+                feed, vecs = self._run_packed(p.rows, rows, p.batch, p.length)
+                out[list(feed.items)] = vecs
+            return out
         for b in plan_batches(
             [len(r) for r in rows],
             max_length=self.max_length,
@@ -74,6 +98,16 @@ class OVEmbedder(BucketedModel):
             vecs = self._run([rows[i] for i in b.indices], b.batch, b.length)
             out[list(b.indices)] = vecs[: len(b.indices)]
         return out
+
+    def _run_packed(
+        self, rows: Sequence[Sequence[int]], tokens: Sequence[Sequence[int]], batch: int, length: int
+    ) -> tuple[PackedFeed, FloatArray]:
+        feed = packed_feed(rows, tokens, batch, length, self._pad)
+        inputs = dict(feed.inputs)
+        if "token_type_ids" in self._inputs:
+            inputs["token_type_ids"] = np.zeros_like(feed.inputs["input_ids"])
+        hidden = self._request.infer(inputs)[self._compiled.outputs[0]]
+        return feed, pool_texts(hidden, feed)
 
     def _run(self, rows: Sequence[Sequence[int]], batch: int, length: int) -> FloatArray:
         ids, mask = pad_ids(rows, batch, length, self._pad)

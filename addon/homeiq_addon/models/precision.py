@@ -95,7 +95,9 @@ MAX_BUSY_PROBES = 3
 # Bumped when what a decision says changes: one stored by an older version is measured again.
 # 2: failed candidates' errors in one line (before, "could not be used (Exception from src/...")
 # cut the message off in /v1/models and the log, for as long as the decision was kept).
-DECISION_FORMAT = 2
+# 3: the embedder runs texts packed into rows (packing.py), 1.1-1.3x faster by precision: its
+# candidates are ranked again, and the other roles' once with them.
+DECISION_FORMAT = 3
 
 
 @dataclass(frozen=True, slots=True)
