@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import openvino as ov
 import pytest
 from openvino import opset13 as ops
 
-from homeiq_addon.models import precision, runtime
+from homeiq_addon.models import cache as cache_module, precision, runtime
 from homeiq_addon.models.cache import OV_CACHE
 from homeiq_addon.models.precision import (
     Candidate,
@@ -362,3 +363,47 @@ def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
         assert "measured earlier on this CPU" in caplog.text
     finally:
         again.close()
+
+
+def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
+    data_dir: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing a large model's files beside another role's probe skewed its timing (the slower
+    precision was chosen); probes run alone, once every role has checked its files."""
+    events: list[tuple[str, str, float]] = []
+    real_verify, real_decide, real_candidates = cache_module.verify_entry, precision.decide, candidates
+
+    def slow_verify(root: Path) -> dict[str, Any]:
+        manifest = real_verify(root)
+        if Role.RERANKER.value in root.parts:
+            time.sleep(1.0)  # as hashing the real reranker's files takes
+        events.append(("checked", root.parts[-3], time.monotonic()))
+        return manifest
+
+    def timed_decide(role: Role, *args: Any, **kwargs: Any) -> precision.Decision:
+        events.append(("probe", role.value, time.monotonic()))
+        decision = real_decide(role, *args, **kwargs)
+        events.append(("probed", role.value, time.monotonic()))
+        return decision
+
+    monkeypatch.setattr(cache_module, "verify_entry", slow_verify)
+    monkeypatch.setattr(precision, "decide", timed_decide)
+    monkeypatch.setattr(precision, "load_per_core", quiet)
+    # Only the variants of the converted FP32 entries: nothing to convert here.
+    monkeypatch.setattr(
+        precision, "candidates", lambda role, cpu: [c for c in real_candidates(role, cpu) if c.ir == "fp32"]
+    )
+    registry = ModelRegistry(tiny_settings(data_dir, tiny_models, precision="auto"))
+    try:
+        registry.start_loading(list(Role))
+        registry.wait(timeout=600)
+        assert {s.state for s in registry.status().values()} == {RoleState.READY}
+    finally:
+        registry.close()
+    starts = [(t, role) for kind, role, t in events if kind == "probe"]
+    ends = sorted(t for kind, _, t in events if kind == "probed")
+    checks = [t for kind, _, t in events if kind == "checked"]
+    assert [role for _, role in sorted(starts)] == [r.value for r in Role]  # the embedder first
+    assert max(checks) < min(t for t, _ in starts)  # the reranker's slow check came first
+    for (start, _), end in zip(sorted(starts)[1:], ends, strict=False):
+        assert start >= end  # one probe at a time

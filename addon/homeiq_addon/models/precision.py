@@ -471,9 +471,10 @@ def choose(
     """The decision for ``role`` on ``cpu``: the stored one, else a fresh probe (stored).
 
     ``probe`` is made (and may convert what it needs) before the timing starts; the timing runs
-    inside ``exclusive()``, so that no other heavy work (a conversion) runs beside it. A decision
-    measured on a busy CPU (``load()`` above BUSY_LOAD_PER_CORE) is measured again at the next
-    start, up to MAX_BUSY_PROBES probes in all; the last one stands.
+    inside ``exclusive()``, so that no other heavy work (a conversion, hashing a cached model's
+    files) runs beside it. A decision measured on a busy CPU (``load()`` above
+    BUSY_LOAD_PER_CORE) is measured again at the next start, up to MAX_BUSY_PROBES probes in all;
+    the last one stands.
     Returns the decision and whether it was measured just now.
     """
     load = load or load_per_core  # looked up at call time, so tests can replace it

@@ -12,10 +12,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,14 @@ class ModelRegistry:
         self._models: dict[Role, Any] = {}
         self._entries: dict[Role, Entry] = {}
         self._threads: dict[Role, threading.Thread] = {}
+        # Roles still checking (hashing) their cached files: a precision probe is timed only once
+        # none is, as hashing the reranker's files (1-2 s of a core) beside the embedder's probe
+        # made it choose the slower precision. A role that downloads or converts stops counting
+        # (a probe must not wait for a download; conversions are held off by the cache's lock).
+        self._checking: set[Role] = set()
+        self._to_probe: set[Role] = set()  # timed one at a time, in role order: the embedder first
+        self._probing = False
+        self._checks = threading.Condition()
         self._lite: dict[Role, Any] = {}
         self._closed = False
         self._prune_pending = False  # set by prune_when_ready(): prune once every role is ready
@@ -130,6 +139,8 @@ class ModelRegistry:
                 if state not in (RoleState.NOT_LOADED, RoleState.ERROR):
                     continue
                 self._set(role, state=RoleState.LOADING, error=None, error_code=None, progress=None)
+                with self._checks:
+                    self._checking.add(role)
                 thread = threading.Thread(
                     target=self._load, args=(role,), name=f"homeiq-load-{role}", daemon=True
                 )
@@ -151,6 +162,8 @@ class ModelRegistry:
 
     def _progress(self, role: Role) -> Callable[[RoleState, float | None], None]:
         def report(state: RoleState, progress: float | None) -> None:
+            if state in (RoleState.DOWNLOADING, RoleState.CONVERTING):
+                self._checked(role)
             with self._lock:
                 if self._status[role].state != state:
                     name = _short_name(self._status[role].model_id)
@@ -167,7 +180,10 @@ class ModelRegistry:
         name = _short_name(model_id)
         started = time.monotonic()
         try:
-            entry, served, reason = self._choose_entry(role, model_id)
+            try:
+                entry, served, reason = self._choose_entry(role, model_id)
+            finally:
+                self._checked(role)
             with self._lock:
                 self._set(role, state=RoleState.LOADING, progress=None, revision=entry.revision)
             _LOGGER.info(
@@ -219,6 +235,36 @@ class ModelRegistry:
             self.executor.submit(self._warm, role, model)
         self._prune_if_ready()
 
+    def _checked(self, role: Role) -> None:
+        """``role`` has checked its cached files (or downloads, converts, or failed): probes need
+        not wait for it any more."""
+        with self._checks:
+            self._checking.discard(role)
+            self._checks.notify_all()
+
+    @contextlib.contextmanager
+    def _quiet(self, role: Role) -> Iterator[None]:
+        """Where ``role``'s precision probe is timed: once no role is checking its cached files,
+        no other probe runs and none of an earlier role waits (the embedder, the quickest to
+        probe and the one most used, comes first), with conversions held off."""
+        order = list(Role)
+        with self._checks:
+            self._to_probe.add(role)
+            self._checks.wait_for(
+                lambda: (
+                    not self._checking and not self._probing and role == min(self._to_probe, key=order.index)
+                )
+            )
+            self._to_probe.discard(role)
+            self._probing = True
+        try:
+            with self._cache.exclusive():
+                yield
+        finally:
+            with self._checks:
+                self._probing = False
+                self._checks.notify_all()
+
     def _warm(self, role: Role, model: Any) -> None:
         started = time.monotonic()
         try:
@@ -266,6 +312,7 @@ class ModelRegistry:
                     # why. Anything else (a download that broke off) fails the role, to be retried.
                     if err.code != CONVERTER_MISSING or candidate.name == precisions.FP32.name:
                         raise
+            self._checked(role)  # before waiting for the other roles' checks
             _LOGGER.info(
                 "Measuring which precision of the %s model is fastest on this CPU (%s, %s) …",
                 role.value,
@@ -281,7 +328,7 @@ class ModelRegistry:
             self._choices,
             probe,
             clock=self._clock,
-            exclusive=self._cache.exclusive,
+            exclusive=functools.partial(self._quiet, role),
         )
         chosen = precisions.candidate_for(role, decision.chosen)
         _LOGGER.info(
