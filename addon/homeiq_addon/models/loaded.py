@@ -95,16 +95,18 @@ class BucketedModel:
     _options: LoadOptions
     _lock: threading.Lock
 
-    def _compile(self, ir_file: Path | ov.Model) -> ov.CompiledModel:
+    def _compile(self, ir_file: Path | ov.Model, *, cache: bool | None = None) -> ov.CompiledModel:
         """Compile an IR file with this model's load options (from the path, so that a CACHE_DIR hit
         skips reading the IR). A graph changed at load (an ``ov.Model``) skips the compiled-model
-        cache: OpenVINO would read all its weights to hash it, which measured on flan-t5-small's
-        decoder put 155 MB more of the IR in memory to save 0.14 s of compiling.
+        cache unless ``cache`` says otherwise: OpenVINO would read all its weights to hash it, which
+        measured on flan-t5-small's decoder put 155 MB more of the IR in memory to save 0.14 s of
+        compiling.
 
         When a GPU/NPU/AUTO device cannot compile it (a driver problem, an operation or dynamic
         shape the device does not support), it runs on the CPU instead."""
         device = self._options.device
-        cache_dir = self._options.cache_dir if isinstance(ir_file, Path) else None
+        cached = isinstance(ir_file, Path) if cache is None else cache
+        cache_dir = self._options.cache_dir if cached else None
         try:
             return runtime.compile_model(
                 ir_file,
