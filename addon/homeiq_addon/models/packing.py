@@ -114,7 +114,8 @@ def _is_padding_mask(model: ov.Model, masks: Sequence[ov.Output]) -> bool:
 def packed_graph(model: ov.Model) -> ov.Model | None:
     """A new graph over ``model``'s weights with inputs ``input_ids``, :data:`POSITION_IDS` and
     :data:`ATTENTION_BLOCKS` (plus ``token_type_ids`` where the model has it) and the last hidden
-    state as output; None where ``model`` is not a graph this knows how to rewrite."""
+    state as output; None where ``model`` is not a graph this knows how to rewrite. ``model`` itself
+    is changed on the way (its attention reads the new mask): pass one read for this."""
     ids, mask = _parameter(model, "input_ids"), _parameter(model, "attention_mask")
     if ids is None or mask is None or _parameter(model, POSITION_IDS) is not None:
         return None
