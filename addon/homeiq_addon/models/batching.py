@@ -101,7 +101,7 @@ def pack_rows(lengths: Sequence[int], row_tokens: int) -> list[tuple[int, ...]]:
     for i in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
         n = lengths[i]
         room = next((r for r in range(n, row_tokens) if by_room.get(r)), None)
-        if room is None or n >= row_tokens:
+        if room is None:  # also an item of row_tokens or more: no room is that large
             rows.append([])
             fill.append(0)
             row = len(rows) - 1

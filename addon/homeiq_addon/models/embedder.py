@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,22 +103,21 @@ class OVEmbedder(BucketedModel):
             out[list(b.indices)] = vecs[: len(b.indices)]
         return out
 
+    def _infer(self, feed: dict[str, Any]) -> FloatArray:
+        """The graph's first output for ``feed`` (token types all 0 where the graph takes them)."""
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+        return np.asarray(self._request.infer(feed)[self._compiled.outputs[0]])
+
     def _run_packed(
         self, rows: Sequence[Sequence[int]], tokens: Sequence[Sequence[int]], batch: int, length: int
     ) -> tuple[PackedFeed, FloatArray]:
         feed = packed_feed(rows, tokens, batch, length, self._pad)
-        inputs = dict(feed.inputs)
-        if "token_type_ids" in self._inputs:
-            inputs["token_type_ids"] = np.zeros_like(feed.inputs["input_ids"])
-        hidden = self._request.infer(inputs)[self._compiled.outputs[0]]
-        return feed, pool_texts(hidden, feed)
+        return feed, pool_texts(self._infer(dict(feed.inputs)), feed)
 
     def _run(self, rows: Sequence[Sequence[int]], batch: int, length: int) -> FloatArray:
         ids, mask = pad_ids(rows, batch, length, self._pad)
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._inputs:
-            feed["token_type_ids"] = np.zeros_like(ids)
-        result = self._request.infer(feed)[self._compiled.outputs[0]]
+        result = self._infer({"input_ids": ids, "attention_mask": mask})
         if self._pooled:
             return np.asarray(result, dtype=np.float32)
         # Pre-converted model: (batch, seq, dim) hidden states; pool over real tokens only.
