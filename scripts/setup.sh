@@ -55,12 +55,13 @@ addon_python() {  # the add-on's Python (3.11 first: the image's Debian bookworm
 setup_addon() {
   local py; py="$(addon_python)"
   local reqs=(addon/requirements.txt addon/requirements-convert.txt requirements-dev-addon.txt)
-  local stamp; stamp="$(stamp_of "${reqs[@]}")"
+  local stamp; stamp="$(stamp_of "${reqs[@]}" requirements-dev-addon-nodeps.txt)"
   if ensure_venv .venv-addon "$py" "$stamp"; then
     local t0=$SECONDS
     pip_q .venv-addon/bin/python -m pip install -q --upgrade pip
     local args=(); for r in "${reqs[@]}"; do args+=(-r "$r"); done
     pip_q .venv-addon/bin/python -m pip install -q "${args[@]}"
+    pip_q .venv-addon/bin/python -m pip install -q --no-deps -r requirements-dev-addon-nodeps.txt
     # optimum-intel pulls torchvision, which breaks transformers imports beside the CPU torch; text models need none.
     .venv-addon/bin/python -m pip uninstall -y -q torchvision 2>/dev/null || true
     echo "$stamp" > .venv-addon/.homeiq-stamp

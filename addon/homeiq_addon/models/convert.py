@@ -50,7 +50,15 @@ from typing import Any
 import numpy as np
 
 from .batching import bucket_length, pad_ids
-from .loaded import INFO_FILE, config_max_length, load_tokenizer, pad_token_id, read_config, read_info
+from .loaded import (
+    INFO_FILE,
+    config_max_length,
+    load_tokenizer,
+    pad_token_id,
+    read_config,
+    read_info,
+    token_rows,
+)
 from .pattern_texts import pattern_texts, query_texts
 
 _LOGGER = logging.getLogger("homeiq_addon.models.convert")
@@ -128,7 +136,7 @@ def convert_embedding(source: Path, out: Path, precision: str) -> dict[str, Any]
         ov_model = _compress_weights(ov_model)
     elif precision == "int8":
         tok = load_tokenizer(source, max_len)
-        rows = [e.ids for e in tok.encode_batch(pattern_texts(CALIBRATION_TEXTS, seed=11))]
+        rows = token_rows(tok, pattern_texts(CALIBRATION_TEXTS, seed=11))
         pad = pad_token_id(tok, 0)
         items = [{"input_ids": i, "attention_mask": m} for i, m in _batches(rows, pad, 8, max_len)]
         ov_model = _quantize(ov_model, items)
@@ -173,7 +181,7 @@ def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
         docs = pattern_texts(CALIBRATION_TEXTS, seed=13)
         queries = query_texts()
         pairs = [(queries[i % len(queries)], d) for i, d in enumerate(docs)]
-        rows = [e.ids for e in tok.encode_batch(pairs)]
+        rows = token_rows(tok, pairs)
         pad = pad_token_id(tok, 1)
         items = [
             {"inputs_embeds": table[i].astype(np.float32), "attention_mask": m}
@@ -442,7 +450,7 @@ def _calibration_items(role: str, folder: Path, model: Any, info: dict[str, Any]
         queries = query_texts()
         texts = [(queries[i % len(queries)], d) for i, d in enumerate(texts)]
     pad = pad_token_id(tok, 1 if role == "reranker" else 0)
-    rows = [e.ids for e in tok.encode_batch(texts)]
+    rows = token_rows(tok, texts)
     table = None
     if "inputs_embeds" in names:
         from .word_table import WordTable
