@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +125,30 @@ def test_warm_up_releases_the_model_files_and_inference_is_unchanged(
     warmed = [r.getMessage() for r in caplog.records if "warmed up" in r.getMessage()]
     assert len(warmed) == 3
     assert all("add-on memory" in m and "MB" in m for m in warmed)
+
+
+FREED_HEAP = """
+import ctypes, sys
+from homeiq_addon.models import runtime
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+blocks = [libc.malloc(64 * 1024) for _ in range(1000)]  # under glibc's mmap threshold: heap
+for b in blocks:
+    ctypes.memset(b, 1, 64 * 1024)
+for b in blocks[:-1]:  # the last one keeps the top of the heap in use: glibc trims nothing itself
+    libc.free(b)
+before = runtime.resident_bytes()
+assert runtime.release_free_heap()
+print(before - runtime.resident_bytes())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_release_free_heap_returns_freed_heap_pages() -> None:
+    """64 MB freed below a block still in use stays resident until the heap is trimmed."""
+    env = {**os.environ, "PYTHONPATH": str(Path(runtime.__file__).parents[2])}
+    command = [sys.executable, "-c", FREED_HEAP]
+    run = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    assert int(run.stdout) > 48 * 2**20

@@ -151,6 +151,19 @@ def test_every_short_text_over_a_hand_made_vocabulary_encodes_like_tokenizers() 
         assert ours.encode(text).ids == tok.encode(text).ids, text
 
 
+def test_a_piece_listed_twice_counts_with_its_last_id_as_in_tokenizers() -> None:
+    from tokenizers import models, pre_tokenizers
+
+    vocab = [("<unk>", 0.0), ("a", -1.0), ("ab", -2.0), ("b", -1.0), ("ab", -0.5), ("▁", -1.0)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    ours = UnigramTokenizer.from_json(tok.to_str())
+    assert ours is not None
+    assert ours.token_to_id("ab") == tok.token_to_id("ab") == 4
+    for text in ["ab", "a b", "abab", "ba ab", "bab a"]:
+        assert ours.encode(text).ids == tok.encode(text).ids, text
+
+
 _PAIRS: dict[Path, tuple[Tokenizer, UnigramTokenizer]] = {}
 
 
@@ -203,8 +216,16 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         _set("added_tokens.4.single_word", True),
         _set("pre_tokenizer.pretokenizers.1.prepend_scheme", "first"),
         _set("post_processor", {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}),
+        lambda spec: spec["model"]["vocab"].append(["x\0", -5.0]),
     ],
-    ids=["byte fallback", "normalized added token", "single-word added token", "prepend first", "byte level"],
+    ids=[
+        "byte fallback",
+        "normalized added token",
+        "single-word added token",
+        "prepend first",
+        "byte level",
+        "piece ending in NUL",
+    ],
 )
 def test_settings_not_followed_exactly_load_with_tokenizers(
     tiny_models: dict[str, Path], tmp_path: Path, change: Callable[[dict[str, Any]], None]
@@ -227,6 +248,7 @@ from pathlib import Path
 def rss():
     return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) * 1024
 import tokenizers, homeiq_addon.models.unigram as unigram
+from homeiq_addon.models import runtime
 path = sys.argv[1]
 before = rss()
 if sys.argv[2] == "compact":
@@ -234,13 +256,14 @@ if sys.argv[2] == "compact":
 else:
     tok = tokenizers.Tokenizer.from_file(path)
 tok.encode("Bedroom light turns on around 07:00 on weekdays", "Which would make a useful automation?")
+runtime.release_free_heap()  # as the add-on does after loading
 print(rss() - before)
 """
 
 
 def test_xlmr_tokenizer_takes_a_fraction_of_tokenizers_memory() -> None:
-    """Each in a fresh process: tokenizers' Unigram trie holds XLM-R's vocabulary in ~290 MB of
-    RSS; the compact one in ~55 MB (measured on this machine)."""
+    """Each in a fresh process: tokenizers' Unigram trie holds XLM-R's vocabulary in ~275 MB of
+    RSS; the compact one in ~25 MB once the heap that parsing freed is released (this machine)."""
     grown = {}
     for kind in ("compact", "tokenizers"):
         run = subprocess.run(
@@ -251,5 +274,5 @@ def test_xlmr_tokenizer_takes_a_fraction_of_tokenizers_memory() -> None:
             env={**os.environ, "PYTHONPATH": str(Path(unigram.__file__).parents[2])},
         )
         grown[kind] = int(run.stdout.strip())
-    assert grown["compact"] < 0.35 * grown["tokenizers"], grown
-    assert grown["compact"] < 100 * 2**20, grown
+    assert grown["compact"] < 0.25 * grown["tokenizers"], grown
+    assert grown["compact"] < 50 * 2**20, grown

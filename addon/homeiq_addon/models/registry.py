@@ -274,12 +274,14 @@ class ModelRegistry:
             return
         warmed_s = time.monotonic() - started
         # The compiled model now holds its own copy of every weight: let the pages of the model
-        # files it still maps go (they are read back if ever needed).
+        # files it still maps go (they are read back if ever needed), and the heap that loading
+        # used and freed.
         before = runtime.resident_bytes()
         runtime.release_file_pages([self._cache.root])
+        runtime.release_free_heap()
         _LOGGER.info(
             "%s model warmed up by a sample request in %.1f s; add-on memory %d MB (%d MB before "
-            "releasing the mapped model files)",
+            "releasing the mapped model files and the free heap)",
             role.value.capitalize(),
             warmed_s,
             runtime.resident_bytes() // 1_000_000,

@@ -1,12 +1,12 @@
 """Unigram tokenizers (XLM-R, T5) without the memory of ``tokenizers``' Unigram model.
 
 ``tokenizers`` keeps a Unigram vocabulary in a byte trie with a hash map in every node: XLM-R's
-250,002 pieces (bge-reranker-base's tokenizer.json) take 283 MB of RSS once loaded, more than
-the INT8 reranker's own weights. Here the vocabulary is one dict (piece -> id) and a list of
-scores, about a tenth of that, and the Viterbi search is the one ``tokenizers`` runs: the same
-candidates (every piece that starts at each character), the same tie-breaks (the first best path
-found wins) and the same unknown-character rule (a penalised single character, consecutive ones
-fused into one unknown token).
+250,002 pieces (bge-reranker-base's tokenizer.json) take 288 MB of RSS once loaded, as much as
+the INT8 reranker's own weights. Here the vocabulary is one dict (piece -> id) and an array of
+scores, 56 MB (T5's 32,100 pieces: 13 MB instead of 32), and the Viterbi search is the one
+``tokenizers`` runs: the same candidates (every piece that starts at each character), the same
+tie-breaks (the first best path found wins) and the same unknown-character rule (a penalised
+single character, consecutive ones fused into one unknown token).
 
 Everything around the model comes from the same tokenizer.json: the normalizer and the
 pre-tokenizer are ``tokenizers``' own objects, built from its JSON; special tokens found in the
@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import json
 import re
-from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from tokenizers import Tokenizer
 
 UNK_PENALTY = 10.0  # tokenizers' K_UNK_PENALTY: an unknown character scores the lowest piece minus this
 WORD_CACHE = 50_000  # words whose pieces are remembered (pattern texts repeat the same few hundred)
 # Rust's char::is_whitespace (Unicode White_Space), which tokenizers' lstrip/rstrip strip.
 _WHITESPACE = "[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
-_TEMPLATES = ("TemplateProcessing", "RobertaProcessing", "BertProcessing")
 
 Template = tuple[int | str, ...]  # token ids, and "A" / "B" where the sequences go
 
@@ -42,6 +42,52 @@ class Encoded:
     """What the add-on reads of an encoding: its token ids."""
 
     ids: list[int]
+
+
+class Vocabulary:
+    """Pieces -> (id, score), as three flat arrays: the pieces' UTF-8 bytes sorted (fixed width),
+    their ids and the scores by id. 250,002 XLM-R pieces take 15 MB (48-byte rows); a dict of
+    the same took 36 MB of Python objects, and its memory stayed mixed with the parsed JSON's."""
+
+    def __init__(self, pieces: Sequence[tuple[str, float]]) -> None:
+        """``pieces`` in id order; of two equal pieces the last one's id counts, as in tokenizers."""
+        encoded = [piece.encode() for piece, _ in pieces]
+        self.width = max(map(len, encoded), default=1) or 1
+        keys = np.array(encoded, dtype=f"S{self.width}")
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        last = np.ones(len(keys), dtype=bool)
+        last[:-1] = keys[1:] != keys[:-1]  # the last of each run of equal pieces
+        self._keys, self._ids = keys[last], order[last].astype(np.int64)
+        self._scores = np.array([score for _, score in pieces], dtype=np.float64)
+        self.longest = max((len(piece) for piece, _ in pieces), default=1)  # in characters
+
+    def id_of(self, piece: str) -> int | None:
+        """The id of ``piece``, or None."""
+        found = self._lookup([piece])
+        return None if found[0] < 0 else int(found[0])
+
+    def pieces_in(self, word: str) -> list[tuple[int, int, int, float]]:
+        """Every piece found in ``word``: (start, end, id, score) in characters, ordered by start
+        then end, as tokenizers' trie walk finds them."""
+        spans = [
+            (start, end)
+            for start in range(len(word))
+            for end in range(start + 1, min(len(word), start + self.longest) + 1)
+        ]
+        ids = self._lookup([word[a:b] for a, b in spans])
+        hits = np.flatnonzero(ids >= 0)
+        scores = self._scores[ids[hits]].tolist()
+        return [(*spans[h], int(ids[h]), score) for h, score in zip(hits.tolist(), scores, strict=True)]
+
+    def _lookup(self, pieces: list[str]) -> npt.NDArray[np.int64]:
+        """Ids of ``pieces`` (-1 where there is none)."""
+        encoded = [p.encode() for p in pieces]
+        fits = np.array([0 < len(b) <= self.width and not b.endswith(b"\0") for b in encoded], dtype=bool)
+        keys = np.array(encoded, dtype=f"S{self.width}")  # longer ones are cut, and never kept below
+        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        found = fits & (self._keys[at] == keys) if len(self._keys) else np.zeros(len(keys), dtype=bool)
+        return np.where(found, self._ids[at] if len(self._keys) else -1, -1)
 
 
 class UnigramTokenizer:
@@ -60,13 +106,9 @@ class UnigramTokenizer:
         """``pieces`` in id order; ``frame`` supplies the normalizer and pre-tokenizer; ``added``
         maps each added token to (id, lstrip, rstrip); the templates place the sequences among
         the special token ids."""
-        # Fresh copies of the pieces: the parsed JSON's lists and floats around them are freed
-        # after loading, and the memory they shared with the pieces with them (RSS 77 -> 49 MB).
-        self._ids = {piece.encode().decode(): i for i, (piece, _) in enumerate(pieces)}
-        self._scores = array("d", (score for _, score in pieces))
+        self._vocab = Vocabulary(pieces)
         self._unk = unk_id
-        self._unk_score = min(self._scores, default=0.0) - UNK_PENALTY
-        self._longest = max((len(piece) for piece, _ in pieces), default=1)
+        self._unk_score = min((score for _, score in pieces), default=0.0) - UNK_PENALTY
         normalizer, pre_tokenizer = frame.normalizer, frame.pre_tokenizer
         self._normalize: Callable[[str], str] = normalizer.normalize_str if normalizer else str
         self._split: Callable[[str], list[tuple[str, tuple[int, int]]]] = (
@@ -118,6 +160,8 @@ class UnigramTokenizer:
             )
         )
         pieces = [(str(piece), float(score)) for piece, score in model.get("vocab") or []]
+        if any(piece.endswith("\0") for piece, _ in pieces):
+            return None  # Vocabulary's fixed-width bytes cannot tell "a\0" from "a"
         unk_id = model.get("unk_id")
         single, pair = templates
         return cls(
@@ -145,7 +189,8 @@ class UnigramTokenizer:
 
     def token_to_id(self, token: str) -> int | None:
         """The id of an added token or a piece, or None."""
-        return self._added_ids.get(token, self._ids.get(token))
+        added = self._added_ids.get(token)
+        return added if added is not None else self._vocab.id_of(token)
 
     def encode(
         self,
@@ -206,22 +251,22 @@ class UnigramTokenizer:
         size = len(word)
         if not size:
             return ()
-        vocab, scores, longest = self._ids, self._scores, self._longest
         best = [0.0] * (size + 1)  # score of the best path ending at each position
         came = [-1] * (size + 1)  # where that path's last piece starts (-1: none yet)
         piece = [0] * (size + 1)  # that piece's id
+        found = iter(self._vocab.pieces_in(word))  # (start, end, id, score), by start then end
+        hit = next(found, None)
         for start in range(size):
             here = best[start]
             single = False
-            for end in range(start + 1, min(size, start + longest) + 1):
-                token_id = vocab.get(word[start:end])
-                if token_id is None:
-                    continue
-                score = scores[token_id] + here
+            while hit is not None and hit[0] == start:
+                _, end, token_id, score = hit
+                score += here
                 if came[end] < 0 or score > best[end]:
                     best[end], came[end], piece[end] = score, start, token_id
                 if end == start + 1:
                     single = True
+                hit = next(found, None)
             if not single and self._unk is not None:
                 score = self._unk_score + here
                 if came[start + 1] < 0 or score > best[start + 1]:
