@@ -26,7 +26,7 @@ from homeiq_addon.models.precision import (
     decide,
 )
 from homeiq_addon.models.registry import ModelRegistry
-from homeiq_addon.models.types import Role, RoleState
+from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role, RoleState
 from tests.tiny_models import tiny_settings
 
 AVX2 = CpuIdentity("AMD EPYC 7B13", ("avx2",))
@@ -148,14 +148,35 @@ def test_rerank_and_classifier_gates() -> None:
     probe.answers["int8-weights"] = scores["fp32"] + 0.01
     assert _decide(AVX2, probe, Role.RERANKER).chosen == "int8-weights"
 
-    labels = [("energy", "high")] * 19 + [("comfort", "low")]
+    # 10 texts, two heads each: the candidate flips one decisive answer of 20 (0.95 passes).
+    labels = [(scores_of("energy"), scores_of("high"))] * 9 + [(scores_of("comfort"), scores_of("low"))]
     probe = FakeProbe(
         FakeClock(),
         {"int8-weights": 0.5, "fp32": 1.0},
-        answers={"fp32": labels, "int8-weights": [("energy", "high")] * 20},  # 19 of 20 agree
+        answers={"fp32": labels, "int8-weights": [*labels[:9], (scores_of("comfort"), scores_of("high"))]},
     )
     decision = _decide(AVX2, probe, Role.CLASSIFIER)
     assert (decision.chosen, decision.measurements[0].agreement) == ("int8-weights", 0.95)
+
+
+def scores_of(label: str, lead: float = 0.5) -> dict[str, float]:
+    """Probabilities where ``label`` leads the rest by ``lead``."""
+    labels = CATEGORIES if label in CATEGORIES else PRIORITIES
+    others = [x for x in labels if x != label]
+    rest = (1.0 - lead) / len(labels)
+    return {label: rest + lead, **dict.fromkeys(others, rest)}
+
+
+def test_label_agreement_counts_decisive_answers_only() -> None:
+    decided, tie = scores_of("energy"), scores_of("comfort", lead=0.01)
+    flipped, tie_flipped = scores_of("security"), scores_of("convenience", lead=0.01)
+    # A near-tie flipped is no disagreement: FP32 itself is undecided there.
+    assert precision.label_agreement([(decided, tie)], [(decided, tie_flipped)]) == 1.0
+    assert precision.label_agreement([(decided, tie)], [(flipped, tie)]) == 0.0
+    assert precision.label_agreement([(tie, tie)], [(flipped, flipped)]) == 1.0  # nothing decided
+    reference = [(decided, decided)] * 12
+    one_flip = [(decided, decided)] * 11 + [(flipped, decided)]
+    assert precision.label_agreement(reference, one_flip) == pytest.approx(23 / 24)  # passes 0.95
 
 
 @pytest.fixture

@@ -474,9 +474,9 @@ class _RoleProbe:
         return self._load(candidate)
 
     def run(self, model: Any) -> Any:
-        """Embeddings, relevance scores, or (category, priority) per text."""
+        """Embeddings, relevance scores, or the category and priority probabilities per text."""
         if self.role is Role.EMBEDDING:
             return model.embed(self._texts)
         if self.role is Role.RERANKER:
             return model.score(self._query, self._texts)
-        return [(c.category, c.priority) for c in model.classify(self._texts)]
+        return [(c.category_scores, c.priority_scores) for c in model.classify(self._texts)]

@@ -201,4 +201,3 @@ def release_free_heap() -> bool:
     trim.restype = ctypes.c_int
     trim(0)
     return True
-
