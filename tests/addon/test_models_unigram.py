@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -97,6 +98,9 @@ def pair_of(path: Path) -> tuple[Tokenizer, UnigramTokenizer]:
     return ref, ours
 
 
+cached_pair = functools.cache(pair_of)  # the property test's examples share one pair
+
+
 @pytest.mark.parametrize("role", ["reranker", "classifier"])
 @pytest.mark.parametrize("max_length", [512, 25])
 def test_tiny_unigram_tokenizers_encode_like_tokenizers(
@@ -125,7 +129,7 @@ def test_t5_tokenizer_encodes_like_tokenizers() -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=st.text(max_size=60), second=st.text(max_size=60))
 def test_any_text_encodes_like_tokenizers(tiny_models: dict[str, Path], first: str, second: str) -> None:
-    ref, ours = _tiny_pair(tiny_models)
+    ref, ours = cached_pair(tiny_models["reranker"] / "tokenizer.json")
     assert_same(ref, ours, [first, second], 16)
 
 
@@ -162,16 +166,6 @@ def test_a_piece_listed_twice_counts_with_its_last_id_as_in_tokenizers() -> None
     assert ours.token_to_id("ab") == tok.token_to_id("ab") == 4
     for text in ["ab", "a b", "abab", "ba ab", "bab a"]:
         assert ours.encode(text).ids == tok.encode(text).ids, text
-
-
-_PAIRS: dict[Path, tuple[Tokenizer, UnigramTokenizer]] = {}
-
-
-def _tiny_pair(tiny_models: dict[str, Path]) -> tuple[Tokenizer, UnigramTokenizer]:
-    path = tiny_models["reranker"] / "tokenizer.json"
-    if path not in _PAIRS:
-        _PAIRS[path] = pair_of(path)
-    return _PAIRS[path]
 
 
 def test_added_tokens_that_strip_whitespace_match_tokenizers(

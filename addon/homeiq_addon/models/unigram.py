@@ -60,6 +60,7 @@ class Vocabulary:
         last[:-1] = keys[1:] != keys[:-1]  # the last of each run of equal pieces
         self._keys, self._ids = keys[last], order[last].astype(np.int64)
         self._scores = np.array([score for _, score in pieces], dtype=np.float64)
+        self.min_score = float(self._scores.min()) if len(self._scores) else 0.0
         self.longest = max((len(piece) for piece, _ in pieces), default=1)  # in characters
 
     def id_of(self, piece: str) -> int | None:
@@ -82,12 +83,13 @@ class Vocabulary:
 
     def _lookup(self, pieces: list[str]) -> npt.NDArray[np.int64]:
         """Ids of ``pieces`` (-1 where there is none)."""
+        if not len(self._keys):
+            return np.full(len(pieces), -1, dtype=np.int64)
         encoded = [p.encode() for p in pieces]
         fits = np.array([0 < len(b) <= self.width and not b.endswith(b"\0") for b in encoded], dtype=bool)
         keys = np.array(encoded, dtype=f"S{self.width}")  # longer ones are cut, and never kept below
         at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
-        found = fits & (self._keys[at] == keys) if len(self._keys) else np.zeros(len(keys), dtype=bool)
-        return np.where(found, self._ids[at] if len(self._keys) else -1, -1)
+        return np.where(fits & (self._keys[at] == keys), self._ids[at], -1)
 
 
 class UnigramTokenizer:
@@ -108,7 +110,7 @@ class UnigramTokenizer:
         the special token ids."""
         self._vocab = Vocabulary(pieces)
         self._unk = unk_id
-        self._unk_score = min((score for _, score in pieces), default=0.0) - UNK_PENALTY
+        self._unk_score = self._vocab.min_score - UNK_PENALTY
         normalizer, pre_tokenizer = frame.normalizer, frame.pre_tokenizer
         self._normalize: Callable[[str], str] = normalizer.normalize_str if normalizer else str
         self._split: Callable[[str], list[tuple[str, tuple[int, int]]]] = (
