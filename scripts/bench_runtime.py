@@ -131,7 +131,7 @@ def main() -> int:
         graph = packed_graph(runtime.core().read_model(xml))
         if graph is None:
             raise SystemExit(f"{xml} cannot be packed: the add-on runs it one text a row")
-        packed = compiled(graph, latency)
+        packed = compiled(graph.model, latency)
         addon = f"LATENCY, {cores} threads, packed rows (the add-on)"
         settings = {
             f"LATENCY, {cores} threads, one text a row": compiled(xml, latency),

@@ -1,4 +1,5 @@
-"""Packed embedding rows: each text attends to itself only, and comes out as it would alone."""
+"""Packed rows of texts (embedder) and of pairs (reranker): each attends to itself only, and comes
+out as it would alone."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ import openvino as ov
 import pytest
 from openvino import opset13 as ops
 
-from homeiq_addon.models import embedder as embedder_module
+from homeiq_addon.models import embedder as embedder_module, reranker as reranker_module
+from homeiq_addon.models.batching import ROW_TOKENS
 from homeiq_addon.models.embedder import OVEmbedder
 from homeiq_addon.models.loaded import LoadOptions
 from homeiq_addon.models.packing import (
     ATTENTION_BLOCKS,
+    FIRST_TOKENS,
     POSITION_IDS,
     packed_feed,
     packed_graph,
     pool_texts,
 )
 from homeiq_addon.models.pattern_texts import pattern_texts
+from homeiq_addon.models.reranker import OVReranker
 from homeiq_addon.models.runtime import core
 
 OPTIONS = LoadOptions(threads=1, warm=False)
@@ -29,6 +33,12 @@ TEXTS = [*pattern_texts(45), "", "ok", "light " * 400, "Turn on Kitchen light"]
 @pytest.fixture
 def fp32_embedder_dir(fp32_data_dir: Path) -> Path:
     (entry,) = (fp32_data_dir / "models" / "embedding").glob("*/*-fp32")
+    return entry
+
+
+@pytest.fixture
+def fp32_reranker_dir(fp32_data_dir: Path) -> Path:
+    (entry,) = (fp32_data_dir / "models" / "reranker").glob("*/*-fp32")
     return entry
 
 
@@ -46,6 +56,13 @@ def test_a_row_holds_texts_back_to_back_each_attending_to_itself() -> None:
     assert (blocks[3, 0] == np.eye(8, dtype=bool)).all()  # an empty row: every token itself
     assert feed.items == (0, 1, 2)
     assert feed.starts.tolist() == [0, 3, 8] and feed.ends.tolist() == [3, 5, 9]
+
+
+def test_positions_count_from_the_models_first_position() -> None:
+    """XLM-R counts positions from padding_idx + 1: every pair of a row starts there again."""
+    feed = packed_feed([(0, 1)], [[5, 6, 7], [8, 9]], batch=1, length=6, pad_id=1, first_position=2)
+    assert feed.inputs[POSITION_IDS][0].tolist() == [2, 3, 4, 2, 3, 2]
+    assert feed.starts.tolist() == [0, 3]  # where the head reads each pair's first token
 
 
 def test_pooling_is_each_texts_own_mean_normalised() -> None:
@@ -69,8 +86,9 @@ def op_count(model: ov.Model, kind: str) -> int:
 def test_the_converters_graph_is_packed_with_the_same_layers(fp32_embedder_dir: Path) -> None:
     original = core().read_model(fp32_embedder_dir / "openvino_model.xml")
     layers = {kind: op_count(original, kind) for kind in ("MatMul", "ScaledDotProductAttention", "MVN")}
-    packed = packed_graph(original)
-    assert packed is not None
+    graph = packed_graph(original)
+    assert graph is not None and graph.first_position == 0
+    packed = graph.model
     assert {p.get_any_name() for p in packed.inputs} == {"input_ids", POSITION_IDS, ATTENTION_BLOCKS}
     assert len(packed.outputs[0].get_partial_shape()) == 3  # hidden states: pooled per text here
     assert {kind: op_count(packed, kind) for kind in layers} == layers and layers["MatMul"] > 0
@@ -83,7 +101,7 @@ def test_packed_embeddings_equal_one_text_a_row(
     fp32_embedder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     packed = OVEmbedder(fp32_embedder_dir, "tiny", OPTIONS)
-    monkeypatch.setattr(embedder_module, "packed_graph", lambda model: None)
+    monkeypatch.setattr(embedder_module, "packed_graph", lambda model, **_: None)
     padded = OVEmbedder(fp32_embedder_dir, "tiny", OPTIONS)
     assert packed.packed and not padded.packed
 
@@ -122,3 +140,38 @@ def test_a_causal_attention_mask_is_never_replaced(fp32_embedder_dir: Path) -> N
             op.input(3).replace_source_output(causal.output(0))
     model.validate_nodes_and_infer_types()
     assert packed_graph(model) is None
+
+
+def test_the_rerankers_graph_is_packed_with_its_head(fp32_reranker_dir: Path) -> None:
+    original = core().read_model(fp32_reranker_dir / "openvino_model.xml")
+    layers = {kind: op_count(original, kind) for kind in ("MatMul", "ScaledDotProductAttention", "Tanh")}
+    again = core().read_model(fp32_reranker_dir / "openvino_model.xml")
+    assert packed_graph(again) is None  # no hidden states to pool: only with its head
+    graph = packed_graph(original, head=True)
+    assert graph is not None
+    assert graph.first_position == 2  # XLM-R: padding_idx (1) + 1
+    packed = graph.model
+    names = {p.get_any_name() for p in packed.inputs}
+    assert names == {"inputs_embeds", POSITION_IDS, ATTENTION_BLOCKS, FIRST_TOKENS}
+    assert {kind: op_count(packed, kind) for kind in layers} == layers
+    assert len(packed.outputs[0].get_partial_shape()) == 2  # one logit row per pair
+
+
+def test_packed_pair_scores_equal_one_pair_a_row(
+    fp32_reranker_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed = OVReranker(fp32_reranker_dir, "tiny", OPTIONS)
+    monkeypatch.setattr(reranker_module, "packed_graph", lambda model, **_: None)
+    padded = OVReranker(fp32_reranker_dir, "tiny", OPTIONS)
+    assert packed.packed and not padded.packed
+    query = "save energy at night"
+    docs = [*pattern_texts(40), "", "ok", "heating " * 600, "Turn on Kitchen light"]
+    lengths = [len(r) for r in packed.encode_pairs(query, docs)]
+    assert min(lengths) * 2 <= ROW_TOKENS  # some rows hold several pairs
+
+    got, ref = packed.score(query, docs), padded.score(query, docs)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    # The same pair, alone or sharing rows with others in another order.
+    np.testing.assert_allclose(packed.score(query, docs[::-1])[::-1], got, atol=1e-5)
+    np.testing.assert_allclose(packed.score(query, [docs[3]]), got[3:4], atol=1e-5)
+    assert packed.score(query, []).shape == (0,)

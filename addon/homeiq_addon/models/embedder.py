@@ -48,10 +48,11 @@ class OVEmbedder(BucketedModel):
         ir_file = model_dir / "openvino_model.xml"
         graph = packed_graph(runtime.core().read_model(ir_file))
         self.packed = graph is not None
+        self._first_position = graph.first_position if graph else 0
         # The packed graph is compiled through OpenVINO's cache all the same: static INT8 expands
         # the word table to FP32 when compiling, and only a cached blob keeps that file-backed
         # (released after warm-up): 48 MB less resident, and 0.23 s to load instead of 0.50 s.
-        self._compiled = self._compile(graph or ir_file, cache=True)
+        self._compiled = self._compile(graph.model if graph else ir_file, cache=True)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._request = self._compiled.create_infer_request()
         self._pooled = len(self._compiled.outputs[0].get_partial_shape()) == 2
@@ -112,7 +113,7 @@ class OVEmbedder(BucketedModel):
     def _run_packed(
         self, rows: Sequence[Sequence[int]], tokens: Sequence[Sequence[int]], batch: int, length: int
     ) -> tuple[PackedFeed, FloatArray]:
-        feed = packed_feed(rows, tokens, batch, length, self._pad)
+        feed = packed_feed(rows, tokens, batch, length, self._pad, first_position=self._first_position)
         return feed, pool_texts(self._infer(dict(feed.inputs)), feed)
 
     def _run(self, rows: Sequence[Sequence[int]], batch: int, length: int) -> FloatArray:

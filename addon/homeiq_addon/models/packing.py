@@ -1,4 +1,4 @@
-"""Several texts in one row of an embedding graph, each attending only to itself.
+"""Several texts in one row of an encoder graph, each attending only to itself.
 
 Padding every text of a batch to its longest wastes the model's time on tokens nobody reads: 256
 pattern texts (7-32 tokens, 5,259 in all) ran as 6,400 tokens in length buckets. Packed into rows
@@ -6,13 +6,16 @@ of 48 tokens they run as 5,376, and each text stays exactly what it was alone be
 
 - its tokens attend only to its own tokens (a block-diagonal attention mask per row, given to
   every ``ScaledDotProductAttention`` of the graph instead of the padding mask),
-- its positions count from 0 at its first token (a ``position_ids`` input instead of the graph's
-  slice of ``arange``), and
-- its vector is the mean of its own tokens' hidden states (pooled here from the graph's last
-  hidden state instead of inside the graph), L2-normalised.
+- its positions count from the model's first position at its first token (a ``position_ids``
+  input instead of the graph's own count: 0 for BERT, ``padding_idx + 1`` for XLM-R), and
+- what is read from it is its own: the mean of its own tokens' hidden states for an embedder
+  (pooled here from the graph's last hidden state instead of inside the graph), L2-normalised, or
+  for a cross-encoder the classification head over its own first token (a ``first_tokens``
+  input: where each pair's first token lies in the flattened rows, instead of each row's first).
 
-:func:`packed_graph` rewrites a BERT-family embedding graph (ours, pooled inside, or a
-sentence-transformers/optimum export that outputs the hidden states) that way at load, and returns
+:func:`packed_graph` rewrites a BERT-family graph that way at load: an embedding graph (ours,
+pooled inside, or a sentence-transformers/optimum export that outputs the hidden states), or with
+``head=True`` a cross-encoder whose head reads the first token (our XLM-R reranker). It returns
 None for a graph of another shape, which then runs padded as before.
 """
 
@@ -31,7 +34,9 @@ from .types import FloatArray
 
 POSITION_IDS = "position_ids"
 ATTENTION_BLOCKS = "attention_blocks"  # (batch, 1, length, length) booleans: who attends to whom
+FIRST_TOKENS = "first_tokens"  # (items,) flat index of each item's first token, for a head
 PASS_THROUGH = ("Convert", "Unsqueeze")  # what lies between the padding mask and its users
+POSITION_PASS_THROUGH = ("Convert", "Unsqueeze", "Broadcast")  # ...and the position count and its Gather
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -41,30 +46,63 @@ def _parameter(model: ov.Model, name: str) -> ov.Node | None:
     return next((p for p in model.get_parameters() if name in p.output(0).get_names()), None)
 
 
-def _source(value: ov.Output) -> ov.Node:
-    """The node behind ``value``, looking through Converts and Unsqueezes."""
+def _source(value: ov.Output, through: tuple[str, ...] = PASS_THROUGH) -> ov.Node:
+    """The node behind ``value``, looking through the node kinds ``through`` (their first input)."""
     node = value.get_node()
-    while node.get_type_name() in PASS_THROUGH:
+    while node.get_type_name() in through:
         node = node.input_value(0).get_node()
     return node
 
 
-def _position_gather(model: ov.Model) -> ov.Node | None:
-    """The Gather that looks up position embeddings with ``arange(length)``: its indices are a
-    Slice from 0, step 1, of a constant that counts 0, 1, 2..."""
+def _constant(value: ov.Output) -> npt.NDArray[np.generic] | None:
+    """The flattened data of a constant, None for anything computed."""
+    node = value.get_node()
+    return np.asarray(node.get_data()).reshape(-1) if node.get_type_name() == "Constant" else None
+
+
+def _first_count(indices: ov.Node) -> int | None:
+    """The first value of ``indices`` where they count up by one along the row: a Slice from 0
+    of a constant 0, 1, 2... (BERT's ``position_ids`` buffer), or a Range from a constant, step 1
+    (XLM-R counting from ``padding_idx + 1``); None for anything else."""
+    kind = indices.get_type_name()
+    if kind == "Slice":
+        data, start, step = (_constant(indices.input_value(k)) for k in (0, 1, 3))
+        if data is None or start is None or step is None:
+            return None
+        counts = start.tolist() == [0] and step.tolist() == [1] and np.array_equal(data, np.arange(data.size))
+        return 0 if counts else None
+    if kind == "Range":
+        first, step = _constant(indices.input_value(0)), _constant(indices.input_value(2))
+        if first is not None and step is not None and first.size == 1 and step.tolist() == [1]:
+            return int(first[0])
+    return None
+
+
+def _position_gather(model: ov.Model) -> tuple[ov.Node, int] | None:
+    """The Gather that looks up position embeddings with a count along the row, and the count's
+    first value."""
     for node in model.get_ordered_ops():
         if node.get_type_name() != "Gather":
             continue
-        indices = _source(node.input_value(1))
-        if indices.get_type_name() != "Slice":
-            continue
-        consts = [indices.input_value(k).get_node() for k in (0, 1, 3)]  # data, start, step
-        if any(c.get_type_name() != "Constant" for c in consts):
-            continue
-        data, start, step = (np.asarray(c.get_data()).reshape(-1) for c in consts)
-        if start.tolist() == [0] and step.tolist() == [1] and np.array_equal(data, np.arange(data.size)):
-            return node
+        first = _first_count(_source(node.input_value(1), POSITION_PASS_THROUGH))
+        if first is not None:
+            return node, first
     return None
+
+
+def _first_token_select(model: ov.Model) -> ov.Node | None:
+    """The last Gather that takes token 0 of every row of a (batch, length, width) tensor: what a
+    classification head reads (``hidden[:, 0, :]``)."""
+    found = None
+    for node in model.get_ordered_ops():
+        if node.get_type_name() != "Gather" or node.get_attributes().get("batch_dims"):
+            continue
+        index, axis = _constant(node.input_value(1)), _constant(node.input_value(2))
+        if index is None or axis is None or index.tolist() != [0] or axis.tolist() not in ([1], [-2]):
+            continue
+        if len(node.input_value(0).get_partial_shape()) == 3 and len(node.get_output_partial_shape(0)) == 2:
+            found = node
+    return found
 
 
 def _hidden_states(model: ov.Model, mask: ov.Node) -> ov.Output | None:
@@ -83,14 +121,20 @@ def _hidden_states(model: ov.Model, mask: ov.Node) -> ov.Output | None:
     return None
 
 
-def _is_padding_mask(model: ov.Model, masks: Sequence[ov.Output]) -> bool:
+def _is_padding_mask(model: ov.Model, masks: Sequence[ov.Output], width: int) -> bool:
     """Whether each of ``masks`` (the attention masks the graph computes) lets every token attend
     to every real token of its text and to nothing else: checked by running the graph's mask
-    computation on a padded example, so a causal or windowed mask is never replaced."""
+    computation on a padded example, so a causal or windowed mask is never replaced. ``width``:
+    the size of one token's vector, for a graph fed ``inputs_embeds``."""
     ids = np.ones((2, 5), dtype=np.int64)
     padding = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=np.int64)
     expected = np.broadcast_to(padding.astype(bool)[:, None, None, :], (2, 1, 5, 5))
-    feeds = {"input_ids": ids, "attention_mask": padding, "token_type_ids": np.zeros_like(ids)}
+    feeds = {
+        "input_ids": ids,
+        "inputs_embeds": np.zeros((2, 5, width), dtype=np.float32),
+        "attention_mask": padding,
+        "token_type_ids": np.zeros_like(ids),
+    }
     try:
         probe = ov.Model([ops.result(m) for m in masks], model.get_parameters(), "attention_masks")
         results = (
@@ -111,13 +155,39 @@ def _is_padding_mask(model: ov.Model, masks: Sequence[ov.Output]) -> bool:
     return True
 
 
-def packed_graph(model: ov.Model) -> ov.Model | None:
-    """A new graph over ``model``'s weights with inputs ``input_ids``, :data:`POSITION_IDS` and
-    :data:`ATTENTION_BLOCKS` (plus ``token_type_ids`` where the model has it) and the last hidden
-    state as output; None where ``model`` is not a graph this knows how to rewrite. ``model`` itself
-    is changed on the way (its attention reads the new mask): pass one read for this."""
-    ids, mask = _parameter(model, "input_ids"), _parameter(model, "attention_mask")
-    if ids is None or mask is None or _parameter(model, POSITION_IDS) is not None:
+def _read_first_tokens(select: ov.Node) -> ov.Node:
+    """Make the head read the rows :data:`FIRST_TOKENS` of the flattened hidden states instead of
+    ``select``'s token 0 of each row; returns that new input."""
+    read = select.input_value(0)  # (batch, length, width): every token's hidden state
+    width = read.get_partial_shape()[2].get_length()
+    firsts = ops.parameter([-1], np.int64, name=FIRST_TOKENS)
+    firsts.output(0).set_names({FIRST_TOKENS})
+    flat = ops.reshape(read, ops.constant(np.array([-1, width], dtype=np.int64)), False)
+    picked = ops.gather(flat, firsts, ops.constant(0, np.int64))
+    for target in list(select.output(0).get_target_inputs()):
+        target.replace_source_output(picked.output(0))
+    return firsts
+
+
+@dataclass(frozen=True, slots=True)
+class PackedGraph:
+    """A graph rewritten to run packed rows, and the position id of each item's first token."""
+
+    model: ov.Model
+    first_position: int
+
+
+def packed_graph(model: ov.Model, *, head: bool = False) -> PackedGraph | None:
+    """A new graph over ``model``'s weights with inputs ``input_ids`` or ``inputs_embeds`` (as
+    ``model`` takes them), :data:`POSITION_IDS` and :data:`ATTENTION_BLOCKS` (plus
+    ``token_type_ids`` where the model has it). Its output: the last hidden state, or with ``head``
+    the model's own output (a cross-encoder's logits) for each item whose first token
+    :data:`FIRST_TOKENS` gives. None where ``model`` is not a graph this knows how to rewrite.
+    ``model`` itself is changed on the way (its attention reads the new mask): pass one read for
+    this."""
+    tokens = _parameter(model, "input_ids") or _parameter(model, "inputs_embeds")
+    mask = _parameter(model, "attention_mask")
+    if tokens is None or mask is None or _parameter(model, POSITION_IDS) is not None:
         return None
     attention = [n for n in model.get_ordered_ops() if n.get_type_name() == "ScaledDotProductAttention"]
     if not attention or any(
@@ -127,29 +197,43 @@ def packed_graph(model: ov.Model) -> ov.Model | None:
         for n in attention
     ):
         return None
-    gather, hidden = _position_gather(model), _hidden_states(model, mask)
-    if gather is None or hidden is None:
+    position = _position_gather(model)
+    select = _first_token_select(model) if head else None
+    hidden = None if head else _hidden_states(model, mask)
+    readable = hidden is not None or (
+        select is not None and select.input_value(0).get_partial_shape()[2].is_static
+    )
+    if position is None or not readable or len(model.outputs) != 1:
         return None
+    gather, first_position = position
+    width = gather.get_output_partial_shape(0)[-1]
     masks = {(m.get_node().get_name(), m.get_index()): m for m in (n.input_value(3) for n in attention)}
-    if not _is_padding_mask(model, list(masks.values())):
+    if not _is_padding_mask(model, list(masks.values()), width.get_length() if width.is_static else 1):
         return None
     positions = ops.parameter([-1, -1], np.int64, name=POSITION_IDS)
     positions.output(0).set_names({POSITION_IDS})
     blocks = ops.parameter([-1, 1, -1, -1], np.bool_, name=ATTENTION_BLOCKS)
     blocks.output(0).set_names({ATTENTION_BLOCKS})
+    inputs = [tokens, positions, blocks]
+    if select is not None:
+        inputs.append(_read_first_tokens(select))
+        output = model.outputs[0].get_node().input_value(0)
+    else:
+        assert hidden is not None
+        output = hidden
     gather.input(1).replace_source_output(
         ops.convert(positions, gather.input_value(1).get_element_type()).output(0)
     )
     for node in attention:
         node.input(3).replace_source_output(blocks.output(0))
-    result = ops.result(hidden)
-    others = [p for p in model.get_parameters() if p is not ids and p is not mask]
+    result = ops.result(output)
+    others = [p for p in model.get_parameters() if p is not tokens and p is not mask]
     try:
-        packed = ov.Model([result], [ids, positions, blocks, *others], "packed_embedder")
+        packed = ov.Model([result], [*inputs, *others], "packed_encoder")
     except RuntimeError:  # something else still reads the padding mask
         return None
     packed.validate_nodes_and_infer_types()
-    return packed
+    return PackedGraph(packed, first_position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +248,20 @@ class PackedFeed:
 
 
 def packed_feed(
-    rows: Sequence[Sequence[int]], tokens: Sequence[Sequence[int]], batch: int, length: int, pad_id: int
+    rows: Sequence[Sequence[int]],
+    tokens: Sequence[Sequence[int]],
+    batch: int,
+    length: int,
+    pad_id: int,
+    *,
+    first_position: int = 0,
 ) -> PackedFeed:
     """Lay the texts ``rows[r]`` (indices into ``tokens``) one after the other in row ``r`` of a
-    (batch, length) input. Each text attends to its own tokens only; a padding token (after the
-    last text of a row, or in a row with no text) attends to itself, so no softmax is empty."""
+    (batch, length) input, their positions counting from ``first_position``. Each text attends to
+    its own tokens only; a padding token (after the last text of a row, or in a row with no text)
+    attends to itself, so no softmax is empty."""
     ids = np.full((batch, length), pad_id, dtype=np.int64)
-    positions = np.zeros((batch, length), dtype=np.int64)
+    positions = np.full((batch, length), first_position, dtype=np.int64)
     block = -1 - np.arange(batch * length, dtype=np.int64).reshape(batch, length)  # unique per pad
     items: list[int] = []
     starts: list[int] = []
@@ -180,7 +271,7 @@ def packed_feed(
         for item in row:
             n = len(tokens[item])
             ids[r, at : at + n] = tokens[item]
-            positions[r, at : at + n] = np.arange(n)
+            positions[r, at : at + n] = np.arange(first_position, first_position + n)
             block[r, at : at + n] = len(items)
             items.append(item)
             starts.append(r * length + at)

@@ -99,7 +99,8 @@ MAX_BUSY_PROBES = 3
 # candidates are ranked again, and the other roles' once with them.
 # 4: the classifier's gate counts each decisive label (label_agreement): one near-tie flipped
 # among the probe's 12 texts failed BF16 before, and served FP32 at a third of its speed.
-DECISION_FORMAT = 4
+# 5: the reranker runs pairs packed into rows (packing.py): its candidates are ranked again.
+DECISION_FORMAT = 5
 
 
 @dataclass(frozen=True, slots=True)

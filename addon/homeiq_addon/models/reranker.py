@@ -1,5 +1,9 @@
 """Cross-encoder reranking on OpenVINO: real text pairs, batched, sigmoid scores.
 
+Our XLM-R graph runs packed (packing.py): several (query, document) pairs share a row, each
+attending only to itself, and the head reads each pair's own first token. A graph that cannot be
+packed runs one pair a row, padded to its batch's length bucket.
+
 Our converted XLM-R graph takes ``inputs_embeds``: the 250k-word table stays outside the
 compiled model as a memory-mapped numpy array (only the rows used are read), because a
 statically quantized graph would expand it to ≈1.1 GB of FP32 when compiled. Pre-converted
@@ -19,7 +23,8 @@ import numpy as np
 
 from homeiq_addon.pipeline import DEFAULT_QUERY
 
-from .batching import pad_ids, plan_batches
+from . import runtime
+from .batching import bucket_batch, pad_ids, plan_batches, plan_packed
 from .loaded import (
     SAMPLE_TEXT,
     BucketedModel,
@@ -30,6 +35,7 @@ from .loaded import (
     read_info,
     token_rows,
 )
+from .packing import FIRST_TOKENS, packed_feed, packed_graph
 from .types import FloatArray
 from .word_table import WordTable
 
@@ -55,7 +61,11 @@ class OVReranker(BucketedModel):
         self._pad = pad_token_id(self._tok, 1)
         self._options = options
         self._lock = threading.Lock()
-        self._compiled = self._compile(model_dir / "openvino_model.xml")
+        ir_file = model_dir / "openvino_model.xml"
+        graph = packed_graph(runtime.core().read_model(ir_file), head=True)
+        self.packed = graph is not None
+        self._first_position = graph.first_position if graph else 0
+        self._compiled = self._compile(graph.model if graph else ir_file)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._table: WordTable | None = None
         if "inputs_embeds" in self._inputs:
@@ -75,7 +85,10 @@ class OVReranker(BucketedModel):
         self._score(DEFAULT_QUERY, [SAMPLE_TEXT])  # /v1/suggest ranks with this query by default
 
     def _warm_shape(self, batch: int, length: int) -> None:
-        self._run([[self._pad]] * batch, batch, length)
+        if self.packed:
+            self._run_packed([[0]] * batch, [[self._pad] * length], batch, length)
+        else:
+            self._run([[self._pad]] * batch, batch, length)
 
     def encode_pairs(self, query: str, documents: Sequence[str]) -> list[list[int]]:
         """Token ids of each (query, document) pair, as the tokenizer's pair template builds them."""
@@ -102,6 +115,16 @@ class OVReranker(BucketedModel):
         if not documents:
             return out
         rows = self.encode_pairs(query, documents)
+        if self.packed:
+            for p in plan_packed(
+                [len(r) for r in rows],
+                max_length=self.max_length,
+                max_batch=self._options.max_batch,
+                token_budget=self._options.token_budget,
+            ):
+                items, logits = self._run_packed(p.rows, rows, p.batch, p.length)
+                out[list(items)] = logits
+            return _sigmoid(out)
         for b in plan_batches(
             [len(r) for r in rows],
             max_length=self.max_length,
@@ -112,14 +135,33 @@ class OVReranker(BucketedModel):
             out[list(b.indices)] = logits[: len(b.indices)]
         return _sigmoid(out)
 
+    def _run_packed(
+        self, rows: Sequence[Sequence[int]], pairs: Sequence[Sequence[int]], batch: int, length: int
+    ) -> tuple[tuple[int, ...], FloatArray]:
+        """The logits of the pairs that ``rows`` lay out (indices into ``pairs``), in the order of
+        the items returned with them."""
+        feed = packed_feed(rows, pairs, batch, length, self._pad, first_position=self._first_position)
+        inputs: dict[str, np.ndarray[Any, Any]] = dict(feed.inputs)
+        count = len(feed.items)
+        # A power of two of first tokens, the rest pointing at token 0: the head sees few shapes.
+        firsts = np.zeros(bucket_batch(count, batch * length), dtype=np.int64)
+        firsts[:count] = feed.starts
+        inputs[FIRST_TOKENS] = firsts
+        logits = self._infer(inputs, inputs.pop("input_ids"))
+        return feed.items, logits[:count]
+
     def _run(self, rows: Sequence[Sequence[int]], batch: int, length: int) -> FloatArray:
         ids, mask = pad_ids(rows, batch, length, self._pad)
-        feed: dict[str, np.ndarray[Any, Any]] = {"attention_mask": mask}
+        return self._infer({"attention_mask": mask}, ids)[:batch]
+
+    def _infer(self, feed: dict[str, np.ndarray[Any, Any]], ids: np.ndarray[Any, Any]) -> FloatArray:
+        """The first logit of each output row for ``feed`` and the token ``ids``, given to the graph
+        as it takes them: looked up in the word table, and as ids where it reads them too."""
         if self._table is not None:
             feed["inputs_embeds"] = self._table.lookup(ids)
         if "input_ids" in self._inputs:  # a pre-converted graph: XLM-R's position ids come from it
             feed["input_ids"] = ids
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
-        logits = self._request.infer(feed)[self._compiled.outputs[0]]
-        return np.asarray(logits, dtype=np.float32).reshape(batch, -1)[:, 0]
+        logits = np.asarray(self._request.infer(feed)[self._compiled.outputs[0]], dtype=np.float32)
+        return logits.reshape(logits.shape[0], -1)[:, 0]
