@@ -146,9 +146,7 @@ def test_a_device_that_cannot_compile_falls_back_to_cpu_with_a_log_line(
     try:
         assert all(s.state is RoleState.READY for s in registry.status().values())
         assert tried.count("GPU") == 4 and tried.count("CPU") == 4  # embedder, reranker, encoder, decoder
-        assert (
-            "The GPU device could not compile packed_encoder ([GPU] clBuildProgram failed)" in caplog.text
-        )
+        assert "The GPU device could not compile packed_encoder ([GPU] clBuildProgram failed)" in caplog.text
         assert "running it on CPU instead" in caplog.text
         assert registry.get_embedder().embed(["Porch light turns on at sunset"]).shape[0] == 1
     finally:
