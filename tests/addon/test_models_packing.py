@@ -10,7 +10,7 @@ import openvino as ov
 import pytest
 from openvino import opset13 as ops
 
-from homeiq_addon.models import embedder as embedder_module, reranker as reranker_module
+from homeiq_addon.models import loaded as loaded_module
 from homeiq_addon.models.batching import ROW_TOKENS
 from homeiq_addon.models.embedder import OVEmbedder
 from homeiq_addon.models.loaded import LoadOptions
@@ -101,7 +101,7 @@ def test_packed_embeddings_equal_one_text_a_row(
     fp32_embedder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     packed = OVEmbedder(fp32_embedder_dir, "tiny", OPTIONS)
-    monkeypatch.setattr(embedder_module, "packed_graph", lambda model, **_: None)
+    monkeypatch.setattr(loaded_module, "packed_graph", lambda model, **_: None)
     padded = OVEmbedder(fp32_embedder_dir, "tiny", OPTIONS)
     assert packed.packed and not padded.packed
 
@@ -161,7 +161,7 @@ def test_packed_pair_scores_equal_one_pair_a_row(
     fp32_reranker_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     packed = OVReranker(fp32_reranker_dir, "tiny", OPTIONS)
-    monkeypatch.setattr(reranker_module, "packed_graph", lambda model, **_: None)
+    monkeypatch.setattr(loaded_module, "packed_graph", lambda model, **_: None)
     padded = OVReranker(fp32_reranker_dir, "tiny", OPTIONS)
     assert packed.packed and not padded.packed
     query = "save energy at night"

@@ -30,7 +30,7 @@ import numpy as np
 import openvino as ov
 
 from . import runtime
-from .batching import bucket_batch, pad_ids, plan_batches
+from .batching import bucket_batch, pad_ids
 from .label_head import LABEL_LOGITS, label_logits_head
 from .labels import category_prompt, priority_prompt
 from .loaded import (
@@ -172,12 +172,7 @@ class OVClassifier(BucketedModel):
         prompts = [make(t, c) for t, c in zip(texts, contexts, strict=True) for _, make in QUESTIONS]
         rows = token_rows(self._tok, prompts)
         probs: list[FloatArray] = [np.zeros(0, dtype=np.float32)] * len(rows)
-        for b in plan_batches(
-            [len(r) for r in rows],
-            max_length=self.max_length,
-            max_batch=self._options.max_batch,
-            token_budget=self._options.token_budget,
-        ):
+        for b in self._plan([len(r) for r in rows]):
             hidden, mask = self._encode([rows[i] for i in b.indices], b.batch, b.length)
             # One decoder step for every prompt of the batch whose labels are single tokens.
             first = self._decode(np.full((b.batch, 1), self._start, dtype=np.int64), hidden, mask)[:, 0, :]

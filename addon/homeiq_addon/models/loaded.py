@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,6 +14,8 @@ import openvino as ov
 from tokenizers import Tokenizer
 
 from . import runtime
+from .batching import Batch, PackedBatch, plan_batches, plan_packed
+from .packing import packed_graph
 from .unigram import UnigramTokenizer
 
 _LOGGER = logging.getLogger(__name__)
@@ -133,12 +135,42 @@ def config_max_length(model_dir: Path, default: int, offset: int = 0) -> int:
 
 
 class BucketedModel:
-    """What the three model roles share at run time: one inference at a time per model (whichever
-    thread asks), and a warm-up that runs one sample request."""
+    """What the three model roles share at run time: compiling with the load options, planning
+    length-bucketed (or packed) batches, one inference at a time per model (whichever thread
+    asks), and a warm-up that runs one sample request."""
 
     max_length: int
+    packed: bool = False  # runs several texts a row (packing.py)
+    _first_position: int = 0  # the position id of a row's first token in a packed graph
     _options: LoadOptions
     _lock: threading.Lock
+
+    def _plan(self, lengths: Sequence[int]) -> Iterator[Batch]:
+        """One text a row: length-sorted, bucketed batches within the load options' bounds."""
+        return plan_batches(
+            lengths,
+            max_length=self.max_length,
+            max_batch=self._options.max_batch,
+            token_budget=self._options.token_budget,
+        )
+
+    def _plan_packed(self, lengths: Sequence[int]) -> Iterator[PackedBatch]:
+        """Several texts a row (for a graph :meth:`_compile_packed` rewrote), the same bounds."""
+        return plan_packed(
+            lengths,
+            max_length=self.max_length,
+            max_batch=self._options.max_batch,
+            token_budget=self._options.token_budget,
+        )
+
+    def _compile_packed(self, ir_file: Path, *, head: bool, cache: bool | None = None) -> ov.CompiledModel:
+        """Compile ``ir_file`` rewritten to run several texts a row where packing.py recognises
+        its graph (``head``: a classification head reads each text's first token), else as it is;
+        sets :attr:`packed` and :attr:`_first_position` to match."""
+        graph = packed_graph(runtime.core().read_model(ir_file), head=head)
+        self.packed = graph is not None
+        self._first_position = graph.first_position if graph else 0
+        return self._compile(graph.model if graph else ir_file, cache=cache)
 
     def _compile(self, ir_file: Path | ov.Model, *, cache: bool | None = None) -> ov.CompiledModel:
         """Compile an IR file with this model's load options (from the path, so that a CACHE_DIR hit

@@ -23,8 +23,7 @@ import numpy as np
 
 from homeiq_addon.pipeline import DEFAULT_QUERY
 
-from . import runtime
-from .batching import bucket_batch, pad_ids, plan_batches, plan_packed
+from .batching import bucket_batch, pad_ids
 from .loaded import (
     SAMPLE_TEXT,
     BucketedModel,
@@ -35,7 +34,7 @@ from .loaded import (
     read_info,
     token_rows,
 )
-from .packing import FIRST_TOKENS, packed_feed, packed_graph
+from .packing import FIRST_TOKENS, packed_feed
 from .types import FloatArray
 from .word_table import WordTable
 
@@ -61,11 +60,7 @@ class OVReranker(BucketedModel):
         self._pad = pad_token_id(self._tok, 1)
         self._options = options
         self._lock = threading.Lock()
-        ir_file = model_dir / "openvino_model.xml"
-        graph = packed_graph(runtime.core().read_model(ir_file), head=True)
-        self.packed = graph is not None
-        self._first_position = graph.first_position if graph else 0
-        self._compiled = self._compile(graph.model if graph else ir_file)
+        self._compiled = self._compile_packed(model_dir / "openvino_model.xml", head=True)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._table: WordTable | None = None
         if "inputs_embeds" in self._inputs:
@@ -116,21 +111,11 @@ class OVReranker(BucketedModel):
             return out
         rows = self.encode_pairs(query, documents)
         if self.packed:
-            for p in plan_packed(
-                [len(r) for r in rows],
-                max_length=self.max_length,
-                max_batch=self._options.max_batch,
-                token_budget=self._options.token_budget,
-            ):
+            for p in self._plan_packed([len(r) for r in rows]):
                 items, logits = self._run_packed(p.rows, rows, p.batch, p.length)
                 out[list(items)] = logits
             return _sigmoid(out)
-        for b in plan_batches(
-            [len(r) for r in rows],
-            max_length=self.max_length,
-            max_batch=self._options.max_batch,
-            token_budget=self._options.token_budget,
-        ):
+        for b in self._plan([len(r) for r in rows]):
             logits = self._run([rows[i] for i in b.indices], b.batch, b.length)
             out[list(b.indices)] = logits[: len(b.indices)]
         return _sigmoid(out)
