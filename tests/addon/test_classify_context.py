@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from homeiq_addon import API_VERSION
+from homeiq_addon.models.classifier import OVClassifier
 from homeiq_addon.models.labels import category_prompt, priority_prompt
 from homeiq_addon.models.lite import ExemplarClassifier, category_priors
 from homeiq_addon.models.registry import ModelRegistry
@@ -125,7 +126,9 @@ async def test_an_invalid_pattern_context_is_refused_with_422(full: TestClient[A
 # ---- the full profile: the context goes into the prompt -----------------------------------
 
 
-def test_the_full_profile_prompt_carries_the_context(data_dir: Path, tiny_models: dict[str, Path]) -> None:
+def test_the_full_profile_prompt_carries_the_context(
+    data_dir: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     context = PatternContext(
         kind="duration", domains=("fan",), action="off", evidence=Evidence(support_days=24, eligible_days=34)
     )
@@ -136,8 +139,18 @@ def test_the_full_profile_prompt_carries_the_context(data_dir: Path, tiny_models
     registry = ModelRegistry(tiny_settings(data_dir, tiny_models))
     registry.start_loading([Role.CLASSIFIER])
     registry.wait(timeout=120)
-    (with_context, without) = registry.get_classifier().classify([TEXT, TEXT], [context, None])
+    classifier = registry.get_classifier()
+    assert isinstance(classifier, OVClassifier)
+    registry.executor.submit(lambda: None).result()  # the warm-up's sample request has run
+    encoded: list[int] = []  # the prompts each encoder run held
+    encode = classifier._encode
+    monkeypatch.setattr(
+        classifier, "_encode", lambda rows, *shape: encoded.append(len(rows)) or encode(rows, *shape)
+    )
+    (with_context, without) = classifier.classify([TEXT, TEXT], [context, None])
     registry.close()
+    # The priority with a context comes from its evidence: only the text without one asks the model.
+    assert sum(encoded) == 3
     # What the OpenVINO classifier scored is PyTorch's answer to the prompt with the context.
     reference = reference_label_probs(tiny_models["classifier"], prompt, CATEGORIES)
     got = np.array([with_context.category_scores[c] for c in CATEGORIES])

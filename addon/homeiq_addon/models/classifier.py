@@ -1,8 +1,9 @@
 """Rank classification with flan-t5 on OpenVINO.
 
 For each text, a prompt per question (category, priority) defines the labels (and renders the
-pattern's context in one line when the client sent one). The encoder
-runs once per prompt (all prompts of a request go through it in length-sorted batches);
+pattern's context in one line when the client sent one; with a context, the priority comes from
+its evidence (priority.py), so only the category is asked). The encoder runs once per prompt
+(all prompts of a request go through it in length-sorted batches);
 then the decoder scores each label's answer tokens: a label's score is the log-likelihood
 of its tokens, and the probabilities are the softmax of those scores over the labels.
 
@@ -169,26 +170,29 @@ class OVClassifier(BucketedModel):
     def _classify(
         self, texts: Sequence[str], contexts: Sequence[PatternContext | None]
     ) -> list[Classification]:
-        prompts = [make(t, c) for t, c in zip(texts, contexts, strict=True) for _, make in QUESTIONS]
-        rows = token_rows(self._tok, prompts)
-        probs: list[FloatArray] = [np.zeros(0, dtype=np.float32)] * len(rows)
+        # With a context, the priority comes from its evidence, not from the model: only the
+        # category question is asked then (a suggestion run sends contexts: half the prompts).
+        asked = [(t, q) for t, c in enumerate(contexts) for q in range(len(QUESTIONS)) if q == 0 or c is None]
+        rows = token_rows(self._tok, [QUESTIONS[q][1](texts[t], contexts[t]) for t, q in asked])
+        probs: dict[tuple[int, int], FloatArray] = {}
         for b in self._plan([len(r) for r in rows]):
             hidden, mask = self._encode([rows[i] for i in b.indices], b.batch, b.length)
             # One decoder step for every prompt of the batch whose labels are single tokens.
             first = self._decode(np.full((b.batch, 1), self._start, dtype=np.int64), hidden, mask)[:, 0, :]
             for pos, idx in enumerate(b.indices):
-                question = idx % len(QUESTIONS)
+                question = asked[idx][1]
                 answers = self.answers[question]
                 if self.single_step[question]:
-                    probs[idx] = _softmax([float(first[pos, self._column(a[0])]) for a in answers])
+                    probs[asked[idx]] = _softmax([float(first[pos, self._column(a[0])]) for a in answers])
                 else:
-                    probs[idx] = self._score_rows(hidden[pos], mask[pos], answers)
+                    probs[asked[idx]] = self._score_rows(hidden[pos], mask[pos], answers)
         out = []
         for t, (text, context) in enumerate(zip(texts, contexts, strict=True)):
-            cat, pri = probs[2 * t], probs[2 * t + 1]
+            cat = probs[t, 0]
             category = CATEGORIES[int(np.argmax(cat))]
             category_scores = {label: float(p) for label, p in zip(CATEGORIES, cat, strict=True)}
             if context is None:
+                pri = probs[t, 1]
                 priority = PRIORITIES[int(np.argmax(pri))]
                 priority_scores = {label: float(p) for label, p in zip(PRIORITIES, pri, strict=True)}
                 reason = WORDING_ONLY_REASON
