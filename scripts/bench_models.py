@@ -40,6 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "addon"), str(ROOT), str(ROOT / "scripts")]  # scripts: bench_api
 
+import bench_api  # noqa: E402
 import numpy as np  # noqa: E402
 
 from homeiq_addon.launch import minilm_model_dir  # noqa: E402
@@ -165,8 +166,9 @@ def variants(work: Path, models: dict[str, Path], role: Role) -> dict[str, Any]:
             cache_dir=work / "data" / "models" / OV_CACHE,
             inference_precision=candidate.inference,
         )
-        try:
-            loaded[candidate.name] = MODEL_CLASSES[role](entry.path, entry.model_id, options)
+        try:  # run as the add-on runs it: on its inference thread, not this process's main thread
+            model = MODEL_CLASSES[role](entry.path, entry.model_id, options)
+            loaded[candidate.name] = bench_api.OnInferenceThread(model)
         except RuntimeError as err:  # as in the probe: a variant this CPU cannot run is left out
             print(f"    OpenVINO {candidate.name}: could not be used ({runtime.error_text(err)})", flush=True)
     return loaded
@@ -496,7 +498,6 @@ def main() -> int:
     args = parser.parse_args()
     args.work = args.work.resolve()  # the models are served by absolute path
     args.work.mkdir(parents=True, exist_ok=True)
-    import bench_api
 
     for line in bench_api.hardware():
         print(line, flush=True)

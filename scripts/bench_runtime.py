@@ -28,6 +28,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "addon"), str(ROOT), str(ROOT / "scripts")]
 
+import bench_api  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 
@@ -94,7 +95,7 @@ def serial(model: ov.CompiledModel, batches: list[Feed]) -> Callable[[], None]:
         for feed in batches:
             request.infer(feed)
 
-    return run
+    return bench_api.on_inference_thread(run)
 
 
 def parallel(model: ov.CompiledModel, batches: list[Feed]) -> Callable[[], None]:
@@ -105,7 +106,7 @@ def parallel(model: ov.CompiledModel, batches: list[Feed]) -> Callable[[], None]
             queue.start_async(feed)
         queue.wait_all()
 
-    return run
+    return bench_api.on_inference_thread(run)
 
 
 def main() -> int:
@@ -114,7 +115,6 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    import bench_api
 
     for line in bench_api.hardware():
         print(line, flush=True)

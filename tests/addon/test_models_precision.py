@@ -110,6 +110,25 @@ def test_fp32_is_served_where_int8_is_slower() -> None:
     )
 
 
+def test_of_candidates_as_fast_as_the_fastest_the_smallest_weights_are_served() -> None:
+    # Static INT8 2 % slower than FP32: as fast, as far as a probe can tell, and a quarter of the memory.
+    probe = FakeProbe(FakeClock(), {"int8": 1.02, "int8-weights": 1.5, "fp32": 1.0})
+    decision = _decide(AVX2, probe)
+    assert decision.chosen == "int8"
+    assert decision.reason == (
+        "static INT8 was 0.98x FP32, weight-only INT8 was 0.67x FP32 on this CPU (AVX2, no VNNI): "
+        "serving static INT8 (min cosine 1.000 vs FP32), as fast as FP32 within 3% with 4x smaller weights"
+    )
+    # 4 % slower is slower: the fastest is served.
+    probe = FakeProbe(FakeClock(), {"int8": 1.04, "int8-weights": 1.5, "fp32": 1.0})
+    assert _decide(AVX2, probe).chosen == "fp32"
+    # Among equally small weights the faster wins; BF16 (16 bits) gives way to INT8 as fast.
+    probe = FakeProbe(FakeClock(), {"int8": 0.51, "int8-weights": 0.50, "fp32": 1.0, "bf16": 0.495})
+    decision = _decide(VNNI, probe)
+    assert decision.chosen == "int8-weights"
+    assert decision.reason.endswith("as fast as BF16 within 3% with 2x smaller weights")
+
+
 def test_a_candidate_that_fails_the_gate_gives_way_to_the_next_fastest() -> None:
     drifted = REFERENCE.copy()
     drifted[0] = [0.8, 0.6, 0, 0, 0, 0, 0, 0]  # cosine 0.8 with FP32's first row
