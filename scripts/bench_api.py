@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 # The add-on runs every inference on its registry's inference thread, never on the main thread, and
 # the benchmarks run OpenVINO the same way: on a Zen 1 EPYC (AVX2), static INT8 ran at half its speed
-# called from the process's main thread (24 reranker pairs: 4.3 s against 2.1 s; 256 MiniLM texts
-# 0.33x FP32 against 0.83x), FP32 and weight-only INT8 alike on either thread, PyTorch too.
+# called from the process's main thread (24 reranker pairs: 4.3 s against 2.1 s, also with one
+# OpenVINO thread; it follows the stack limit: with `ulimit -s unlimited` both threads were slow).
+# FP32, weight-only INT8 and PyTorch ran alike on either thread.
 _INFERENCE = ThreadPoolExecutor(1, thread_name_prefix="inference")
 
 
