@@ -6,13 +6,14 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from homeiq_addon.models import runtime
+from homeiq_addon.models.embedder import OVEmbedder
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import Role
 from homeiq_addon.models.word_table import WordTable
@@ -131,6 +132,7 @@ def test_warm_up_releases_the_model_files_and_inference_is_unchanged(
 FREED_HEAP = """
 import ctypes, sys
 from homeiq_addon.models import runtime
+from homeiq_addon.models.embedder import OVEmbedder
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
@@ -177,3 +179,45 @@ def test_word_table_rows_are_read_not_mapped(disk_dir: Path, dtype: type) -> Non
     assert mapped_rss(disk_dir) == 0
     with pytest.raises(IndexError):
         words.lookup(np.array([[20_000]]))
+
+
+def test_a_call_that_ran_a_new_shape_gives_the_free_heap_back(
+    fp32_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenVINO frees what it used to build a new shape's kernels; glibc keeps it resident. A call
+    that ran a shape its model had not run before trims the heap once; a shape seen before does
+    not, and the answers are the same either way."""
+    fp32_registry.executor.submit(lambda: None).result()  # the warm-ups queued on the inference thread
+    trims: list[bool] = []
+    real = runtime.release_free_heap
+
+    def counted() -> bool:
+        trims.append(real())
+        return trims[-1]
+
+    monkeypatch.setattr(runtime, "release_free_heap", counted)
+    texts = [f"Light {i} turns on around {7 + i % 5:02d}:00 on weekdays, nobody home" for i in range(20)]
+    embedder, reranker, classifier = (
+        fp32_registry.get_embedder(),
+        fp32_registry.get_reranker(),
+        fp32_registry.get_classifier(),
+    )
+    calls: dict[str, Callable[[], object]] = {
+        "embed": lambda: embedder.embed(texts),
+        "rerank": lambda: reranker.score("save energy", texts),
+        "classify": lambda: classifier.classify(texts[:5]),
+    }
+    for name, call in calls.items():
+        trims.clear()
+        first = call()
+        assert len(trims) == 1, name  # batches of several rows: none ran in the one-text warm-up
+        again = call()
+        assert trims == [True], name  # the same shapes: no second trim
+        if isinstance(first, np.ndarray):
+            np.testing.assert_array_equal(again, first)
+        else:
+            assert again == first
+    assert isinstance(embedder, OVEmbedder)
+    trims.clear()
+    embedder.warm([(2, 8), (2, 8), (4, 8)])  # the benchmark's bound runs shapes one at a time
+    assert trims == [True, True]

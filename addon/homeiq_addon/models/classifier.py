@@ -21,7 +21,6 @@ logits are turned into log-probabilities here; a stateful decoder's cache is res
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +111,7 @@ class OVClassifier(BucketedModel):
         self._pad = pad_token_id(self._tok, 0)
         start = info.get("decoder_start_token_id", read_config(model_dir).get("decoder_start_token_id"))
         self._start = int(start if start is not None else self._pad)
-        self._options = options
-        self._lock = threading.Lock()
+        super().__init__(options)
         # Each label's answer tokens, e.g. ["▁energy"].
         self.answers = [
             [self._tok.encode(label, add_special_tokens=False).ids for label in labels]
@@ -164,7 +162,7 @@ class OVClassifier(BucketedModel):
         evidence and impact (:func:`.priority.assess_priority`) instead of the model's answer.
         """
         given = list(contexts) if contexts is not None else [None] * len(texts)
-        with self._lock:  # one inference at a time per model, whichever thread asks
+        with self._inference():
             return self._classify(texts, given)
 
     def _classify(
@@ -206,7 +204,8 @@ class OVClassifier(BucketedModel):
         self, rows: Sequence[Sequence[int]], batch: int, length: int
     ) -> tuple[FloatArray, np.ndarray[Any, Any]]:
         ids, mask = pad_ids(rows, batch, length, self._pad)
-        hidden = self._enc_req.infer({"input_ids": ids, "attention_mask": mask})[self._enc.outputs[0]]
+        result = self._run_request(self._enc_req, {"input_ids": ids, "attention_mask": mask})
+        hidden = result[self._enc.outputs[0]]
         return np.asarray(hidden, dtype=np.float32), mask
 
     def _decode(
@@ -224,7 +223,7 @@ class OVClassifier(BucketedModel):
             feed["beam_idx"] = np.arange(dec_in.shape[0], dtype=np.int32)
         if layout.stateful:
             self._dec_req.reset_state()  # no cache carried over from the previous call
-        out = np.asarray(self._dec_req.infer(feed)[self._dec.outputs[0]], dtype=np.float32)
+        out = np.asarray(self._run_request(self._dec_req, feed)[self._dec.outputs[0]], dtype=np.float32)
         if layout.log_probs or layout.label_logits:  # the labels' softmax needs no normalizer
             return out
         return np.asarray(out - _logsumexp(out), dtype=np.float32)

@@ -8,7 +8,6 @@ text a row, padded to its batch's length bucket.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,7 @@ class OVEmbedder(BucketedModel):
         self.max_length = int(info.get("max_length") or config_max_length(model_dir, 256))
         self._tok = load_tokenizer(model_dir, self.max_length)
         self._pad = pad_token_id(self._tok, 0)
-        self._options = options
-        self._lock = threading.Lock()
+        super().__init__(options)
         # The packed graph is compiled through OpenVINO's cache all the same: static INT8 expands
         # the word table to FP32 when compiling, and only a cached blob keeps that file-backed
         # (released after warm-up): 48 MB less resident, and 0.23 s to load instead of 0.50 s.
@@ -71,7 +69,7 @@ class OVEmbedder(BucketedModel):
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """Return (len(texts), dim) L2-normalised embeddings. Blocking."""
-        with self._lock:  # one inference at a time per model, whichever thread asks
+        with self._inference():
             return self._embed(texts)
 
     def _embed(self, texts: Sequence[str]) -> FloatArray:
@@ -93,7 +91,7 @@ class OVEmbedder(BucketedModel):
         """The graph's first output for ``feed`` (token types all 0 where the graph takes them)."""
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        return np.asarray(self._request.infer(feed)[self._compiled.outputs[0]])
+        return np.asarray(self._run_request(self._request, feed)[self._compiled.outputs[0]])
 
     def _run_packed(
         self, rows: Sequence[Sequence[int]], tokens: Sequence[Sequence[int]], batch: int, length: int

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import openvino as ov
+from openvino.utils.data_helpers import OVDict
 from tokenizers import Tokenizer
 
 from . import runtime
@@ -137,13 +139,44 @@ def config_max_length(model_dir: Path, default: int, offset: int = 0) -> int:
 class BucketedModel:
     """What the three model roles share at run time: compiling with the load options, planning
     length-bucketed (or packed) batches, one inference at a time per model (whichever thread
-    asks), and a warm-up that runs one sample request."""
+    asks), giving back the heap a new shape freed, and a warm-up that runs one sample request."""
 
     max_length: int
     packed: bool = False  # runs several texts a row (packing.py)
     _first_position: int = 0  # the position id of a row's first token in a packed graph
-    _options: LoadOptions
-    _lock: threading.Lock
+
+    def __init__(self, options: LoadOptions) -> None:
+        """Keep the load options; nothing has run yet."""
+        self._options = options
+        self._lock = threading.Lock()
+        self._shapes_run: set[tuple[tuple[str, tuple[int, ...]], ...]] = set()
+        self._ran_new_shape = False
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """One inference at a time per model, whichever thread asks; a call that ran a shape this
+        model had not run before ends by giving the C heap's free pages back to the system.
+
+        OpenVINO builds a new shape's kernels and buffers on its first run and frees much of
+        what it used for that, which glibc keeps: on a Zen 1 EPYC the static INT8 reranker's 80
+        shapes left 117 MB of free heap resident (538 MB, 420 MB after a trim). Seen shapes
+        never trim again, so a steady workload pays nothing (a trim took 0.3-1.6 ms there).
+        """
+        with self._lock:
+            try:
+                yield
+            finally:
+                if self._ran_new_shape:
+                    self._ran_new_shape = False
+                    runtime.release_free_heap()
+
+    def _run_request(self, request: ov.InferRequest, feed: Mapping[str, Any]) -> OVDict:
+        """``request.infer(feed)``, noting whether its input shapes are new to this model."""
+        shapes = tuple(sorted((name, tuple(value.shape)) for name, value in feed.items()))
+        if shapes not in self._shapes_run:
+            self._shapes_run.add(shapes)
+            self._ran_new_shape = True
+        return request.infer(dict(feed))
 
     def _plan(self, lengths: Sequence[int]) -> Iterator[Batch]:
         """One text a row: length-sorted, bucketed batches within the load options' bounds."""
@@ -222,11 +255,12 @@ class BucketedModel:
         reranker's pairs and the classifier's prompts are longer than any of them, and the first
         suggestion run was no faster with them.
         """
-        with self._lock:
-            if shapes is None:
+        if shapes is None:
+            with self._inference():
                 self._sample_request()
-                return
-            for batch, length in shapes:
+            return
+        for batch, length in shapes:  # one at a time, as requests come: each new shape trims
+            with self._inference():
                 self._warm_shape(batch, length)
 
     def _sample_request(self) -> None:

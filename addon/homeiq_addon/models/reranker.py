@@ -14,7 +14,6 @@ OpenVINO rerankers get the same treatment when they are cached (word_table.py) a
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,8 +57,7 @@ class OVReranker(BucketedModel):
         # Keep the query whole; cut the document when the pair is too long.
         self._tok.enable_truncation(self.max_length, strategy="only_second")
         self._pad = pad_token_id(self._tok, 1)
-        self._options = options
-        self._lock = threading.Lock()
+        super().__init__(options)
         self._compiled = self._compile_packed(model_dir / "openvino_model.xml", head=True)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._table: WordTable | None = None
@@ -102,7 +100,7 @@ class OVReranker(BucketedModel):
 
     def score(self, query: str, documents: Sequence[str]) -> FloatArray:
         """Return one sigmoid relevance score per document, in input order. Blocking."""
-        with self._lock:  # one inference at a time per model, whichever thread asks
+        with self._inference():
             return self._score(query, documents)
 
     def _score(self, query: str, documents: Sequence[str]) -> FloatArray:
@@ -148,5 +146,6 @@ class OVReranker(BucketedModel):
             feed["input_ids"] = ids
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
-        logits = np.asarray(self._request.infer(feed)[self._compiled.outputs[0]], dtype=np.float32)
+        result = self._run_request(self._request, feed)
+        logits = np.asarray(result[self._compiled.outputs[0]], dtype=np.float32)
         return logits.reshape(logits.shape[0], -1)[:, 0]
