@@ -132,7 +132,6 @@ def test_warm_up_releases_the_model_files_and_inference_is_unchanged(
 FREED_HEAP = """
 import ctypes, sys
 from homeiq_addon.models import runtime
-from homeiq_addon.models.embedder import OVEmbedder
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]

@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,13 +170,13 @@ class BucketedModel:
                     self._ran_new_shape = False
                     runtime.release_free_heap()
 
-    def _run_request(self, request: ov.InferRequest, feed: Mapping[str, Any]) -> OVDict:
+    def _run_request(self, request: ov.InferRequest, feed: dict[str, Any]) -> OVDict:
         """``request.infer(feed)``, noting whether its input shapes are new to this model."""
         shapes = tuple(sorted((name, tuple(value.shape)) for name, value in feed.items()))
         if shapes not in self._shapes_run:
             self._shapes_run.add(shapes)
             self._ran_new_shape = True
-        return request.infer(dict(feed))
+        return request.infer(feed)
 
     def _plan(self, lengths: Sequence[int]) -> Iterator[Batch]:
         """One text a row: length-sorted, bucketed batches within the load options' bounds."""
