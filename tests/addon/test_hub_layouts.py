@@ -168,6 +168,7 @@ def test_onnx_seq2seq_classifier_is_converted_without_torch_and_answers_like_pyt
         p.name for p in entry.path.iterdir()
     }
     classifier = OVClassifier(entry.path, CLASSIFIER, OPTIONS)
+    assert classifier.absorbed_layers == 2  # the ONNX decoder's cross-attention too (cross_attention.py)
     text = "Kitchen light turns on around 07:00 on weekdays"
     (result,) = classifier.classify([text])
     expected = reference_label_probs(tiny_models["classifier"], category_prompt(text, None), CATEGORIES)

@@ -149,6 +149,8 @@ def test_classifier_probabilities_match_pytorch_rank_classification(
     assert classifier.single_step == [labels == "single-token"] * 2  # type: ignore[attr-defined]
     # Single-token labels: the decoder's head is cut to the label tokens (label_head.py).
     assert classifier._layout.label_logits is (labels == "single-token")  # type: ignore[attr-defined]
+    # Its cross-attention reads the encoder states directly (cross_attention.py), every layer.
+    assert classifier.absorbed_layers == 2  # type: ignore[attr-defined]
     texts = [*pattern_texts(5), ""]
     results = classifier.classify(texts)
     assert len(results) == len(texts)

@@ -209,6 +209,9 @@ def test_an_optimum_classifier_export_is_served_as_it_is(
     assert classifier._layout.stateful is (kind != "cache-less")
     assert classifier.single_step == [kind != "split-labels"] * 2
     assert classifier._layout.label_logits is (kind != "split-labels")  # the head cut to the labels
+    # A cache-less decoder's cross-attention reads the encoder states directly (cross_attention.py);
+    # a stateful one keeps its key/value projections in its cache, and runs as it is.
+    assert classifier.absorbed_layers == (2 if kind == "cache-less" else 0)
     texts = [*pattern_texts(5), ""]
     references = [
         (

@@ -31,6 +31,7 @@ import openvino as ov
 
 from . import runtime
 from .batching import bucket_batch, pad_ids
+from .cross_attention import absorb_cross_attention
 from .label_head import LABEL_LOGITS, label_logits_head
 from .labels import category_prompt, priority_prompt
 from .loaded import (
@@ -128,17 +129,22 @@ class OVClassifier(BucketedModel):
         if options.warm:
             self.warm()
 
-    def _decoder_graph(self, ir_file: Path) -> ov.Model | Path:
-        """The decoder with its head cut to the label tokens when every label is one token (the
-        columns then follow ``self._columns``); otherwise the IR file as it is."""
+    def _decoder_graph(self, ir_file: Path) -> ov.Model:
+        """The decoder as it runs here: its cross-attention reads the encoder states directly
+        (cross_attention.py: no key/value projection of every encoder token), and its head is
+        cut to the label tokens when every label is one token (the columns then follow
+        ``self._columns``). Either rewrite is skipped for a graph it does not recognise."""
+        model = runtime.core().read_model(ir_file)
+        self.absorbed_layers = absorb_cross_attention(model)
+        if not self.absorbed_layers:
+            _LOGGER.debug("Cross-attention of %s not recognised; projecting the encoder states", ir_file)
         self._columns: dict[int, int] = {}
         if not all(self.single_step):
-            return ir_file
+            return model
         tokens = sorted({answer[0] for answers in self.answers for answer in answers})
-        model = runtime.core().read_model(ir_file)
         if not label_logits_head(model, tokens):
             _LOGGER.debug("Decoder head of %s not recognised; scoring the whole vocabulary", ir_file)
-            return ir_file
+            return model
         self._columns = {token: column for column, token in enumerate(tokens)}
         return model
 

@@ -22,7 +22,7 @@ import numpy as np
 import openvino as ov
 from openvino import opset13 as ops
 
-from . import runtime
+from .graph_weights import depends_on_inputs, evaluate_weight
 
 LABEL_LOGITS = "label_logits"
 
@@ -47,21 +47,6 @@ def _head_matmul(model: ov.Model) -> tuple[ov.Node, int] | None:
     return node, axis
 
 
-def _has_parameters(output: ov.Output) -> bool:
-    """Whether ``output`` depends on a model input (a weight never does)."""
-    seen: set[str] = set()
-    stack = [output.get_node()]
-    while stack:
-        node = stack.pop()
-        if node.get_type_name() == "Parameter":
-            return True
-        if node.get_name() in seen:
-            continue
-        seen.add(node.get_name())
-        stack.extend(node.input_value(i).get_node() for i in range(node.get_input_size()))
-    return False
-
-
 def label_logits_head(model: ov.Model, token_ids: Sequence[int]) -> bool:
     """Make ``model``'s first output the logits of ``token_ids`` only, in that order: shape
     (batch, steps, len(token_ids)). Changes ``model`` in place and returns True; returns False
@@ -72,16 +57,13 @@ def label_logits_head(model: ov.Model, token_ids: Sequence[int]) -> bool:
         return False
     matmul, axis = found
     weight = matmul.input_value(1)
-    if _has_parameters(weight):
+    if depends_on_inputs(weight):
         return False
     ids = ops.constant(np.asarray(token_ids, dtype=np.int64))
     rows = ops.gather(weight, ids, ops.constant(np.int64(axis)))
-    # OpenVINO evaluates the rows once (a compressed weight is decompressed as the plugin would);
-    # the decoder then holds a (labels x hidden) constant instead of the vocabulary's matrix.
-    evaluated = runtime.core().compile_model(
-        ov.Model([rows], [], "label-rows"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
-    )  # f32 whatever the CPU's default (bf16 on AMX): the rows must be exact
-    sliced = np.asarray(evaluated.create_infer_request().infer({})[0]).copy()
+    # Evaluated once here: the decoder then holds a (labels x hidden) constant instead of the
+    # vocabulary's matrix.
+    sliced = evaluate_weight(rows)
     attrs = matmul.get_attributes()
     head = ops.matmul(
         matmul.input_value(0), ops.constant(sliced), bool(attrs["transpose_a"]), bool(attrs["transpose_b"])
