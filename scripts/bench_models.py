@@ -465,7 +465,7 @@ after_workload = rss_mb()
 # The bound: every shape bucket each model can be asked for, as months of varied requests may reach.
 opts = LoadOptions()  # the registry's batching defaults
 for model in (r.get_embedder(), r.get_reranker(), r.get_classifier()):
-    model.warm(every_shape(model.max_length, opts.max_batch, opts.token_budget))
+    model.warm(every_shape(model.max_length, opts.max_batch, opts.token_budget, model.length_steps))
 print(json.dumps({"ready_s": ready, "warmed_s": warm, "load_s": load_s, "states": states,
                   "first_suggest_s": first_suggest,
                   "rss_at_ready_mb": after_ready, "rss_after_load_mb": after_load,

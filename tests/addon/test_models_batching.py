@@ -27,27 +27,34 @@ def test_buckets_round_up_to_an_eighth_of_the_next_power_of_two_and_batches_to_p
     assert [bucket_batch(n, 32) for n in (1, 2, 3, 5, 31, 40)] == [1, 2, 4, 8, 32, 32]
 
 
-@given(st.integers(min_value=1, max_value=4096))
-def test_a_bucket_pads_less_than_a_quarter(length: int) -> None:
-    padded = bucket_length(length, 8192)
-    assert length <= padded < length + max(8, length / 4)
+def test_sixteen_steps_a_doubling_halve_the_long_steps() -> None:
+    """The classifier's buckets: a sixteenth of the next power of two, at least 8."""
+    lengths = (1, 57, 67, 100, 129, 140, 149, 257, 300, 600)
+    assert [bucket_length(n, 512, 16) for n in lengths] == [8, 64, 72, 104, 144, 144, 160, 288, 320, 512]
+    assert (8, 144) in every_shape(512, 32, 2048, 16) and (8, 144) not in every_shape(512, 32, 2048)
 
 
-EVERY_SHAPE = set(every_shape(512, 32, 2048))
+@given(st.integers(min_value=1, max_value=4096), st.sampled_from([8, 16]))
+def test_a_bucket_pads_less_than_a_quarter(length: int, steps: int) -> None:
+    padded = bucket_length(length, 8192, steps)
+    assert length <= padded < length + max(8, length * 2 / steps)
 
 
-@given(st.lists(st.integers(min_value=1, max_value=600), min_size=1, max_size=300))
-def test_plan_covers_every_item_once_within_the_budget(lengths: list[int]) -> None:
-    batches = list(plan_batches(lengths, max_length=512, max_batch=32, token_budget=2048))
+EVERY_SHAPE = {steps: set(every_shape(512, 32, 2048, steps)) for steps in (8, 16)}
+
+
+@given(st.lists(st.integers(min_value=1, max_value=600), min_size=1, max_size=300), st.sampled_from([8, 16]))
+def test_plan_covers_every_item_once_within_the_budget(lengths: list[int], steps: int) -> None:
+    batches = list(plan_batches(lengths, max_length=512, max_batch=32, token_budget=2048, steps=steps))
     seen = sorted(i for b in batches for i in b.indices)
     assert seen == list(range(len(lengths)))
     for b in batches:
         longest = min(max(lengths[i] for i in b.indices), 512)
-        assert b.length == bucket_length(longest, 512)
+        assert b.length == bucket_length(longest, 512, steps)
         assert b.batch & (b.batch - 1) == 0 and len(b.indices) <= b.batch <= 32
         assert all(min(lengths[i], 512) <= b.length for i in b.indices)
         assert b.batch * b.length <= 2048 or len(b.indices) == 1
-        assert (b.batch, b.length) in EVERY_SHAPE  # what the benchmark's memory bound runs
+        assert (b.batch, b.length) in EVERY_SHAPE[steps]  # what the benchmark's memory bound runs
 
 
 def test_plan_sorts_by_length_so_padding_stays_small() -> None:
@@ -95,4 +102,4 @@ def test_packed_plans_use_the_same_shape_buckets(lengths: list[int]) -> None:
     for b in batches:
         assert len(b.rows) <= b.batch and b.batch & (b.batch - 1) == 0
         assert all(sum(truncated[i] for i in row) <= b.length for row in b.rows)
-        assert (b.batch, b.length) in EVERY_SHAPE  # the memory bound the benchmark runs still holds
+        assert (b.batch, b.length) in EVERY_SHAPE[8]  # the memory bound the benchmark runs still holds

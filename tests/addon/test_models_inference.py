@@ -151,6 +151,8 @@ def test_classifier_probabilities_match_pytorch_rank_classification(
     assert classifier._layout.label_logits is (labels == "single-token")  # type: ignore[attr-defined]
     # Its cross-attention reads the encoder states directly (cross_attention.py), every layer.
     assert classifier.absorbed_layers == 2  # type: ignore[attr-defined]
+    # Its prompts are long: length buckets twice as fine as the other roles' (144, not 160 tokens).
+    assert next(classifier._plan([130])).length == 144  # type: ignore[attr-defined]
     texts = [*pattern_texts(5), ""]
     results = classifier.classify(texts)
     assert len(results) == len(texts)

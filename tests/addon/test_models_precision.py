@@ -100,33 +100,33 @@ def test_int8_is_served_where_it_is_fastest() -> None:
 
 
 def test_fp32_is_served_where_int8_is_slower() -> None:
-    probe = FakeProbe(FakeClock(), {"int8": 1.2, "int8-weights": 1.1, "fp32": 1.0})
+    probe = FakeProbe(FakeClock(), {"int8": 1.2, "int8-weights": 1.15, "fp32": 1.0})
     decision = _decide(AVX2, probe)
     assert decision.chosen == "fp32"
     assert "bf16" not in probe.loaded  # no native bf16 on an AVX2-only CPU
     assert decision.reason == (
-        "static INT8 was 0.83x FP32, weight-only INT8 was 0.91x FP32 on this CPU (AVX2, no VNNI): "
+        "static INT8 was 0.83x FP32, weight-only INT8 was 0.87x FP32 on this CPU (AVX2, no VNNI): "
         "serving FP32"
     )
 
 
-def test_of_candidates_as_fast_as_the_fastest_the_smallest_weights_are_served() -> None:
-    # Static INT8 2 % slower than FP32: as fast, as far as a probe can tell, and a quarter of the memory.
-    probe = FakeProbe(FakeClock(), {"int8": 1.02, "int8-weights": 1.5, "fp32": 1.0})
+def test_of_candidates_close_to_the_fastest_the_smallest_weights_are_served() -> None:
+    # Static INT8 8 % slower than FP32: close enough for a quarter of the memory.
+    probe = FakeProbe(FakeClock(), {"int8": 1.08, "int8-weights": 1.5, "fp32": 1.0})
     decision = _decide(AVX2, probe)
     assert decision.chosen == "int8"
     assert decision.reason == (
-        "static INT8 was 0.98x FP32, weight-only INT8 was 0.67x FP32 on this CPU (AVX2, no VNNI): "
-        "serving static INT8 (min cosine 1.000 vs FP32), as fast as FP32 within 3% with 4x smaller weights"
+        "static INT8 was 0.93x FP32, weight-only INT8 was 0.67x FP32 on this CPU (AVX2, no VNNI): "
+        "serving static INT8 (min cosine 1.000 vs FP32), within 10% of FP32's speed with 4x smaller weights"
     )
-    # 4 % slower is slower: the fastest is served.
-    probe = FakeProbe(FakeClock(), {"int8": 1.04, "int8-weights": 1.5, "fp32": 1.0})
+    # 12 % slower is too slow: the fastest is served.
+    probe = FakeProbe(FakeClock(), {"int8": 1.12, "int8-weights": 1.5, "fp32": 1.0})
     assert _decide(AVX2, probe).chosen == "fp32"
-    # Among equally small weights the faster wins; BF16 (16 bits) gives way to INT8 as fast.
-    probe = FakeProbe(FakeClock(), {"int8": 0.51, "int8-weights": 0.50, "fp32": 1.0, "bf16": 0.495})
+    # Among equally small weights the faster wins; BF16 (16 bits) gives way to INT8 close to it.
+    probe = FakeProbe(FakeClock(), {"int8": 0.54, "int8-weights": 0.53, "fp32": 1.0, "bf16": 0.495})
     decision = _decide(VNNI, probe)
     assert decision.chosen == "int8-weights"
-    assert decision.reason.endswith("as fast as BF16 within 3% with 2x smaller weights")
+    assert decision.reason.endswith("within 10% of BF16's speed with 2x smaller weights")
 
 
 def test_a_candidate_that_fails_the_gate_gives_way_to_the_next_fastest() -> None:
@@ -228,7 +228,7 @@ def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_probes_again(
     assert (again.chosen, again.reason, measured, len(probes)) == ("int8", first.reason, False, 1)
 
     # The same data moved to an AVX2-only host: measured again, and the new choice stored.
-    avx2_speeds = {"int8": 1.2, "int8-weights": 1.1, "fp32": 1.0}
+    avx2_speeds = {"int8": 1.2, "int8-weights": 1.15, "fp32": 1.0}
     moved, measured = choose(
         Role.EMBEDDING, "m", AVX2, choices, probe_on(avx2_speeds), clock=clock, load=quiet
     )

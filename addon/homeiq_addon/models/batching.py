@@ -12,6 +12,8 @@ long ones the most (attention grows with the square of the length). Run through 
 can be asked for, the reranker (XLM-R base, static INT8) grew by 503 MB with 16-token steps
 beyond 64 tokens, and by 205 MB with these; the classifier's long prompts (177-343 tokens with
 the benchmark's tokenizer) then ran at 0.96 of the speed.
+Since flan-t5's own tokenizer made its prompts 67-149 tokens, the classifier buckets its
+lengths twice as finely (``steps`` 16: a sixteenth of the next power of two; see classifier.py).
 
 :func:`plan_packed` groups rows of several short texts instead of single texts (for a graph
 rewritten by packing.py): the same shape buckets, with far fewer padding tokens in them.
@@ -25,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-MIN_STEP = 8  # the bucket step up to 64 tokens; an eighth of the next power of two beyond
+MIN_STEP = 8  # the smallest bucket step
+LENGTH_STEPS = 8  # buckets per doubling of the length: steps of an eighth of the next power of two
 SEQ_STEP = 16  # plan_batches: an item this much (and half) longer than the first starts a batch
 # Tokens of one packed row (plan_packed). Measured on 256 pattern texts (7-32 tokens), AMX Xeon:
 # static INT8 MiniLM embedded them 1.20-1.22x faster in rows of 48 than one text a row, 1.10-1.15x
@@ -38,10 +41,11 @@ ROW_TOKENS = 48
 IntArray = npt.NDArray[np.int64]
 
 
-def bucket_length(length: int, max_length: int) -> int:
-    """Round ``length`` up to its bucket (a multiple of 8 up to 64, 16 up to 128, 32 up to 256,
-    64 beyond: an eighth of the next power of two), capped at ``max_length``."""
-    step = max(MIN_STEP, (1 << max(0, length - 1).bit_length()) // 8)
+def bucket_length(length: int, max_length: int, steps: int = LENGTH_STEPS) -> int:
+    """Round ``length`` up to its bucket (with ``steps`` 8: a multiple of 8 up to 64, 16 up to
+    128, 32 up to 256, 64 beyond: an eighth of the next power of two; with 16, a sixteenth, at
+    least 8), capped at ``max_length``."""
+    step = max(MIN_STEP, (1 << max(0, length - 1).bit_length()) // steps)
     return min(max_length, max(MIN_STEP, -(-length // step) * step))
 
 
@@ -63,23 +67,29 @@ class Batch:
 
 
 def plan_batches(
-    lengths: Sequence[int], *, max_length: int, max_batch: int = 32, token_budget: int = 2048
+    lengths: Sequence[int],
+    *,
+    max_length: int,
+    max_batch: int = 32,
+    token_budget: int = 2048,
+    steps: int = LENGTH_STEPS,
 ) -> Iterator[Batch]:
-    """Group items sorted by length into bucketed batches of at most ``token_budget`` tokens."""
+    """Group items sorted by length into bucketed batches of at most ``token_budget`` tokens
+    (``steps``: length buckets per doubling, see :func:`bucket_length`)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     start = 0
     while start < len(order):
         # The longest item in the batch decides its padded length; grow while it fits.
         end = start + 1
-        first = bucket_length(lengths[order[start]], max_length)
+        first = bucket_length(lengths[order[start]], max_length, steps)
         while end < len(order) and end - start < max_batch:
-            seq = bucket_length(lengths[order[end]], max_length)
+            seq = bucket_length(lengths[order[end]], max_length, steps)
             if bucket_batch(end + 1 - start, max_batch) * seq > token_budget:
                 break
             if seq > first + SEQ_STEP and seq > first * 3 // 2:
                 break  # a much longer item: padding every short one to it would waste more than it saves
             end += 1
-        seq = bucket_length(lengths[order[end - 1]], max_length)
+        seq = bucket_length(lengths[order[end - 1]], max_length, steps)
         yield Batch(tuple(order[start:end]), bucket_batch(end - start, max_batch), seq)
         start = end
 
@@ -144,11 +154,13 @@ def pad_ids(rows: Sequence[Sequence[int]], batch: int, length: int, pad_id: int)
     return ids, mask
 
 
-def every_shape(max_length: int, max_batch: int, token_budget: int) -> list[tuple[int, int]]:
+def every_shape(
+    max_length: int, max_batch: int, token_budget: int, steps: int = LENGTH_STEPS
+) -> list[tuple[int, int]]:
     """Every (batch, length) :func:`plan_batches` can ask for: each costs OpenVINO its own kernels
     and buffers once seen, so this is what a long-running add-on may come to hold (the benchmark
     runs them all to measure that bound)."""
-    lengths = sorted({bucket_length(n, max_length) for n in range(1, max_length + 1)})
+    lengths = sorted({bucket_length(n, max_length, steps) for n in range(1, max_length + 1)})
     shapes = []
     for length in lengths:
         batch = 1

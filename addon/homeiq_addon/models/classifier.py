@@ -98,6 +98,13 @@ def _softmax(scores: Sequence[float]) -> FloatArray:
 class OVClassifier(BucketedModel):
     """flan-t5 encoder + cache-less decoder returning next-token log-probabilities."""
 
+    # Length buckets a sixteenth of the next power of two apart, not an eighth: the prompts are
+    # 67-149 tokens (the category question ~140), and eighths padded 200 of them to 15 % more
+    # tokens than they have (PyTorch, padding each batch to its longest: 3 %). On a Zen 1 EPYC
+    # (AVX2) classify ran 1.07x faster, and every shape the classifier can run (116 instead of
+    # 80) held 9 MB more.
+    length_steps = 16
+
     def __init__(self, model_dir: Path, model_id: str, options: LoadOptions) -> None:
         """Compile encoder and decoder; tokenize the label answers once."""
         self.model_id = model_id

@@ -16,7 +16,7 @@ from openvino.utils.data_helpers import OVDict
 from tokenizers import Tokenizer
 
 from . import runtime
-from .batching import Batch, PackedBatch, plan_batches, plan_packed
+from .batching import LENGTH_STEPS, Batch, PackedBatch, plan_batches, plan_packed
 from .packing import packed_graph
 from .unigram import UnigramTokenizer
 
@@ -142,6 +142,7 @@ class BucketedModel:
     asks), giving back the heap a new shape freed, and a warm-up that runs one sample request."""
 
     max_length: int
+    length_steps: int = LENGTH_STEPS  # length buckets per doubling (batching.bucket_length)
     packed: bool = False  # runs several texts a row (packing.py)
     _first_position: int = 0  # the position id of a row's first token in a packed graph
 
@@ -185,6 +186,7 @@ class BucketedModel:
             max_length=self.max_length,
             max_batch=self._options.max_batch,
             token_budget=self._options.token_budget,
+            steps=self.length_steps,
         )
 
     def _plan_packed(self, lengths: Sequence[int]) -> Iterator[PackedBatch]:
