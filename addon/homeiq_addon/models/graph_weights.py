@@ -3,6 +3,7 @@ cross_attention.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,11 @@ def depends_on_inputs(output: ov.Output) -> bool:
     return False
 
 
-def evaluate_weight(output: ov.Output) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """The FP32 value of a weight subgraph, evaluated by OpenVINO (a compressed weight is
-    decompressed as the plugin would). FP32 whatever the CPU's default inference precision (bf16
-    on AMX): a weight taken out of its graph must stay exact."""
-    compiled = runtime.core().compile_model(
-        ov.Model([ops.convert(output, "f32")], [], "weight"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
-    )
-    return np.asarray(compiled.create_infer_request().infer({})[0], dtype=np.float32).copy()
+def evaluate_weights(outputs: Sequence[ov.Output]) -> list[np.ndarray[Any, np.dtype[np.float32]]]:
+    """The FP32 values of weight subgraphs, evaluated by OpenVINO in one compiled model (a
+    compressed weight is decompressed as the plugin would). FP32 whatever the CPU's default
+    inference precision (bf16 on AMX): a weight taken out of its graph must stay exact."""
+    model = ov.Model([ops.convert(output, "f32") for output in outputs], [], "weights")
+    compiled = runtime.core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    values = compiled.create_infer_request().infer({})
+    return [np.asarray(values[port], dtype=np.float32).copy() for port in compiled.outputs]

@@ -22,7 +22,7 @@ import numpy as np
 import openvino as ov
 from openvino import opset13 as ops
 
-from .graph_weights import depends_on_inputs, evaluate_weight
+from .graph_weights import depends_on_inputs, evaluate_weights
 
 LABEL_LOGITS = "label_logits"
 
@@ -63,7 +63,7 @@ def label_logits_head(model: ov.Model, token_ids: Sequence[int]) -> bool:
     rows = ops.gather(weight, ids, ops.constant(np.int64(axis)))
     # Evaluated once here: the decoder then holds a (labels x hidden) constant instead of the
     # vocabulary's matrix.
-    sliced = evaluate_weight(rows)
+    (sliced,) = evaluate_weights([rows])
     attrs = matmul.get_attributes()
     head = ops.matmul(
         matmul.input_value(0), ops.constant(sliced), bool(attrs["transpose_a"]), bool(attrs["transpose_b"])
