@@ -1,8 +1,9 @@
 """Reading the weights of an OpenVINO graph, for the rewrites made at load (label_head.py,
-cross_attention.py)."""
+cross_attention.py), and how much memory a compiled model's weights hold (precision.py)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,3 +37,27 @@ def evaluate_weights(outputs: Sequence[ov.Output]) -> list[np.ndarray[Any, np.dt
     compiled = runtime.core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     values = compiled.create_infer_request().infer({})
     return [np.asarray(values[port], dtype=np.float32).copy() for port in compiled.outputs]
+
+
+def held_weight_bytes(compiled: ov.CompiledModel) -> int:
+    """The bytes of the weights ``compiled`` holds, as the device compiled them (an INT8 weight
+    counts one byte, a BF16 one two): what a precision's memory differs by.
+
+    Lookup tables (word embeddings) count too, which makes this an upper bound: a table the CPU
+    plugin reads straight from the mapped model file is paged out after load
+    (runtime.release_file_pages), while one it had to compute (a statically quantized graph's)
+    stays in memory. Measured on a Zen 1 EPYC, each role alone after load and warm-up: MiniLM
+    FP32 against weight-only INT8, 106 against 78 MB (counted: 90 against 23 MB); flan-t5-small's
+    classifier 297 against 191 MB (308 against 77 MB); bge-reranker-base's architecture, whose
+    table is out of the graph (word_table.py), 423 against 174 MB for static INT8 (342 against
+    86 MB).
+    """
+    total = 0
+    for op in compiled.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        if op.get_input_size() or "layerType" not in info or info["layerType"].astype(str) != "Const":
+            continue
+        shape = op.get_output_partial_shape(0)
+        if shape.is_static and len(shape) >= 2:
+            total += math.prod(shape.to_shape()) * op.get_output_element_type(0).size
+    return total

@@ -17,6 +17,7 @@ from tokenizers import Tokenizer
 
 from . import runtime
 from .batching import LENGTH_STEPS, Batch, PackedBatch, plan_batches, plan_packed
+from .graph_weights import held_weight_bytes
 from .packing import packed_graph
 from .unigram import UnigramTokenizer
 
@@ -152,6 +153,12 @@ class BucketedModel:
         self._lock = threading.Lock()
         self._shapes_run: set[tuple[tuple[str, tuple[int, ...]], ...]] = set()
         self._ran_new_shape = False
+        self._compiled_models: list[ov.CompiledModel] = []
+
+    def weight_bytes(self) -> int:
+        """How much memory the weights of this model's compiled graphs hold (an upper bound:
+        graph_weights.held_weight_bytes)."""
+        return sum(held_weight_bytes(compiled) for compiled in self._compiled_models)
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
@@ -216,6 +223,11 @@ class BucketedModel:
 
         When a GPU/NPU/AUTO device cannot compile it (a driver problem, an operation or dynamic
         shape the device does not support), it runs on the CPU instead."""
+        compiled = self._compile_on_device(ir_file, cache=cache)
+        self._compiled_models.append(compiled)
+        return compiled
+
+    def _compile_on_device(self, ir_file: Path | ov.Model, *, cache: bool | None) -> ov.CompiledModel:
         device = self._options.device
         cached = isinstance(ir_file, Path) if cache is None else cache
         cache_dir = self._options.cache_dir if cached else None

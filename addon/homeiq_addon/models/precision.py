@@ -4,9 +4,10 @@ Static INT8 pays off only where the CPU has VNNI or AMX: on an AVX2-only core (o
 NUCs, AMD before Zen 4) OpenVINO's FP32 graph was 1.2x faster than the static INT8 one. So
 at a role's first load, and again after a change of CPU, each candidate IR is compiled and
 timed on a short probe of representative inputs, checked against FP32 with the role's
-accuracy gate, and the fastest one that passes is served; of those within WEIGHTS_SLACK of the
-fastest, the one with the smallest weights (memory matters more on a home server than the last
-few percent of speed, and a probe's ranking of close candidates is not stable).
+accuracy gate, and the fastest one that passes is served, or one with smaller weights close to
+it: within AS_FAST (5 %) of its speed, or within MEMORY_SLACK (10 %) where that holds at least
+MEMORY_SAVING (100 MB) less (a probe's ranking of close candidates is not stable, and a home
+server's memory is worth more than a few percent of speed, but not whatever it costs).
 The decision is kept with the CPU's identity in ``<models>/precision-choices.json``; a later
 start reads it and probes nothing.
 
@@ -106,14 +107,21 @@ MAX_BUSY_PROBES = 3
 # 6: of the candidates within 3 % of the fastest, the one with the smallest weights is served.
 # 7: the classifier's decoder reads the encoder states directly (cross_attention.py), 1.2x
 # faster by precision, more so for FP32 than for weight-only INT8; and smaller weights are served
-# within WEIGHTS_SLACK (10 %) of the fastest instead of 3 %: every role is ranked again.
-DECISION_FORMAT = 7
-# How much slower than the fastest candidate one with smaller weights may be and still be served.
+# within 10 % of the fastest instead of 3 %: every role is ranked again.
+# 8: the weights each candidate holds are measured (Measurement.weight_mb): smaller weights are
+# served within 5 % of the fastest, or within 10 % where they save 100 MB or more.
+DECISION_FORMAT = 8
+# How much slower than the fastest candidate one with smaller weights may be and still be served:
+# AS_FAST for any smaller weights, MEMORY_SLACK where they are MEMORY_SAVING smaller or more.
 # On a Zen 1 EPYC (AVX2) the reranker's static INT8 came out 0.94x, 0.99x, 1.03x and 1.05x FP32
 # in four probes, and the classifier's weight-only INT8 0.94x FP32 in its probe and in the
 # benchmark; FP32 everywhere held 820 MB after load and peaked at 1,282 MB there, against 475 and
-# 938 MB with static INT8 for the reranker and weight-only INT8 for the classifier.
-WEIGHTS_SLACK = 0.10
+# 938 MB with static INT8 for the reranker and weight-only INT8 for the classifier (whose FP32
+# weights hold 231 MB more by held_weight_bytes, 106 MB more measured alone). MiniLM's weight-only
+# INT8 (0.92x FP32 there) would save 28 MB (67 MB by the count): not worth 8 % of its speed.
+AS_FAST = 0.05
+MEMORY_SLACK = 0.10
+MEMORY_SAVING = 100e6  # bytes, as graph_weights.held_weight_bytes counts them
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,18 +195,17 @@ class Candidate:
     ir: str  # the cache entry's precision (convert.py's --precision): int8, int8w, fp32
     inference: str = "f32"  # OpenVINO's INFERENCE_PRECISION_HINT on CPU
     label: str = ""  # in words, for the log
-    weight_bits: int = 32  # how the compiled model holds its weights: what its memory scales with
 
     def __str__(self) -> str:
         return self.label or self.name
 
 
-STATIC_INT8 = Candidate("int8", "int8", label="static INT8", weight_bits=8)
-WEIGHT_INT8 = Candidate("int8-weights", "int8w", label="weight-only INT8", weight_bits=8)
+STATIC_INT8 = Candidate("int8", "int8", label="static INT8")
+WEIGHT_INT8 = Candidate("int8-weights", "int8w", label="weight-only INT8")
 FP32 = Candidate("fp32", "fp32", label="FP32")
-BF16 = Candidate("bf16", "fp32", inference="bf16", label="BF16", weight_bits=16)
+BF16 = Candidate("bf16", "fp32", inference="bf16", label="BF16")
 # The classifier's "int8" entry is weight-only INT8 (see convert.py).
-CLASSIFIER_INT8 = Candidate("int8-weights", "int8", label="weight-only INT8", weight_bits=8)
+CLASSIFIER_INT8 = Candidate("int8-weights", "int8", label="weight-only INT8")
 CANDIDATES = {c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, BF16)}
 
 
@@ -284,13 +291,18 @@ class Probe(Protocol):
     def run(self, model: Any) -> Any:
         """The model's answers to the probe inputs (embeddings, scores or labels)."""
 
+    def weight_bytes(self, model: Any) -> int:
+        """How much memory the model's weights hold (graph_weights.held_weight_bytes)."""
+
 
 @dataclass(slots=True)
 class Measurement:
-    """One candidate's result: best probe time, agreement with FP32, and whether it passed."""
+    """One candidate's result: best probe time, agreement with FP32, whether it passed, and
+    the memory its weights hold."""
 
     name: str
     seconds: float | None = None
+    weight_mb: float | None = None
     agreement: float | None = None
     passed: bool = False
     error: str | None = None
@@ -348,7 +360,8 @@ def decide(
 ) -> Decision:
     """Time every candidate on the probe inputs, rounds interleaved (best of ``rounds``, each a
     mean over at least ``sample_s``), check it against FP32, and choose the fastest that passes
-    the role's gate; of those within WEIGHTS_SLACK of it, the one with the smallest weights.
+    the role's gate, or the one with the smallest weights among those close to it
+    (:func:`_served`).
 
     A candidate that cannot be built or run is left out (with its error); FP32 must work.
     """
@@ -361,6 +374,7 @@ def decide(
             model = probe.load(cand)
             # The first run also warms the shapes; its answers are what the gate checks.
             answers[cand.name] = probe.run(model)
+            results[cand.name].weight_mb = round(probe.weight_bytes(model) / 1e6, 1)
             models[cand.name] = model
         except Exception as err:  # a candidate that fails to convert, compile or run is not served
             if cand.name == FP32.name:
@@ -384,8 +398,7 @@ def decide(
     by_name = {c.name: c for c in tried}
     passing = [results[c.name] for c in tried if results[c.name].passed]
     fastest = min(passing, key=_seconds)
-    close = [m for m in passing if _seconds(m) <= _seconds(fastest) * (1 + WEIGHTS_SLACK)]
-    chosen = min(close, key=lambda m: (by_name[m.name].weight_bits, _seconds(m)))
+    chosen = _served(passing, fastest)
     return Decision(
         role=role.value,
         model_id=model_id,
@@ -400,6 +413,24 @@ def decide(
 
 def _seconds(m: Measurement) -> float:
     return m.seconds if m.seconds is not None else math.inf
+
+
+def _weight_mb(m: Measurement) -> float:
+    return m.weight_mb if m.weight_mb is not None else math.inf
+
+
+def _served(passing: Sequence[Measurement], fastest: Measurement) -> Measurement:
+    """Of the candidates that passed the gate, the one with the smallest weights among the fastest
+    and those close to it: within AS_FAST of its speed, or within MEMORY_SLACK where their weights
+    hold MEMORY_SAVING less than the fastest's (the faster of equal weights)."""
+    saving = MEMORY_SAVING / 1e6
+
+    def close(m: Measurement) -> bool:
+        slower = _seconds(m) / _seconds(fastest) - 1
+        saves = _weight_mb(fastest) - _weight_mb(m)
+        return m is fastest or slower <= AS_FAST or (slower <= MEMORY_SLACK and saves >= saving)
+
+    return min(filter(close, passing), key=lambda m: (_weight_mb(m), _seconds(m)))
 
 
 def _reason(
@@ -433,10 +464,10 @@ def _reason(
     if chosen.name != FP32.name:
         text += f" ({gate.metric} {chosen.agreement:.3f} vs FP32)"
     if chosen is not fastest:
-        fast, small = by_name[fastest.name], by_name[chosen.name]
+        slack = AS_FAST if _seconds(chosen) <= _seconds(fastest) * (1 + AS_FAST) else MEMORY_SLACK
         text += (
-            f", within {WEIGHTS_SLACK:.0%} of {fast}'s speed with "
-            f"{fast.weight_bits // small.weight_bits}x smaller weights"
+            f", within {slack:.0%} of {by_name[fastest.name]}'s speed with "
+            f"{_weight_mb(chosen):.0f} MB of weights instead of {_weight_mb(fastest):.0f}"
         )
     if problems:
         text += "; " + "; ".join(problems)

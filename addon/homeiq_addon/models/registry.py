@@ -480,3 +480,7 @@ class _RoleProbe:
         if self.role is Role.RERANKER:
             return model.score(self._query, self._texts)
         return [(c.category_scores, c.priority_scores) for c in model.classify(self._texts)]
+
+    def weight_bytes(self, model: Any) -> int:
+        """How much memory the model's weights hold (BucketedModel.weight_bytes)."""
+        return int(model.weight_bytes())
