@@ -29,7 +29,7 @@ import numpy as np
 import openvino as ov
 from openvino import opset13 as ops
 
-from .graph_weights import depends_on_inputs, evaluate_weights
+from .graph_weights import constant_values, depends_on_inputs, evaluate_weights, parameter
 
 ENCODER_STATES = "encoder_hidden_states"
 _HEAD_SPLIT = [0, 2, 1, 3]  # (batch, tokens, heads, d_kv) -> (batch, heads, tokens, d_kv)
@@ -46,10 +46,8 @@ class _Projection:
 
 
 def _constant_order(node: ov.Node) -> list[int] | None:
-    source = node.input_value(1).get_node()
-    if source.get_type_name() != "Constant":
-        return None
-    return [int(v) for v in np.asarray(source.get_data()).reshape(-1)]
+    values = constant_values(node.input_value(1))
+    return None if values is None else [int(v) for v in values]
 
 
 def _split_heads(value: ov.Output) -> tuple[ov.Node, int, int] | None:
@@ -120,11 +118,10 @@ def _absorbed(
 def absorb_cross_attention(model: ov.Model) -> int:
     """Rewrite every cross-attention of ``model`` that reads projections of the encoder states
     (see the module's docstring); returns how many were rewritten (0: ``model`` untouched)."""
-    states = next(
-        (p.output(0) for p in model.get_parameters() if ENCODER_STATES in p.output(0).get_names()), None
-    )
-    if states is None:
+    states_input = parameter(model, ENCODER_STATES)
+    if states_input is None:
         return 0
+    states = states_input.output(0)
     found: list[tuple[ov.Node, _Projection, _Projection]] = []
     for node in model.get_ordered_ops():
         if node.get_type_name() != "ScaledDotProductAttention" or node.get_attributes().get("causal"):

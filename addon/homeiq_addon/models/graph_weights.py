@@ -1,5 +1,6 @@
-"""Reading the weights of an OpenVINO graph, for the rewrites made at load (label_head.py,
-cross_attention.py), and how much memory a compiled model's weights hold (precision.py)."""
+"""Reading an OpenVINO graph's inputs and weights, for the rewrites made at load (packing.py,
+label_head.py, cross_attention.py), and how much memory a compiled model's weights hold
+(precision.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import openvino as ov
 from openvino import opset13 as ops
 
 from . import runtime
+
+
+def parameter(model: ov.Model, name: str) -> ov.Node | None:
+    """The input of ``model`` whose tensor is called ``name``, if any."""
+    return next((p for p in model.get_parameters() if name in p.output(0).get_names()), None)
+
+
+def constant_values(value: ov.Output) -> npt.NDArray[np.generic] | None:
+    """The flattened data of a constant, None for anything computed."""
+    node = value.get_node()
+    return np.asarray(node.get_data()).reshape(-1) if node.get_type_name() == "Constant" else None
 
 
 def depends_on_inputs(output: ov.Output) -> bool:

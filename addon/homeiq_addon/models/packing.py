@@ -29,6 +29,7 @@ import numpy.typing as npt
 import openvino as ov
 from openvino import opset13 as ops
 
+from .graph_weights import constant_values, parameter
 from .runtime import core
 from .types import FloatArray
 
@@ -42,10 +43,6 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-def _parameter(model: ov.Model, name: str) -> ov.Node | None:
-    return next((p for p in model.get_parameters() if name in p.output(0).get_names()), None)
-
-
 def _source(value: ov.Output, through: tuple[str, ...] = PASS_THROUGH) -> ov.Node:
     """The node behind ``value``, looking through the node kinds ``through`` (their first input)."""
     node = value.get_node()
@@ -54,25 +51,19 @@ def _source(value: ov.Output, through: tuple[str, ...] = PASS_THROUGH) -> ov.Nod
     return node
 
 
-def _constant(value: ov.Output) -> npt.NDArray[np.generic] | None:
-    """The flattened data of a constant, None for anything computed."""
-    node = value.get_node()
-    return np.asarray(node.get_data()).reshape(-1) if node.get_type_name() == "Constant" else None
-
-
 def _first_count(indices: ov.Node) -> int | None:
     """The first value of ``indices`` where they count up by one along the row: a Slice from 0
     of a constant 0, 1, 2... (BERT's ``position_ids`` buffer), or a Range from a constant, step 1
     (XLM-R counting from ``padding_idx + 1``); None for anything else."""
     kind = indices.get_type_name()
     if kind == "Slice":
-        data, start, step = (_constant(indices.input_value(k)) for k in (0, 1, 3))
+        data, start, step = (constant_values(indices.input_value(k)) for k in (0, 1, 3))
         if data is None or start is None or step is None:
             return None
         counts = start.tolist() == [0] and step.tolist() == [1] and np.array_equal(data, np.arange(data.size))
         return 0 if counts else None
     if kind == "Range":
-        first, step = _constant(indices.input_value(0)), _constant(indices.input_value(2))
+        first, step = constant_values(indices.input_value(0)), constant_values(indices.input_value(2))
         if first is not None and step is not None and first.size == 1 and step.tolist() == [1]:
             return int(first[0])
     return None
@@ -97,7 +88,7 @@ def _first_token_select(model: ov.Model) -> ov.Node | None:
     for node in model.get_ordered_ops():
         if node.get_type_name() != "Gather" or node.get_attributes().get("batch_dims"):
             continue
-        index, axis = _constant(node.input_value(1)), _constant(node.input_value(2))
+        index, axis = constant_values(node.input_value(1)), constant_values(node.input_value(2))
         if index is None or axis is None or index.tolist() != [0] or axis.tolist() not in ([1], [-2]):
             continue
         if len(node.input_value(0).get_partial_shape()) == 3 and len(node.get_output_partial_shape(0)) == 2:
@@ -185,9 +176,9 @@ def packed_graph(model: ov.Model, *, head: bool = False) -> PackedGraph | None:
     :data:`FIRST_TOKENS` gives. None where ``model`` is not a graph this knows how to rewrite.
     ``model`` itself is changed on the way (its attention reads the new mask): pass one read for
     this."""
-    tokens = _parameter(model, "input_ids") or _parameter(model, "inputs_embeds")
-    mask = _parameter(model, "attention_mask")
-    if tokens is None or mask is None or _parameter(model, POSITION_IDS) is not None:
+    tokens = parameter(model, "input_ids") or parameter(model, "inputs_embeds")
+    mask = parameter(model, "attention_mask")
+    if tokens is None or mask is None or parameter(model, POSITION_IDS) is not None:
         return None
     attention = [n for n in model.get_ordered_ops() if n.get_type_name() == "ScaledDotProductAttention"]
     if not attention or any(
