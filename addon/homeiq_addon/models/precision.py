@@ -117,7 +117,7 @@ DECISION_FORMAT = 8
 # in four probes, and the classifier's weight-only INT8 0.94x FP32 in its probe and in the
 # benchmark; FP32 everywhere held 820 MB after load and peaked at 1,282 MB there, against 475 and
 # 938 MB with static INT8 for the reranker and weight-only INT8 for the classifier (whose FP32
-# weights hold 231 MB more by held_weight_bytes, 106 MB more measured alone). MiniLM's weight-only
+# weights hold 220 MB more by held_weight_bytes, 106 MB more measured alone). MiniLM's weight-only
 # INT8 (0.92x FP32 there) would save 28 MB (67 MB by the count): not worth 8 % of its speed.
 AS_FAST = 0.05
 MEMORY_SLACK = 0.10
