@@ -61,9 +61,9 @@ def held_weight_bytes(compiled: ov.CompiledModel) -> int:
     (runtime.release_file_pages), while one it had to compute (a statically quantized graph's)
     stays in memory. Measured on a Zen 1 EPYC, each role alone after load and warm-up: MiniLM
     FP32 against weight-only INT8, 106 against 78 MB (counted: 90 against 23 MB); flan-t5-small's
-    classifier 297 against 191 MB (308 against 77 MB); bge-reranker-base's architecture, whose
-    table is out of the graph (word_table.py), 423 against 174 MB for static INT8 (342 against
-    86 MB).
+    classifier 297 against 191 MB (308 against 87 MB); bge-reranker-base's architecture, whose
+    table is out of the graph (word_table.py), 423 against 174 MB for static INT8 (344 against
+    87 MB).
     """
     total = 0
     for op in compiled.get_runtime_model().get_ops():

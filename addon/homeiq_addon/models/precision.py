@@ -419,6 +419,11 @@ def _weight_mb(m: Measurement) -> float:
     return m.weight_mb if m.weight_mb is not None else math.inf
 
 
+def _slower(m: Measurement, fastest: Measurement) -> float:
+    """How much slower ``m`` ran than ``fastest``: 0.05 is 5 %."""
+    return _seconds(m) / _seconds(fastest) - 1
+
+
 def _served(passing: Sequence[Measurement], fastest: Measurement) -> Measurement:
     """Of the candidates that passed the gate, the one with the smallest weights among the fastest
     and those close to it: within AS_FAST of its speed, or within MEMORY_SLACK where their weights
@@ -426,7 +431,7 @@ def _served(passing: Sequence[Measurement], fastest: Measurement) -> Measurement
     saving = MEMORY_SAVING / 1e6
 
     def close(m: Measurement) -> bool:
-        slower = _seconds(m) / _seconds(fastest) - 1
+        slower = _slower(m, fastest)
         saves = _weight_mb(fastest) - _weight_mb(m)
         return m is fastest or slower <= AS_FAST or (slower <= MEMORY_SLACK and saves >= saving)
 
@@ -464,7 +469,7 @@ def _reason(
     if chosen.name != FP32.name:
         text += f" ({gate.metric} {chosen.agreement:.3f} vs FP32)"
     if chosen is not fastest:
-        slack = AS_FAST if _seconds(chosen) <= _seconds(fastest) * (1 + AS_FAST) else MEMORY_SLACK
+        slack = AS_FAST if _slower(chosen, fastest) <= AS_FAST else MEMORY_SLACK
         text += (
             f", within {slack:.0%} of {by_name[fastest.name]}'s speed with "
             f"{_weight_mb(chosen):.0f} MB of weights instead of {_weight_mb(fastest):.0f}"
