@@ -220,3 +220,27 @@ def test_a_call_that_ran_a_new_shape_gives_the_free_heap_back(
     trims.clear()
     embedder.warm([(2, 8), (2, 8), (4, 8)])  # the benchmark's bound runs shapes one at a time
     assert trims == [True, True]
+
+
+def test_compiled_models_keep_a_bounded_cache_of_per_shape_executors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every shape a model runs keeps its executors and their buffers: the CPU plugin is told to
+    keep RUNTIME_CACHE_CAPACITY of them, not its default 5,000 (which it accepts: the compile is real)."""
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    real = runtime.core()
+    configs: list[dict[str, object]] = []
+
+    class Recording:
+        def compile_model(self, model: object, device: str, config: dict[str, object]) -> object:
+            configs.append(dict(config))
+            return real.compile_model(model, device, config)
+
+    monkeypatch.setattr(runtime, "core", Recording)
+    x = ops.parameter([-1, -1], np.float32, name="x")
+    graph = ov.Model([ops.relu(x)], [x])
+    compiled = runtime.compile_model(graph, device="CPU", threads=1, cache_dir=None)
+    request = compiled.create_infer_request()
+    for rows in range(1, 8):  # more shapes than anything: each still runs
+        assert request.infer({"x": -np.ones((rows, rows + 1), np.float32)})[0].max() == 0
+    assert configs[0]["CPU_RUNTIME_CACHE_CAPACITY"] == runtime.RUNTIME_CACHE_CAPACITY == 500

@@ -59,6 +59,7 @@ class FakeProbe:
         failing: frozenset[str] = frozenset(),
         *,
         weights_mb: dict[str, float] | None = None,
+        uncounted: frozenset[str] = frozenset(),
     ) -> None:
         self.clock = clock
         self.seconds = seconds
@@ -66,6 +67,7 @@ class FakeProbe:
         self.answers = answers or {}
         self.broken = broken
         self.failing = failing
+        self.uncounted = uncounted
         self.loaded: list[str] = []
 
     def load(self, candidate: Candidate) -> str:
@@ -85,6 +87,8 @@ class FakeProbe:
         return self.answers.get(model, REFERENCE)
 
     def weight_bytes(self, model: str) -> int:
+        if model in self.uncounted:
+            raise RuntimeError("no runtime model")
         return int(self.weights_mb[model] * 1e6)
 
 
@@ -150,6 +154,20 @@ def test_of_candidates_close_to_the_fastest_the_smallest_weights_are_served() ->
     decision = _decide(AVX2, probe)
     assert decision.chosen == "int8"
     assert "within" not in decision.reason
+
+
+def test_weights_that_cannot_be_counted_forgo_only_the_memory_allowance() -> None:
+    # FP32's weights unknown: nothing is known to be smaller, the fastest is served, auto works.
+    seconds = {"int8": 1.04, "int8-weights": 1.08, "fp32": 1.0}
+    decision = _decide(AVX2, FakeProbe(FakeClock(), seconds, uncounted=frozenset({"fp32"})))
+    assert decision.chosen == "fp32"
+    assert [m.weight_mb for m in decision.measurements] == [100.0, 100.0, None]
+    assert all(m.passed for m in decision.measurements)
+    # A candidate's own weights unknown: it is served only where it is the fastest.
+    decision = _decide(AVX2, FakeProbe(FakeClock(), seconds, uncounted=frozenset({"int8"})))
+    assert decision.chosen == "int8-weights"  # 8 % slower, 300 MB smaller
+    seconds = {"int8": 0.9, "int8-weights": 1.08, "fp32": 1.0}
+    assert _decide(AVX2, FakeProbe(FakeClock(), seconds, uncounted=frozenset({"int8"}))).chosen == "int8"
 
 
 def test_a_candidate_that_fails_the_gate_gives_way_to_the_next_fastest() -> None:

@@ -374,13 +374,22 @@ def decide(
             model = probe.load(cand)
             # The first run also warms the shapes; its answers are what the gate checks.
             answers[cand.name] = probe.run(model)
-            results[cand.name].weight_mb = round(probe.weight_bytes(model) / 1e6, 1)
             models[cand.name] = model
         except Exception as err:  # a candidate that fails to convert, compile or run is not served
             if cand.name == FP32.name:
                 raise
             results[cand.name].error = error_text(err)
             _LOGGER.warning("Could not try %s for the %s model: %s", cand, role.value, error_text(err, 1000))
+            continue
+        try:
+            results[cand.name].weight_mb = round(probe.weight_bytes(model) / 1e6, 1)
+        except Exception as err:  # unknown weights only forgo the memory allowance (_served)
+            _LOGGER.warning(
+                "Could not count the weights of %s for the %s model: %s",
+                cand,
+                role.value,
+                error_text(err, 1000),
+            )
     reference = answers[FP32.name]
     best = dict.fromkeys(models, math.inf)
     for _ in range(rounds):
@@ -427,10 +436,13 @@ def _slower(m: Measurement, fastest: Measurement) -> float:
 def _served(passing: Sequence[Measurement], fastest: Measurement) -> Measurement:
     """Of the candidates that passed the gate, the one with the smallest weights among the fastest
     and those close to it: within AS_FAST of its speed, or within MEMORY_SLACK where their weights
-    hold MEMORY_SAVING less than the fastest's (the faster of equal weights)."""
+    hold MEMORY_SAVING less than the fastest's (the faster of equal weights). Where either's
+    weights could not be counted, only the fastest is served."""
     saving = MEMORY_SAVING / 1e6
 
     def close(m: Measurement) -> bool:
+        if m.weight_mb is None or fastest.weight_mb is None:
+            return m is fastest
         slower = _slower(m, fastest)
         saves = _weight_mb(fastest) - _weight_mb(m)
         return m is fastest or slower <= AS_FAST or (slower <= MEMORY_SLACK and saves >= saving)
