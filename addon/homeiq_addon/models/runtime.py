@@ -93,16 +93,16 @@ def pick_device(device: str) -> str:
     return "CPU"
 
 
-# How many per-shape executors the CPU plugin keeps for each compiled model (its default: 5,000,
-# which nothing here ever reaches). Each shape a model has run keeps its executors, and their
-# buffers, until this many are held: measured on a 2-core AMX Xeon (static INT8 embedder and
-# reranker, BF16 classifier), every shape the three models can be asked for took the add-on from
-# 781 to 1,029 MB with the default, 949 MB with 500 (peak 1,039 -> 958 MB); after load and after
-# a mixed workload nothing changed. Speed, interleaved in one process with both load orders: 256
-# texts embedded, 100 pairs reranked and 30 texts classified 1.02x, a mixed workload of 11 request
-# sizes 1.00-1.01x; with 200 the mixed workload ran 0.95-1.02x. FP32 under oneDNN's AVX2 cap:
-# 0.99-1.00x and 1.00-1.01x. (Capping oneDNN's kernel cache
-# as well halved the embedder's speed on a mixed workload: recompiling kernels is what costs.)
+# How many per-shape executors the CPU plugin keeps for each compiled model (its default is
+# 5,000). Each shape a model has run keeps its executors, and their buffers, until this many are
+# held: measured on a 2-core AMX Xeon (static INT8 embedder and reranker, BF16 classifier), every
+# shape the three models can be asked for took the add-on from 781 to 1,029 MB with the default,
+# 949 MB with 500 (peak 1,039 -> 958 MB); after load and after a mixed workload nothing changed.
+# Speed, interleaved in one process with both load orders: 256 texts embedded, 100 pairs reranked
+# and 30 texts classified 1.02x, a mixed workload of 11 request sizes 1.00-1.01x; with 200 the
+# mixed workload ran 0.95-1.02x; FP32 under oneDNN's AVX2 cap, 0.99-1.00x and 1.00-1.01x with 500.
+# (Capping oneDNN's kernel cache as well halved the embedder's speed on a mixed workload:
+# recompiling kernels is what costs.)
 RUNTIME_CACHE_CAPACITY = 500
 
 
