@@ -83,9 +83,11 @@ def packed_feeds(rows: Sequence[Sequence[int]], *, max_batch: int = 32, budget: 
 
 
 def compiled(model: Path | ov.Model, config: dict[str, Any]) -> ov.CompiledModel:
-    """Compile ``model`` on CPU with ``config`` (no model cache: each setting compiles afresh)."""
+    """Compile ``model`` on CPU with ``config`` (no model cache: each setting compiles afresh),
+    with the add-on's bound on per-shape executors (runtime.RUNTIME_CACHE_CAPACITY)."""
     src = model if isinstance(model, ov.Model) else str(model)
-    return runtime.core().compile_model(src, "CPU", {"INFERENCE_PRECISION_HINT": "f32", **config})
+    base = {"INFERENCE_PRECISION_HINT": "f32", "CPU_RUNTIME_CACHE_CAPACITY": runtime.RUNTIME_CACHE_CAPACITY}
+    return runtime.core().compile_model(src, "CPU", base | config)
 
 
 def serial(model: ov.CompiledModel, batches: list[Feed]) -> Callable[[], None]:

@@ -241,6 +241,6 @@ def test_compiled_models_keep_a_bounded_cache_of_per_shape_executors(monkeypatch
     graph = ov.Model([ops.relu(x)], [x])
     compiled = runtime.compile_model(graph, device="CPU", threads=1, cache_dir=None)
     request = compiled.create_infer_request()
-    for rows in range(1, 8):  # more shapes than anything: each still runs
+    for rows in range(1, 8):  # the capped model runs shape after shape
         assert request.infer({"x": -np.ones((rows, rows + 1), np.float32)})[0].max() == 0
     assert configs[0]["CPU_RUNTIME_CACHE_CAPACITY"] == runtime.RUNTIME_CACHE_CAPACITY == 500
