@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from homeiq_addon import models
 from homeiq_addon.models.cache import CONVERTED, MANIFEST, parse_model_id, verify_entry
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import InvalidModelIdError, ModelLoadError, Role, RoleState
@@ -72,6 +76,47 @@ def test_hub_model_is_downloaded_verified_and_used_as_is(
     vec = registry.get_embedder().embed(["Turn on Kitchen light"])
     assert vec.shape[0] == 1 and abs(float(np.linalg.norm(vec)) - 1) < 1e-4
     registry.close()
+
+
+START = """
+import sys
+from pathlib import Path
+from homeiq_addon.models.registry import ModelRegistry
+from homeiq_addon.models.types import Role
+from homeiq_addon.settings import Settings
+data, model, revision, endpoint = sys.argv[1:]
+registry = ModelRegistry(Settings(data_dir=Path(data), profile="lite", embedding_model=model,
+    embedding_revision=revision, precision="fp32", threads=1, hub_endpoint=endpoint))
+registry.start_loading([Role.EMBEDDING])
+registry.wait(timeout=120)
+print(registry.status()[Role.EMBEDDING].state.value, "huggingface_hub" in sys.modules)
+registry.close()
+"""
+
+
+def test_a_start_from_the_cache_at_a_pinned_commit_never_loads_the_hub_client(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    """The hub client's modules hold ≈14 MB of the server's memory: a start whose models are
+    cached at the commits configured (the add-on's defaults are commits) never imports it; one
+    that follows a branch asks the hub, so it does."""
+    registry = lite(tmp_path, hub, embedding_revision=SHA1)
+    assert load(registry) is RoleState.READY  # downloaded
+    registry.close()
+    downloaded = hub.downloads()
+    env = {**os.environ, "PYTHONPATH": str(Path(models.__file__).parents[2])}
+    started = {}
+    for revision in (SHA1, "main"):
+        run = subprocess.run(
+            [sys.executable, "-c", START, str(tmp_path), REPO, revision, hub.url],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        started[revision] = run.stdout.split()
+    assert started == {SHA1: ["ready", "False"], "main": ["ready", "True"]}
+    assert hub.downloads() == downloaded  # both loaded from the cache
 
 
 def test_interrupted_download_is_resumed(hub: FakeHub, tmp_path: Path) -> None:

@@ -168,6 +168,30 @@ def test_a_piece_listed_twice_counts_with_its_last_id_as_in_tokenizers() -> None
         assert ours.encode(text).ids == tok.encode(text).ids, text
 
 
+def test_pieces_that_differ_only_in_trailing_nul_characters_stay_apart() -> None:
+    """Fixed-width byte strings compare as if their trailing NULs were padding: each byte length
+    has its own array, so "a", "a\\0" and "a\\0\\0" are three pieces, as in tokenizers."""
+    from tokenizers import models, pre_tokenizers
+
+    vocab = [
+        ("<unk>", 0.0),
+        ("a", -3.0),
+        ("a\0", -1.0),
+        ("a\0\0", -0.5),
+        ("\0", -4.0),
+        ("▁", -1.0),
+        ("▁a", -2.0),
+    ]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=0, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    ours = UnigramTokenizer.from_json(tok.to_str())
+    assert ours is not None
+    for piece in ("a", "a\0", "a\0\0", "\0", "\0\0", "a\0\0\0"):
+        assert ours.token_to_id(piece) == tok.token_to_id(piece), repr(piece)
+    for text in ["a", "a\0", "a\0\0", "\0a", "a\0a\0\0\0", "\0\0\0", "b\0", "a \0a"]:
+        assert ours.encode(text).ids == tok.encode(text).ids, repr(text)
+
+
 def test_added_tokens_that_strip_whitespace_match_tokenizers(
     tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -210,7 +234,6 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         _set("added_tokens.4.single_word", True),
         _set("pre_tokenizer.pretokenizers.1.prepend_scheme", "first"),
         _set("post_processor", {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}),
-        lambda spec: spec["model"]["vocab"].append(["x\0", -5.0]),
     ],
     ids=[
         "byte fallback",
@@ -218,7 +241,6 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         "single-word added token",
         "prepend first",
         "byte level",
-        "piece ending in NUL",
     ],
 )
 def test_settings_not_followed_exactly_load_with_tokenizers(
@@ -257,7 +279,7 @@ print(rss() - before)
 
 def test_xlmr_tokenizer_takes_a_fraction_of_tokenizers_memory() -> None:
     """Each in a fresh process: tokenizers' Unigram trie holds XLM-R's vocabulary in ~275 MB of
-    RSS; the compact one in ~25 MB once the heap that parsing freed is released (this machine)."""
+    RSS; the compact one in ~15 MB once the heap that parsing freed is released (this machine)."""
     grown = {}
     for kind in ("compact", "tokenizers"):
         run = subprocess.run(

@@ -51,10 +51,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import HfApi, snapshot_download
-from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-from huggingface_hub.utils.tqdm import disable_progress_bars
-
 from . import runtime
 from .convert import FORMAT, OV_MODEL
 from .layouts import Plan, available_tools, missing_tool_message, plan_files
@@ -390,7 +386,7 @@ class ModelCache:
         return newest.name[: -len(precision) - 1]
 
     def _api(self) -> Any:
-        return HfApi(endpoint=self.hub_endpoint)
+        return _hub().HfApi(endpoint=self.hub_endpoint)
 
     def _listing(self, source: ModelSource, commit: str, model_dir: Path) -> dict[str, _RepoFile]:
         """The files of the source at ``commit``: sizes and (for LFS files) sha256 from the hub, or
@@ -516,7 +512,8 @@ class ModelCache:
         """The plan's files at ``commit`` into ``dest`` with ``snapshot_download``, then checked
         against the hub's sizes and sha256. ``dest`` survives a broken transfer, so the next try
         resumes it; a file that fails its check is removed with the folder."""
-        disable_progress_bars()  # the log shows progress in words, not as tqdm bars
+        hub = _hub()
+        hub.utils.disable_progress_bars()  # the log shows progress in words, not as tqdm bars
         wanted = sorted(plan.files)
         total = sum(listing[n].size or 0 for n in wanted) or 1
         progress(RoleState.DOWNLOADING, min(1.0, _tree_bytes(dest) / total) if dest.exists() else 0.0)
@@ -531,7 +528,7 @@ class ModelCache:
         reporter = threading.Thread(target=report, name="homeiq-download-progress", daemon=True)
         reporter.start()
         try:
-            snapshot_download(
+            hub.snapshot_download(
                 repo_id,
                 revision=commit,
                 allow_patterns=wanted,
@@ -541,7 +538,7 @@ class ModelCache:
             )
         except Exception as err:  # say which files, in words: the hub client's message often does not
             files = ", ".join(n for n in wanted if not (dest / n).is_file()) or "its files"
-            if isinstance(err, RevisionNotFoundError):
+            if _is_revision_not_found(err):
                 raise ModelCacheError(_not_found(repo_id, commit, err), NOT_FOUND) from err
             if _is_not_found(err):
                 message = f"the hub has no {files} in {repo_id}@{commit[:12]} ({_short(err)})"
@@ -647,13 +644,31 @@ def _check_download(path: Path, name: str, expect: _RepoFile) -> None:
         raise ModelCacheError(f"{name} does not match the hub's sha256 checksum", CHECKSUM_MISMATCH)
 
 
+def _hub() -> Any:
+    """The Hugging Face Hub client, imported where the cache first talks to the hub (a download,
+    or resolving a branch to its commit). A start from the cache with the default pinned commits
+    never does, and the client's modules (httpx, tqdm, the API) hold ≈14 MB of the server's memory.
+    """
+    import huggingface_hub  # noqa: PLC0415 - on purpose, see above
+    import huggingface_hub.errors  # noqa: PLC0415
+
+    return huggingface_hub
+
+
 def _is_not_found(err: BaseException) -> bool:
     """A missing repository, revision or file (not a network problem)."""
-    return isinstance(err, RepositoryNotFoundError | RevisionNotFoundError | EntryNotFoundError)
+    errors = _hub().errors
+    return isinstance(
+        err, errors.RepositoryNotFoundError | errors.RevisionNotFoundError | errors.EntryNotFoundError
+    )
+
+
+def _is_revision_not_found(err: BaseException) -> bool:
+    return isinstance(err, _hub().errors.RevisionNotFoundError)
 
 
 def _not_found(repo_id: str, revision: str, err: BaseException) -> str:
-    if isinstance(err, RevisionNotFoundError):
+    if _is_revision_not_found(err):
         return (
             f"revision {revision} does not exist in {repo_id}: set the role's revision option to a "
             "commit of that repository (or main)"

@@ -2,8 +2,8 @@
 
 ``tokenizers`` keeps a Unigram vocabulary in a byte trie with a hash map in every node: XLM-R's
 250,002 pieces (bge-reranker-base's tokenizer.json) take 275-296 MB of RSS once loaded, as much
-as the INT8 reranker's own weights. Here the vocabulary is three flat arrays (:class:`Vocabulary`),
-about 25 MB once loaded (T5's 32,100 pieces: 10 MB instead of 31), and the Viterbi search is the one
+as the INT8 reranker's own weights. Here the vocabulary is a few flat arrays (:class:`Vocabulary`),
+about 15 MB once loaded (T5's 32,100 pieces: 9 MB instead of 31), and the Viterbi search is the one
 ``tokenizers`` runs: the same candidates (every piece that starts at each character), the same
 tie-breaks (the first best path found wins) and the same unknown-character rule (a penalised
 single character, consecutive ones fused into one unknown token).
@@ -45,20 +45,24 @@ class Encoded:
 
 
 class Vocabulary:
-    """Pieces -> (id, score), as three flat arrays: the pieces' UTF-8 bytes sorted (fixed width),
-    their ids and the scores by id. 250,002 XLM-R pieces take 15 MB (48-byte rows); a dict of
-    the same took 36 MB of Python objects, and its memory stayed mixed with the parsed JSON's."""
+    """Pieces -> (id, score) in flat arrays: for each UTF-8 length, the pieces of that many bytes
+    sorted in one fixed-width array with their ids beside it, and the scores by id. XLM-R's
+    250,002 pieces take 5 MB (16 MB as one 48-byte-wide array, 36 MB as a dict of Python objects,
+    whose memory stayed mixed with the parsed JSON's)."""
 
     def __init__(self, pieces: Sequence[tuple[str, float]]) -> None:
         """``pieces`` in id order; of two equal pieces the last one's id counts, as in tokenizers."""
         encoded = [piece.encode() for piece, _ in pieces]
-        self.width = max(map(len, encoded), default=1) or 1
-        keys = np.array(encoded, dtype=f"S{self.width}")
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        last = np.ones(len(keys), dtype=bool)
-        last[:-1] = keys[1:] != keys[:-1]  # the last of each run of equal pieces
-        self._keys, self._ids = keys[last], order[last].astype(np.int64)
+        self._groups: dict[int, tuple[npt.NDArray[np.bytes_], npt.NDArray[np.int32]]] = {}
+        for size, ids in _by_size(encoded).items():
+            if not size:
+                continue  # an empty piece matches nothing, in tokenizers too
+            keys = np.array([encoded[i] for i in ids], dtype=f"S{size}")
+            order = np.argsort(keys, kind="stable")  # equal pieces stay in id order
+            keys = keys[order]
+            last = np.ones(len(keys), dtype=bool)
+            last[:-1] = keys[1:] != keys[:-1]  # the last of each run of equal pieces
+            self._groups[size] = (keys[last], np.asarray(ids, dtype=np.int32)[order][last])
         self._scores = np.array([score for _, score in pieces], dtype=np.float64)
         self.min_score = float(self._scores.min()) if len(self._scores) else 0.0
         self.longest = max((len(piece) for piece, _ in pieces), default=1)  # in characters
@@ -82,14 +86,28 @@ class Vocabulary:
         return [(*spans[h], int(ids[h]), score) for h, score in zip(hits.tolist(), scores, strict=True)]
 
     def _lookup(self, pieces: list[str]) -> npt.NDArray[np.int64]:
-        """Ids of ``pieces`` (-1 where there is none)."""
-        if not len(self._keys):
-            return np.full(len(pieces), -1, dtype=np.int64)
+        """Ids of ``pieces`` (-1 where there is none). Each is looked for among the pieces of its
+        own byte length, so the fixed width never pads a piece (nor cuts one)."""
         encoded = [p.encode() for p in pieces]
-        fits = np.array([0 < len(b) <= self.width and not b.endswith(b"\0") for b in encoded], dtype=bool)
-        keys = np.array(encoded, dtype=f"S{self.width}")  # longer ones are cut, and never kept below
-        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
-        return np.where(fits & (self._keys[at] == keys), self._ids[at], -1)
+        found = np.full(len(pieces), -1, dtype=np.int64)
+        for size, at_size in _by_size(encoded).items():
+            group = self._groups.get(size)
+            if group is None:
+                continue
+            keys, ids = group
+            wanted = np.array([encoded[i] for i in at_size], dtype=f"S{size}")
+            at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            hit = keys[at] == wanted
+            found[np.asarray(at_size)[hit]] = ids[at[hit]]
+        return found
+
+
+def _by_size(encoded: Sequence[bytes]) -> dict[int, list[int]]:
+    """The indices of ``encoded``, by byte length."""
+    sizes: dict[int, list[int]] = {}
+    for index, data in enumerate(encoded):
+        sizes.setdefault(len(data), []).append(index)
+    return sizes
 
 
 class UnigramTokenizer:
@@ -162,8 +180,6 @@ class UnigramTokenizer:
             )
         )
         pieces = [(str(piece), float(score)) for piece, score in model.get("vocab") or []]
-        if any(piece.endswith("\0") for piece, _ in pieces):
-            return None  # Vocabulary's fixed-width bytes cannot tell "a\0" from "a"
         unk_id = model.get("unk_id")
         single, pair = templates
         return cls(
