@@ -7,6 +7,7 @@ with the converters an image has (none in the default image; nncf and torch in t
   the same answers as PyTorch;
 - INT8 variants a repository does not publish are derived from the FP32 entry with nncf, without
   downloading again; without nncf (or torch, for a checkpoint) the error says what to do;
+- FP16 variants (the classifier's BF16 candidate) are halved from the FP32 entry in any image;
 - a pinned commit is served from the cache without asking the hub, whatever happens upstream.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import openvino as ov
 import pytest
 
 from homeiq_addon.models.cache import TMP, ModelCache
@@ -159,6 +161,13 @@ def test_onnx_reranker_is_converted_without_torch_and_scores_like_pytorch(
     scores = OVReranker(int8.path, RERANKER, OPTIONS).score(query, TEXTS)
     assert np.abs(scores - reranker.score(query, TEXTS)).max() < 0.1
 
+    fp16 = cache(tmp_path, hub).ensure(Role.RERANKER, RERANKER, "fp16", Seen(), revision=SHA1)  # no nncf
+    # Its word table is out of the graph; the position and token-type tables it looks up stay FP32.
+    assert stored_types(fp16.path / "openvino_model.xml") == {"table": {"f32"}, "weight": {"f16"}}
+    assert np.load(fp16.path / fp16.info["embeddings"], mmap_mode="r").dtype == np.float16
+    scores = OVReranker(fp16.path, RERANKER, OPTIONS).score(query, TEXTS)
+    assert np.abs(scores - reranker.score(query, TEXTS)).max() < 0.01
+
 
 def test_onnx_seq2seq_classifier_is_converted_without_torch_and_answers_like_pytorch(
     hub: FakeHub, tmp_path: Path, tiny_models: dict[str, Path]
@@ -179,6 +188,38 @@ def test_onnx_seq2seq_classifier_is_converted_without_torch_and_answers_like_pyt
     assert int8.info["precision"] == "int8-weights"  # the classifier's INT8 is weight-only
     (quantized,) = OVClassifier(int8.path, CLASSIFIER, OPTIONS).classify([text])
     assert abs(quantized.category_scores[result.category] - result.category_scores[result.category]) < 0.05
+
+    # The BF16 candidate's graphs: the FP32 entry's with FP16 weights, made in the default image.
+    seen = Seen()
+    fp16 = cache(tmp_path, hub).ensure(Role.CLASSIFIER, CLASSIFIER, "fp16", seen, revision=SHA1)
+    assert RoleState.CONVERTING in {state for state, _ in seen.states}
+    assert (fp16.info["precision"], fp16.info["derived_from"]) == ("fp16", "fp32")
+    assert hub.requests["GET onnx/encoder_model.onnx"] == 1  # halved from the cached FP32 entry
+    for graph in ("openvino_encoder_model.xml", "openvino_decoder_model.xml"):
+        # The word table stays FP32: a lookup in an FP16 table runs in FP16 under BF16 inference.
+        assert stored_types(fp16.path / graph) == {"table": {"f32"}, "weight": {"f16"}}
+    (halved,) = OVClassifier(fp16.path, CLASSIFIER, OPTIONS).classify([text])
+    np.testing.assert_allclose(
+        [halved.category_scores[c] for c in CATEGORIES],
+        [result.category_scores[c] for c in CATEGORIES],
+        atol=2e-3,
+    )
+
+
+def stored_types(graph: Path) -> dict[str, set[str]]:
+    """The element types ``graph`` stores its matrices in: the tables its Gathers read rows of
+    (word tables), and the other weights."""
+    kinds: dict[str, set[str]] = {"table": set(), "weight": set()}
+    for op in ov.Core().read_model(graph).get_ops():
+        shape = op.get_output_partial_shape(0)
+        if op.get_type_name() != "Constant" or len(shape) != 2 or shape[0].get_length() <= 8:
+            continue
+        looked_up = any(
+            t.get_node().get_type_name() == "Gather" and t.get_index() == 0
+            for t in op.output(0).get_target_inputs()
+        )
+        kinds["table" if looked_up else "weight"].add(op.get_output_element_type(0).get_type_name())
+    return kinds
 
 
 def test_checkpoint_only_repository_needs_the_converter(hub: FakeHub, tmp_path: Path) -> None:
@@ -250,6 +291,22 @@ LAYOUTS = [
     (["onnx/model.onnx"], Role.RERANKER, "int8w", "derived", None),
     (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "fp32", "onnx", None),
     (["model.safetensors", "config.json"], Role.CLASSIFIER, "int8", "checkpoint", None),
+    # FP16 weights: halved from the FP32 entry, whatever that is built from; an export as it is.
+    ([ST_FP32, ST_BIN, ST_INT8, ST_INT8_BIN], Role.EMBEDDING, "fp16", "halved", None),
+    (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "fp16", "halved", None),
+    (["model.safetensors", "config.json"], Role.CLASSIFIER, "fp16", "halved", None),
+    (
+        [
+            "openvino_encoder_model.xml",
+            "openvino_encoder_model.bin",
+            "openvino_decoder_model.xml",
+            "openvino_decoder_model.bin",
+        ],
+        Role.CLASSIFIER,
+        "fp16",
+        "openvino",
+        None,
+    ),
 ]
 
 
@@ -259,6 +316,7 @@ def test_what_is_fetched_for_each_layout(
 ) -> None:
     plan = plan_files(names, role, precision)
     assert plan.kind == kind
+    assert plan.needs == {"checkpoint": "torch", "derived": "nncf"}.get(kind)  # halving needs neither
     if picked is not None:
         assert plan.files[picked] == "openvino_model.xml"
     if kind == "onnx" and role is Role.RERANKER:

@@ -20,6 +20,7 @@ from homeiq_addon.models.precision import (
     Candidate,
     CpuIdentity,
     PrecisionChoices,
+    candidate_for,
     candidates,
     choose,
     cpu_identity,
@@ -381,6 +382,13 @@ def test_cpu_identity_follows_onednn_isa_cap(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")  # no cap
     assert cpu_identity(cpuinfo) == uncapped
     assert [c.name for c in candidates(Role.CLASSIFIER, AMX)] == ["int8-weights", "fp32", "bf16"]
+    # The classifier's BF16 runs the graphs with FP16 weights (48 MB less held); the others' the FP32 ones.
+    assert [c.ir for c in candidates(Role.CLASSIFIER, AMX)] == ["int8", "fp32", "fp16"]
+    assert [c.ir for c in candidates(Role.EMBEDDING, AMX)] == ["int8", "int8w", "fp32", "fp32"]
+    assert (
+        candidate_for(Role.CLASSIFIER, "bf16").ir == "fp16"
+        and candidate_for(Role.RERANKER, "bf16").ir == "fp32"
+    )
 
 
 @pytest.mark.slow

@@ -10,8 +10,10 @@ In the order they are looked for:
    the classifier, external-data files included): converted to an FP32 IR without torch;
 4. a PyTorch checkpoint (safetensors or ``pytorch_model.bin``): needs the converter (torch).
 
-An INT8 variant that the repository does not publish is derived from the FP32 entry, with nncf.
-Only the files a plan names are downloaded.
+An INT8 variant that the repository does not publish is derived from the FP32 entry, with nncf;
+an FP16 one (the FP32 graphs with FP16 weights) is halved from it with OpenVINO alone, except
+from an optimum-intel export, which every precision uses as it is. Only the files a plan names
+are downloaded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .convert import ONNX_DECODER, ONNX_ENCODER, ONNX_MODEL, OV_DECODER, OV_ENCODER, OV_MODEL, precision_label
+from .convert import (
+    DERIVED_ONLY,
+    ONNX_DECODER,
+    ONNX_ENCODER,
+    ONNX_MODEL,
+    OV_DECODER,
+    OV_ENCODER,
+    OV_MODEL,
+    precision_label,
+)
 from .types import NO_MODEL_FILES, ModelCacheError, Role
 
 # Root-level files worth downloading beside the weights: config and tokenizer files.
@@ -48,7 +59,9 @@ class Plan:
     """How to build one entry: what kind of source, and which files (repository path -> name in
     the folder the entry is built from)."""
 
-    kind: str  # "openvino" (used as it is), "onnx", "checkpoint", "derived" (INT8 of the FP32 entry)
+    # "openvino" (used as it is), "onnx", "checkpoint", "derived" (INT8 of the FP32 entry) or
+    # "halved" (FP16 weights of the FP32 entry)
+    kind: str
     files: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -88,6 +101,14 @@ def plan_files(names: Iterable[str], role: Role, precision: str) -> Plan:
     root_ir = {n: n for n in names if re.match(r"^(openvino_[^/]*\.(xml|bin)|[^/]*\.npy)$", n)}
     if OV_MODEL in root_ir or (OV_ENCODER in root_ir and OV_DECODER in root_ir):
         return Plan("openvino", small | root_ir)  # an optimum-intel export, used as it is
+    if precision in DERIVED_ONLY:
+        _source_plan(names, small, role, "fp32")  # raises when there is nothing to build it from
+        return Plan("halved")
+    return _source_plan(names, small, role, precision)
+
+
+def _source_plan(names: set[str], small: dict[str, str], role: Role, precision: str) -> Plan:
+    """The plan for a repository that is not an optimum-intel export."""
     st = _pair(names, ST_FOLDER, ST_FP32, OV_MODEL)
     if st and role is not Role.CLASSIFIER:
         if precision == "fp32":
