@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ class FakeClock:
         return self.now
 
 
+class FakeModel(str):
+    """A candidate's model: its name, which the probe can see go (weakly referenced)."""
+
+
 class FakeProbe:
     """Each candidate 'runs' in a given time and answers with a given embedding matrix."""
 
@@ -70,12 +75,18 @@ class FakeProbe:
         self.failing = failing
         self.uncounted = uncounted
         self.loaded: list[str] = []
+        self.live: weakref.WeakSet[FakeModel] = weakref.WeakSet()
+        self.most_held = 0  # models alive at once, the one being loaded included
+        self.settled = 0
 
-    def load(self, candidate: Candidate) -> str:
+    def load(self, candidate: Candidate) -> FakeModel:
         if candidate.name in self.broken:
             raise RuntimeError("cannot compile")
         self.loaded.append(candidate.name)
-        return candidate.name
+        model = FakeModel(candidate.name)
+        self.live.add(model)
+        self.most_held = max(self.most_held, len(self.live))
+        return model
 
     def run(self, model: str) -> Any:
         if model in self.failing:
@@ -92,6 +103,9 @@ class FakeProbe:
             raise RuntimeError("no runtime model")
         return int(self.weights_mb[model] * 1e6)
 
+    def settle(self) -> None:
+        self.settled += 1
+
 
 def quiet() -> float:
     return 0.0
@@ -105,7 +119,10 @@ def test_int8_is_served_where_it_is_fastest() -> None:
     probe = FakeProbe(FakeClock(), {"int8": 0.2, "int8-weights": 0.9, "fp32": 1.0, "bf16": 0.5})
     decision = _decide(VNNI, probe)
     assert decision.chosen == "int8"
-    assert probe.loaded == ["int8", "int8-weights", "fp32", "bf16"]
+    assert probe.loaded == ["fp32", "int8", "int8-weights", "bf16"]  # FP32 first: the reference
+    assert probe.most_held == 2  # FP32 or a candidate beside static INT8, the anchor, never more
+    assert not probe.live  # nothing held once decided
+    assert [m.seconds for m in decision.measurements] == pytest.approx([0.2, 0.9, 1.0, 0.5])
     assert "static INT8 was 5.00x FP32" in decision.reason
     assert decision.reason.endswith(
         "(AVX-512 VNNI, AVX512_BF16): serving static INT8 (min cosine 1.000 vs FP32)"
@@ -191,6 +208,12 @@ def test_a_candidate_that_cannot_be_built_is_left_out() -> None:
     decision = _decide(AVX2, probe)
     assert decision.chosen == "int8-weights"
     assert "static INT8 could not be used (cannot compile)" in decision.reason
+    assert probe.most_held == 2  # weight-only INT8 became the anchor FP32 was timed against
+    # Nothing but FP32 runs: it is timed alone and served.
+    alone = FakeProbe(FakeClock(), {"fp32": 1.0}, broken=frozenset({"int8", "int8-weights"}))
+    decision = _decide(AVX2, alone)
+    assert (decision.chosen, alone.most_held, alone.loaded) == ("fp32", 1, ["fp32"])
+    assert [m.seconds for m in decision.measurements] == [None, None, pytest.approx(1.0)]
 
 
 def test_a_candidate_that_fails_to_run_is_left_out() -> None:

@@ -296,6 +296,9 @@ class Probe(Protocol):
     def weight_bytes(self, model: Any) -> int:
         """How much memory the model's weights hold (graph_weights.held_weight_bytes)."""
 
+    def settle(self) -> None:
+        """Give back what loading left behind and what the models dropped since held."""
+
 
 @dataclass(slots=True)
 class Measurement:
@@ -360,51 +363,60 @@ def decide(
     rounds: int = PROBE_ROUNDS,
     sample_s: float = PROBE_SAMPLE_S,
 ) -> Decision:
-    """Time every candidate on the probe inputs, rounds interleaved (best of ``rounds``, each a
-    mean over at least ``sample_s``), check it against FP32, and choose the fastest that passes
-    the role's gate, or the one with the smallest weights among those close to it
+    """Time every candidate on the probe inputs, check it against FP32, and choose the fastest
+    that passes the role's gate, or the one with the smallest weights among those close to it
     (:func:`_served`).
+
+    At most two candidates are held at a time, so that the probe's memory stays near the served
+    models': FP32 is loaded first (its answers are the reference), then the first other candidate
+    that loads becomes the anchor, kept to the end; FP32 and each later candidate are timed
+    against it, rounds interleaved (best of ``rounds``, each a mean over at least ``sample_s``),
+    and dropped. A candidate's time is its ratio to the anchor in its own rounds times the
+    anchor's best. (Holding all four of XLM-R's candidates at once peaked at 1.96 GB.)
 
     A candidate that cannot be built or run is left out (with its error); FP32 must work.
     """
     gate = GATES[role]
-    models: dict[str, Any] = {}
     answers: dict[str, Any] = {}
     results = {c.name: Measurement(c.name) for c in tried}
-    for cand in tried:
-        try:
-            model = probe.load(cand)
-            # The first run also warms the shapes; its answers are what the gate checks.
-            answers[cand.name] = probe.run(model)
-            models[cand.name] = model
-        except Exception as err:  # a candidate that fails to convert, compile or run is not served
-            if cand.name == FP32.name:
-                raise
-            results[cand.name].error = error_text(err)
-            _LOGGER.warning("Could not try %s for the %s model: %s", cand, role.value, error_text(err, 1000))
+    ratios: dict[str, float] = {}
+    anchor: tuple[str, Any] | None = None
+    anchor_best = math.inf
+    reference: tuple[str, Any] | None = None  # FP32, held until there is an anchor to time it against
+
+    def timed(against: Any, name: str, model: Any) -> None:
+        nonlocal anchor_best
+        best = _interleaved(probe, [against, model], clock, rounds, sample_s)
+        anchor_best = min(anchor_best, best[0])
+        ratios[name] = best[1] / best[0]
+
+    for cand in sorted(tried, key=lambda c: c.name != FP32.name):  # FP32 first, then in order
+        model = _loaded(probe, cand, role, results[cand.name], answers)
+        if model is None:
             continue
-        try:
-            results[cand.name].weight_mb = round(probe.weight_bytes(model) / 1e6, 1)
-        except Exception as err:  # unknown weights only forgo the memory allowance (_served)
-            _LOGGER.warning(
-                "Could not count the weights of %s for the %s model: %s",
-                cand,
-                role.value,
-                error_text(err, 1000),
-            )
-    reference = answers[FP32.name]
-    best = dict.fromkeys(models, math.inf)
-    for _ in range(rounds):
-        for name, model in models.items():  # interleaved: a busy moment hits every candidate alike
-            runs, started = 0, clock()
-            while runs == 0 or clock() - started < sample_s:
-                probe.run(model)
-                runs += 1
-            best[name] = min(best[name], (clock() - started) / runs)
-    for name in models:
+        if cand.name == FP32.name:
+            reference = (cand.name, model)
+        elif anchor is None:
+            anchor = (cand.name, model)
+            if reference is not None:
+                timed(model, *reference)
+                reference = None
+        else:
+            timed(anchor[1], cand.name, model)
+        model = None
+        probe.settle()  # a candidate timed is dropped here
+    if anchor is None and reference is not None:  # only FP32 runs here
+        anchor, reference = reference, None
+        anchor_best = _interleaved(probe, [anchor[1]], clock, rounds, sample_s)[0]
+    if anchor is not None:
+        ratios[anchor[0]] = 1.0
+    anchor = None
+    probe.settle()
+    ref_answers = answers[FP32.name]
+    for name, ratio in ratios.items():
         m = results[name]
-        m.seconds = best[name]
-        m.agreement = 1.0 if name == FP32.name else round(gate.measure(reference, answers[name]), 4)
+        m.seconds = ratio * anchor_best
+        m.agreement = 1.0 if name == FP32.name else round(gate.measure(ref_answers, answers[name]), 4)
         m.passed = name == FP32.name or m.agreement >= gate.threshold
     by_name = {c.name: c for c in tried}
     passing = [results[c.name] for c in tried if results[c.name].passed]
@@ -420,6 +432,49 @@ def decide(
         measurements=[results[c.name] for c in tried],
         decided_at=time.time(),
     )
+
+
+def _loaded(
+    probe: Probe, cand: Candidate, role: Role, result: Measurement, answers: dict[str, Any]
+) -> Any | None:
+    """``cand``'s model, its first answers kept in ``answers`` and its weights in ``result``
+    (settled: loading's leftovers given back); None, with the error noted, when it cannot be
+    built or run (FP32 must work: its error is raised)."""
+    try:
+        model = probe.load(cand)
+        # The first run also warms the shapes; its answers are what the gate checks.
+        answers[cand.name] = probe.run(model)
+    except Exception as err:  # a candidate that fails to convert, compile or run is not served
+        if cand.name == FP32.name:
+            raise
+        result.error = error_text(err)
+        _LOGGER.warning("Could not try %s for the %s model: %s", cand, role.value, error_text(err, 1000))
+        probe.settle()
+        return None
+    try:
+        result.weight_mb = round(probe.weight_bytes(model) / 1e6, 1)
+    except Exception as err:  # unknown weights only forgo the memory allowance (_served)
+        _LOGGER.warning(
+            "Could not count the weights of %s for the %s model: %s", cand, role.value, error_text(err, 1000)
+        )
+    probe.settle()
+    return model
+
+
+def _interleaved(
+    probe: Probe, models: Sequence[Any], clock: Callable[[], float], rounds: int, sample_s: float
+) -> list[float]:
+    """Each model's best mean seconds per run over ``rounds``, the models taking turns (a busy
+    moment hits every one alike)."""
+    best = [math.inf] * len(models)
+    for _ in range(rounds):
+        for i, model in enumerate(models):
+            runs, started = 0, clock()
+            while runs == 0 or clock() - started < sample_s:
+                probe.run(model)
+                runs += 1
+            best[i] = min(best[i], (clock() - started) / runs)
+    return best
 
 
 def _seconds(m: Measurement) -> float:

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import functools
+import gc
 import logging
 import threading
 import time
@@ -321,7 +322,9 @@ class ModelRegistry:
                 self._cpu.model,
                 self._cpu.describe(),
             )
-            return _RoleProbe(role, lambda c: self._instantiate(role, entry_of(c), c.inference))
+            return _RoleProbe(
+                role, lambda c: self._instantiate(role, entry_of(c), c.inference), self._cache.root
+            )
 
         decision, measured = precisions.choose(
             role,
@@ -458,9 +461,10 @@ class _RoleProbe:
     RERANK_DOCUMENTS = 24
     CLASSIFY_TEXTS = 12
 
-    def __init__(self, role: Role, load: Callable[[precisions.Candidate], Any]) -> None:
+    def __init__(self, role: Role, load: Callable[[precisions.Candidate], Any], models_root: Path) -> None:
         self.role = role
         self._load = load
+        self._root = models_root
         if role is Role.EMBEDDING:
             self._texts = pattern_texts(self.EMBED_TEXTS, seed=71)
         elif role is Role.RERANKER:
@@ -484,3 +488,10 @@ class _RoleProbe:
     def weight_bytes(self, model: Any) -> int:
         """How much memory the model's weights hold (BucketedModel.weight_bytes)."""
         return int(model.weight_bytes())
+
+    def settle(self) -> None:
+        """The pages of the model files loading read, and the heap that loading or a dropped
+        model freed, back to the system (as after the served model's warm-up)."""
+        gc.collect()  # a dropped candidate's compiled graphs go now, not at some later collection
+        runtime.release_file_pages([self._root])
+        runtime.release_free_heap()
