@@ -13,7 +13,7 @@ ARG PREFETCH_MODELS=false
 ARG PREFETCH_PROFILE=full
 # The default image serves OpenVINO IR and ONNX models without torch (about 350 MB of Python
 # packages). WITH_CONVERTER=true adds the converter (torch CPU, transformers, optimum-intel, nncf;
-# about 1.7 GB): PyTorch checkpoints and INT8 variants a repository does not publish.
+# about 1.7 GB): PyTorch checkpoints and static INT8 variants a repository does not publish.
 ARG WITH_CONVERTER=false
 
 # Models are downloaded once into /data/models: no chunk cache of the hub's Xet transfers beside them

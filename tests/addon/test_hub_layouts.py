@@ -5,9 +5,9 @@ with the converters an image has (none in the default image; nncf and torch in t
   conversion and no download of the checkpoint or ONNX files beside it;
 - ONNX rerankers and seq2seq classifiers become an FP32 IR through OpenVINO's ONNX frontend, with
   the same answers as PyTorch;
-- INT8 variants a repository does not publish are derived from the FP32 entry with nncf, without
-  downloading again; without nncf (or torch, for a checkpoint) the error says what to do;
-- FP16 variants (the classifier's BF16 candidate) are halved from the FP32 entry in any image;
+- variants a repository does not publish are made from the FP32 entry without downloading again:
+  static INT8 with nncf (without it, or without torch for a checkpoint, the error says what to
+  do), weight-only INT8 and FP16 weights (the classifier's BF16 candidate) in any image;
 - a pinned commit is served from the cache without asking the hub, whatever happens upstream.
 """
 
@@ -117,22 +117,19 @@ def test_sentence_transformers_folder_is_served_as_published(
     assert (quantized.embed(TEXTS) * ref).sum(axis=1).min() >= 0.9
 
 
-def test_an_int8_variant_not_published_needs_nncf_and_is_derived_from_the_fp32_entry(
-    hub: FakeHub, tmp_path: Path
+def test_weight_only_int8_not_published_is_made_from_the_fp32_entry_in_the_default_image(
+    hub: FakeHub, tmp_path: Path, tiny_models: dict[str, Path]
 ) -> None:
-    with pytest.raises(ModelCacheError) as missing:
-        cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "int8w", Seen(), revision=SHA1)
-    assert missing.value.code == CONVERTER_MISSING
-    assert "nncf" in str(missing.value) and "WITH_CONVERTER=true" in str(missing.value)
-    assert hub.downloads() == 0  # refused before anything was fetched
-
     seen = Seen()
-    entry = cache(tmp_path, hub, NNCF).ensure(Role.EMBEDDING, EMBEDDER, "int8w", seen, revision=SHA1)
-    assert entry.info["precision"] == "int8-weights"
+    entry = cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "int8w", seen, revision=SHA1)  # no nncf
+    assert (entry.info["precision"], entry.info["derived_from"]) == ("int8-weights", "fp32")
     assert RoleState.CONVERTING in {state for state, _ in seen.states}
     assert sorted(p.name for p in entry.path.parent.iterdir()) == [f"{SHA1}-fp32", f"{SHA1}-int8w"]
+    assert stored_types(entry.path / "openvino_model.xml") == {"table": {"u8"}, "weight": {"u8"}}
+    got = OVEmbedder(entry.path, EMBEDDER, OPTIONS).embed(TEXTS)
+    assert (got * reference_embeddings(tiny_models["embedding"], TEXTS)).sum(axis=1).min() >= 0.98
     before = hub.downloads()
-    cache(tmp_path, hub, NNCF).ensure(Role.EMBEDDING, EMBEDDER, "int8w", Seen(), revision=SHA1)
+    cache(tmp_path, hub).ensure(Role.EMBEDDING, EMBEDDER, "int8w", Seen(), revision=SHA1)
     assert hub.downloads() == before
 
 
@@ -155,11 +152,19 @@ def test_onnx_reranker_is_converted_without_torch_and_scores_like_pytorch(
     with pytest.raises(ModelCacheError) as missing:
         cache(tmp_path, hub).ensure(Role.RERANKER, RERANKER, "int8", Seen(), revision=SHA1)
     assert missing.value.code == CONVERTER_MISSING
+    message = str(missing.value)
+    assert "static INT8" in message and "nncf" in message and "WITH_CONVERTER=true" in message
     int8 = cache(tmp_path, hub, NNCF).ensure(Role.RERANKER, RERANKER, "int8", Seen(), revision=SHA1)
     assert hub.requests["GET onnx/model.onnx"] == 1  # derived from the cached FP32 entry
     assert int8.info["precision"] == "int8"
     scores = OVReranker(int8.path, RERANKER, OPTIONS).score(query, TEXTS)
     assert np.abs(scores - reranker.score(query, TEXTS)).max() < 0.1
+
+    int8w = cache(tmp_path, hub).ensure(Role.RERANKER, RERANKER, "int8w", Seen(), revision=SHA1)  # no nncf
+    assert stored_types(int8w.path / "openvino_model.xml") == {"table": {"u8"}, "weight": {"u8"}}
+    assert np.load(int8w.path / int8w.info["embeddings"], mmap_mode="r").dtype == np.float16
+    scores = OVReranker(int8w.path, RERANKER, OPTIONS).score(query, TEXTS)
+    assert np.abs(scores - reranker.score(query, TEXTS)).max() < 0.05
 
     fp16 = cache(tmp_path, hub).ensure(Role.RERANKER, RERANKER, "fp16", Seen(), revision=SHA1)  # no nncf
     # Its word table is out of the graph; the position and token-type tables it looks up stay FP32.
@@ -184,8 +189,11 @@ def test_onnx_seq2seq_classifier_is_converted_without_torch_and_answers_like_pyt
     got = np.array([result.category_scores[c] for c in CATEGORIES])
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
-    int8 = cache(tmp_path, hub, NNCF).ensure(Role.CLASSIFIER, CLASSIFIER, "int8", Seen(), revision=SHA1)
-    assert int8.info["precision"] == "int8-weights"  # the classifier's INT8 is weight-only
+    # The classifier's INT8 is weight-only: made in the default image too.
+    int8 = cache(tmp_path, hub).ensure(Role.CLASSIFIER, CLASSIFIER, "int8", Seen(), revision=SHA1)
+    assert int8.info["precision"] == "int8-weights"
+    for graph in ("openvino_encoder_model.xml", "openvino_decoder_model.xml"):
+        assert stored_types(int8.path / graph) == {"table": {"u8"}, "weight": {"u8"}}
     (quantized,) = OVClassifier(int8.path, CLASSIFIER, OPTIONS).classify([text])
     assert abs(quantized.category_scores[result.category] - result.category_scores[result.category]) < 0.05
 
@@ -212,14 +220,25 @@ def stored_types(graph: Path) -> dict[str, set[str]]:
     kinds: dict[str, set[str]] = {"table": set(), "weight": set()}
     for op in ov.Core().read_model(graph).get_ops():
         shape = op.get_output_partial_shape(0)
-        if op.get_type_name() != "Constant" or len(shape) != 2 or shape[0].get_length() <= 8:
-            continue
+        if op.get_type_name() != "Constant" or len(shape) != 2 or min(d.get_length() for d in shape) <= 8:
+            continue  # (small tables, and an 8-bit weight's scales and zero points: one per row)
         looked_up = any(
             t.get_node().get_type_name() == "Gather" and t.get_index() == 0
-            for t in op.output(0).get_target_inputs()
+            for t in _decompressed(op).output(0).get_target_inputs()
         )
         kinds["table" if looked_up else "weight"].add(op.get_output_element_type(0).get_type_name())
     return kinds
+
+
+def _decompressed(constant: ov.Node) -> ov.Node:
+    """The node that gives a weight stored in 8 or 16 bits back in FP32 (the constant itself when
+    it is stored in FP32)."""
+    node = constant
+    while True:
+        users = [t.get_node() for t in node.output(0).get_target_inputs()]
+        if len(users) != 1 or users[0].get_type_name() not in ("Convert", "Subtract", "Multiply"):
+            return node
+        node = users[0]
 
 
 def test_checkpoint_only_repository_needs_the_converter(hub: FakeHub, tmp_path: Path) -> None:
@@ -288,13 +307,20 @@ LAYOUTS = [
     ([ST_FP32, ST_BIN, "onnx/model.onnx"], Role.EMBEDDING, "fp32", "openvino", ST_FP32),
     ([ST_FP32, ST_BIN], Role.EMBEDDING, "int8", "derived", None),
     (["onnx/model.onnx", "onnx/model.onnx_data", "model.safetensors"], Role.RERANKER, "fp32", "onnx", None),
-    (["onnx/model.onnx"], Role.RERANKER, "int8w", "derived", None),
+    (["onnx/model.onnx"], Role.RERANKER, "int8w", "reduced", None),
+    (["onnx/model.onnx"], Role.RERANKER, "int8", "derived", None),
+    ([ST_FP32, ST_BIN, ST_INT8, ST_INT8_BIN], Role.EMBEDDING, "int8w", "reduced", None),
+    (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "int8", "reduced", None),
     (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "fp32", "onnx", None),
-    (["model.safetensors", "config.json"], Role.CLASSIFIER, "int8", "checkpoint", None),
-    # FP16 weights: halved from the FP32 entry, whatever that is built from; an export as it is.
-    ([ST_FP32, ST_BIN, ST_INT8, ST_INT8_BIN], Role.EMBEDDING, "fp16", "halved", None),
-    (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "fp16", "halved", None),
-    (["model.safetensors", "config.json"], Role.CLASSIFIER, "fp16", "halved", None),
+    (["model.safetensors", "config.json"], Role.CLASSIFIER, "fp32", "checkpoint", None),
+    (["model.safetensors", "config.json"], Role.EMBEDDING, "int8", "checkpoint", None),
+    # Weight-only INT8 (the classifier's INT8) is made from the FP32 entry, whatever its source.
+    (["model.safetensors", "config.json"], Role.CLASSIFIER, "int8", "reduced", None),
+    (["model.safetensors", "config.json"], Role.RERANKER, "int8w", "reduced", None),
+    # FP16 weights: made from the FP32 entry, whatever that is built from; an export as it is.
+    ([ST_FP32, ST_BIN, ST_INT8, ST_INT8_BIN], Role.EMBEDDING, "fp16", "reduced", None),
+    (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "fp16", "reduced", None),
+    (["model.safetensors", "config.json"], Role.CLASSIFIER, "fp16", "reduced", None),
     (
         [
             "openvino_encoder_model.xml",
@@ -316,7 +342,7 @@ def test_what_is_fetched_for_each_layout(
 ) -> None:
     plan = plan_files(names, role, precision)
     assert plan.kind == kind
-    assert plan.needs == {"checkpoint": "torch", "derived": "nncf"}.get(kind)  # halving needs neither
+    assert plan.needs == {"checkpoint": "torch", "derived": "nncf"}.get(kind)  # reducing needs neither
     if picked is not None:
         assert plan.files[picked] == "openvino_model.xml"
     if kind == "onnx" and role is Role.RERANKER:

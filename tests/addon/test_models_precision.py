@@ -3,6 +3,7 @@ choices file, and one run with real OpenVINO on the tiny models."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -484,9 +485,16 @@ def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
     data_dir: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Hashing a large model's files beside another role's probe skewed its timing (the slower
-    precision was chosen); probes run alone, once every role has checked its files."""
+    precision was chosen); probes run alone, once every role has checked its files, and each
+    waits until the model the one before it chose is loaded and warmed (loading it beside the
+    next probe stacked both on the first start's peak)."""
     events: list[tuple[str, str, float]] = []
     real_verify, real_decide, real_candidates = cache_module.verify_entry, precision.decide, candidates
+    real_warm = ModelRegistry._warm
+
+    def timed_warm(self: ModelRegistry, role: Role, model: Any) -> None:
+        real_warm(self, role, model)
+        events.append(("warmed", role.value, time.monotonic()))
 
     def slow_verify(root: Path) -> dict[str, Any]:
         manifest = real_verify(root)
@@ -503,6 +511,7 @@ def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
 
     monkeypatch.setattr(cache_module, "verify_entry", slow_verify)
     monkeypatch.setattr(precision, "decide", timed_decide)
+    monkeypatch.setattr(ModelRegistry, "_warm", timed_warm)
     monkeypatch.setattr(precision, "load_per_core", quiet)
     # Only the variants of the converted FP32 entries: nothing to convert here.
     monkeypatch.setattr(
@@ -522,3 +531,6 @@ def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
     assert max(checks) < min(t for t, _ in starts)  # the reranker's slow check came first
     for (start, _), end in zip(sorted(starts)[1:], ends, strict=False):
         assert start >= end  # one probe at a time
+    warmed = {role: t for kind, role, t in events if kind == "warmed"}
+    for (_, before), (start, _) in itertools.pairwise(sorted(starts)):
+        assert start >= warmed[before], events  # the model it chose is loaded and warmed

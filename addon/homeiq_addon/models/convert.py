@@ -7,9 +7,10 @@ reads the files written here:
 - ONNX (``model.onnx``, or ``encoder_model.onnx`` + ``decoder_model.onnx`` for the classifier)
   to an FP32 IR with OpenVINO's own ONNX frontend: needs neither torch nor nncf, so the default
   (torch-free) add-on image serves hub repositories that ship ONNX files;
-- ``--derive``: an INT8 variant (static or weight-only) of an FP32 cache entry with nncf's
-  OpenVINO backend (no torch; nncf is only installed in the converter image), or its FP16
-  copy (the same graphs with their weights stored in FP16, for BF16 inference; OpenVINO only);
+- ``--derive``: a variant of an FP32 cache entry: static INT8 with nncf's OpenVINO backend (no
+  torch; nncf is only installed in the converter image), or with OpenVINO alone, in any image,
+  weight-only INT8 (:mod:`.weight_int8`) or an FP16 copy (the same graphs with their weights
+  stored in FP16, for BF16 inference);
 - a PyTorch checkpoint (safetensors / pytorch_model.bin): traced with torch and transformers,
   only in the converter image (build argument ``WITH_CONVERTER=true``). Described below.
 
@@ -24,7 +25,9 @@ uses) through a small wrapper, so the graph has exactly the inputs the runtime f
   without cache (decoder_input_ids, encoder_hidden_states, encoder_attention_mask) ->
   log-probabilities of the next token, for label scoring.
 
-int8w (asked by ``precision: auto``): weight-only INT8 for every role.
+int8w (asked by ``precision: auto``): weight-only INT8 for every role, and the classifier's
+int8: always made from the FP32 entry with OpenVINO alone (``--derive``), whatever that entry was
+built from, so the default image has them too.
 
 fp16 (asked by ``precision: auto`` for the classifier's BF16 candidate): the FP32 entry's graphs
 saved with FP16 weights. Compiled for BF16 inference, flan-t5-small's graphs then hold 48 MB less
@@ -33,8 +36,9 @@ a converted copy beside the one it packs. The embedder's and reranker's BF16 gra
 either way (the embedder compiles through OpenVINO's cache; measured), so only the classifier asks.
 
 INT8: ``nncf.quantize`` (static: weights and activations, SmoothQuant included) with
-pattern-text calibration for the embedding and reranker encoders; weight-only INT8 for flan-t5,
-encoder and decoder. Static activation quantization flipped 40 % of the priority answers of a
+pattern-text calibration for the embedding and reranker encoders; weight-only INT8
+(:mod:`.weight_int8`, nncf's INT8_ASYM scheme written with OpenVINO alone) for flan-t5, encoder
+and decoder. Static activation quantization flipped 40 % of the priority answers of a
 T5 with flan-t5-small's shape (38 % with every feed-forward layer excluded) while weight-only
 INT8 kept all of them, still about 5x faster than PyTorch FP32; T5 is known for activation
 outliers. The decoder is memory-bound anyway, so compressing weights is what helps there.
@@ -74,9 +78,9 @@ TOKENIZER_FILES = ("tokenizer.json", "config.json")
 CALIBRATION_TEXTS = 300
 MAX_LENGTH = {"embedding": 256, "reranker": 512, "classifier": 512}
 # int8: static INT8 (weight-only for the classifier); int8w: weight-only INT8; fp32; fp16: the
-# FP32 graphs with FP16 weights (derived only).
+# FP32 graphs with FP16 weights. Those with 8- or 16-bit weights only are made from the FP32 entry
+# (reduced()).
 PRECISIONS = ("int8", "int8w", "fp32", "fp16")
-DERIVED_ONLY = ("fp16",)  # made from the FP32 entry whatever the source, never converted directly
 ONNX_MODEL = "model.onnx"
 ONNX_ENCODER = "encoder_model.onnx"
 ONNX_DECODER = "decoder_model.onnx"
@@ -105,9 +109,23 @@ def _quantize(model: Any, items: list[dict[str, Any]]) -> Any:
 
 
 def _compress_weights(model: Any) -> Any:
-    import nncf
+    from .weight_int8 import compress_weights
 
-    return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+    compress_weights(model)
+    return model
+
+
+def weight_only(role: str, precision: str) -> bool:
+    """Whether ``precision``'s graphs of ``role`` have INT8 weights only (FP32 activations): the
+    classifier's INT8 is weight-only, see the module docstring."""
+    return precision == "int8w" or (role == "classifier" and precision == "int8")
+
+
+def reduced(role: str, precision: str) -> bool:
+    """Whether ``precision``'s entry of ``role`` is the FP32 entry's graphs with smaller weights
+    (INT8 or FP16), made from that entry with OpenVINO alone whatever it was built from, never
+    converted directly."""
+    return precision == "fp16" or weight_only(role, precision)
 
 
 def convert_embedding(source: Path, out: Path, precision: str) -> dict[str, Any]:
@@ -141,9 +159,7 @@ def convert_embedding(source: Path, out: Path, precision: str) -> dict[str, Any]
         ov_model = ov.convert_model(Wrapper(), example_input=example)
     _name_io(ov_model, ["input_ids", "attention_mask"], ["sentence_embedding"])
     max_len = min(MAX_LENGTH["embedding"], int(model.config.max_position_embeddings))
-    if precision == "int8w":
-        ov_model = _compress_weights(ov_model)
-    elif precision == "int8":
+    if precision == "int8":
         tok = load_tokenizer(source, max_len)
         rows = token_rows(tok, pattern_texts(CALIBRATION_TEXTS, seed=11))
         pad = pad_token_id(tok, 0)
@@ -183,9 +199,7 @@ def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
         ov_model = ov.convert_model(Wrapper(), example_input=example)
     _name_io(ov_model, ["inputs_embeds", "attention_mask"], ["logits"])
     max_len = min(MAX_LENGTH["reranker"], int(model.config.max_position_embeddings) - 2)
-    if precision == "int8w":
-        ov_model = _compress_weights(ov_model)
-    elif precision == "int8":
+    if precision == "int8":
         tok = load_tokenizer(source, max_len)
         docs = pattern_texts(CALIBRATION_TEXTS, seed=13)
         queries = query_texts()
@@ -269,9 +283,6 @@ def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any
     _name_io(enc, ["input_ids", "attention_mask"], ["last_hidden_state"])
     _name_io(dec, ["decoder_input_ids", "encoder_hidden_states", "encoder_attention_mask"], ["log_probs"])
     max_len = MAX_LENGTH["classifier"]
-    if precision in ("int8", "int8w"):  # weight-only for both: see the module's docstring
-        enc = _compress_weights(enc)
-        dec = _compress_weights(dec)
     ov.save_model(enc, out / "openvino_encoder_model.xml", compress_to_fp16=False)
     ov.save_model(dec, out / "openvino_decoder_model.xml", compress_to_fp16=False)
     return {
@@ -334,7 +345,7 @@ def prepare_openvino_reranker(source: Path, out: Path) -> dict[str, Any]:
 
 def precision_label(role: str, precision: str) -> str:
     """What /v1/models calls the graphs of ``precision``: the classifier's INT8 is weight-only."""
-    if precision == "int8w" or (role == "classifier" and precision == "int8"):
+    if weight_only(role, precision):
         return "int8-weights"
     return precision
 
@@ -346,10 +357,10 @@ def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any
         raise ValueError(f"unknown role {role!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}")
-    if precision in DERIVED_ONLY:
-        raise ValueError(f"{precision} entries are derived from the FP32 entry (--derive)")
+    if reduced(role, precision):
+        raise ValueError(f"{precision} entries of a {role} are made from the FP32 entry (--derive)")
     if is_onnx(source, role):
-        if precision != "fp32":  # INT8 variants are derived from the FP32 entry (--derive)
+        if precision != "fp32":  # static INT8 is derived from the FP32 entry (--derive)
             raise ValueError("ONNX models are converted to FP32; derive INT8 from that entry")
         return _write_info(source, out, role, lambda src, dest: convert_onnx(role, src, dest))
     if role == "reranker" and (source / OV_MODEL).exists():
@@ -403,10 +414,10 @@ def convert_onnx(role: str, source: Path, out: Path) -> dict[str, Any]:
 
 
 def derive(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]:
-    """A variant of the FP32 cache entry ``source``: with nncf's OpenVINO backend (no torch),
-    static INT8 (weights and activations, calibrated on pattern texts) or weight-only INT8 (the
-    classifier's INT8 is weight-only, see the module docstring); or, with OpenVINO alone, the
-    same graphs with FP16 weights (``fp16``)."""
+    """A variant of the FP32 cache entry ``source``: static INT8 (weights and activations,
+    calibrated on pattern texts) with nncf's OpenVINO backend (no torch); or, with OpenVINO
+    alone, weight-only INT8 (``int8w``, and the classifier's ``int8``: see the module docstring)
+    or the same graphs with FP16 weights (``fp16``)."""
     if precision not in ("int8", "int8w", "fp16"):
         raise ValueError(f"only INT8 and FP16 variants are derived, not {precision!r}")
     fp32_info = read_info(source)
@@ -418,21 +429,14 @@ def derive(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]
         info = {k: v for k, v in fp32_info.items() if k not in ("format", "convert_seconds")}
         info["precision"] = precision_label(role, precision)
         info["derived_from"] = "fp32"
-        if precision == "fp16":
+        if reduced(role, precision):
+            reduce = _halved if precision == "fp16" else _compress_weights
             for name in (OV_ENCODER, OV_DECODER) if role == "classifier" else (OV_MODEL,):
-                ov.save_model(_halved(core.read_model(src / name)), dest / name, compress_to_fp16=False)
+                ov.save_model(reduce(core.read_model(src / name)), dest / name, compress_to_fp16=False)
             _copy_word_table(src, dest, fp32_info)
             return info
-        if role == "classifier":
-            for name in (OV_ENCODER, OV_DECODER):
-                model = _compress_weights(core.read_model(src / name))
-                ov.save_model(model, dest / name, compress_to_fp16=False)
-            return info
         model = core.read_model(src / OV_MODEL)
-        if precision == "int8w":
-            model = _compress_weights(model)
-        else:
-            model = _quantize(model, _calibration_items(role, src, model, fp32_info))
+        model = _quantize(model, _calibration_items(role, src, model, fp32_info))
         ov.save_model(model, dest / OV_MODEL, compress_to_fp16=False)
         _copy_word_table(src, dest, fp32_info)
         return info
@@ -545,9 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", required=True, type=Path)
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--precision", default="int8", choices=list(PRECISIONS))
-    parser.add_argument(
-        "--derive", action="store_true", help="derive an INT8 variant of the FP32 entry --source (nncf)"
-    )
+    parser.add_argument("--derive", action="store_true", help="derive a variant of the FP32 entry --source")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:

@@ -10,10 +10,11 @@ In the order they are looked for:
    the classifier, external-data files included): converted to an FP32 IR without torch;
 4. a PyTorch checkpoint (safetensors or ``pytorch_model.bin``): needs the converter (torch).
 
-An INT8 variant that the repository does not publish is derived from the FP32 entry, with nncf;
-an FP16 one (the FP32 graphs with FP16 weights) is halved from it with OpenVINO alone, except
-from an optimum-intel export, which every precision uses as it is. Only the files a plan names
-are downloaded.
+A static INT8 variant that the repository does not publish is derived from the FP32 entry with
+nncf; weight-only INT8 and FP16 weights (for BF16 inference) are always made from the FP32 entry,
+whatever that is built from, with OpenVINO alone, in any image. An optimum-intel export is the
+exception: every precision uses it as it is. Only the files a
+plan names are downloaded.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .convert import (
-    DERIVED_ONLY,
     ONNX_DECODER,
     ONNX_ENCODER,
     ONNX_MODEL,
     OV_DECODER,
     OV_ENCODER,
     OV_MODEL,
-    precision_label,
+    reduced,
 )
 from .types import NO_MODEL_FILES, ModelCacheError, Role
 
@@ -44,7 +44,7 @@ ST_INT8 = "openvino_model_qint8_quantized"  # static INT8 (export_static_quantiz
 
 
 def available_tools() -> frozenset[str]:
-    """The optional converters installed here: ``nncf`` (INT8 variants of an FP32 graph) and
+    """The optional converters installed here: ``nncf`` (static INT8 variants of an FP32 graph) and
     ``torch`` (PyTorch checkpoints, with transformers). The default image has neither."""
     found = set()
     if importlib.util.find_spec("nncf") is not None:
@@ -59,8 +59,8 @@ class Plan:
     """How to build one entry: what kind of source, and which files (repository path -> name in
     the folder the entry is built from)."""
 
-    # "openvino" (used as it is), "onnx", "checkpoint", "derived" (INT8 of the FP32 entry) or
-    # "halved" (FP16 weights of the FP32 entry)
+    # "openvino" (used as it is), "onnx", "checkpoint", "derived" (static INT8 of the FP32 entry,
+    # with nncf) or "reduced" (the FP32 entry's graphs with FP16 or INT8 weights, OpenVINO alone)
     kind: str
     files: dict[str, str] = field(default_factory=dict)
 
@@ -101,9 +101,9 @@ def plan_files(names: Iterable[str], role: Role, precision: str) -> Plan:
     root_ir = {n: n for n in names if re.match(r"^(openvino_[^/]*\.(xml|bin)|[^/]*\.npy)$", n)}
     if OV_MODEL in root_ir or (OV_ENCODER in root_ir and OV_DECODER in root_ir):
         return Plan("openvino", small | root_ir)  # an optimum-intel export, used as it is
-    if precision in DERIVED_ONLY:
+    if reduced(role.value, precision):
         _source_plan(names, small, role, "fp32")  # raises when there is nothing to build it from
-        return Plan("halved")
+        return Plan("reduced")
     return _source_plan(names, small, role, precision)
 
 
@@ -133,9 +133,10 @@ def missing_tool_message(model_id: str, plan: Plan, precision: str, role: Role) 
     """What to tell the user when ``plan`` needs a converter this image does not include."""
     if plan.kind == "derived":
         return (
-            f"{precision_label(role.value, precision)} of {model_id} is derived from its FP32 graph with "
-            "nncf, which this add-on image does not include (it serves the variants a repository "
-            "publishes); use precision auto or fp32, or build the image with WITH_CONVERTER=true"
+            f"static INT8 of {model_id} is derived from its FP32 graph with nncf, which this add-on "
+            "image does not include (it serves what a repository publishes, and the weight-only "
+            "INT8 and FP16 copies it makes itself); use precision auto or fp32, or build the image "
+            "with WITH_CONVERTER=true"
         )
     return (
         f"{model_id} has no OpenVINO IR (openvino/ folder or openvino_model.xml) and no ONNX file "
