@@ -10,7 +10,11 @@
   scoring;
 - cold start of all three from the cache in a fresh process, RSS after load, after a mixed
   workload (varied lengths and batch sizes) and after every shape bucket each model can be asked
-  for (the bound a long-running add-on may reach).
+  for (the bound a long-running add-on may reach);
+- default-image: the same cold start as the default image runs it (``.venv-runtime``: no torch,
+  no nncf), from what that image would have cached (the FP32 entries, and the embedder's static
+  INT8, which its repository publishes): a first start that makes the variants it can and lets
+  ``auto`` choose, then a start from the cache.
 
 It first prints the CPU (model name, ISA flags, usable cores, load average), then lets
 ``precision: auto`` choose per role as the add-on would, and times every precision the choice
@@ -51,12 +55,13 @@ from homeiq_addon.models.embedder import OVEmbedder  # noqa: E402
 from homeiq_addon.models.labels import category_prompt, priority_prompt  # noqa: E402
 from homeiq_addon.models.loaded import LoadOptions  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts  # noqa: E402
-from homeiq_addon.models.precision import candidates, cpu_identity  # noqa: E402
+from homeiq_addon.models.precision import CHOICES_FILE, candidates, cpu_identity  # noqa: E402
 from homeiq_addon.models.registry import ModelRegistry  # noqa: E402
 from homeiq_addon.models.reranker import OVReranker  # noqa: E402
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role  # noqa: E402
 from homeiq_addon.settings import Settings  # noqa: E402
 
+RUNTIME_PYTHON = ROOT / ".venv-runtime" / "bin" / "python"  # the default image's packages
 MODEL_CLASSES: dict[Role, Any] = {
     Role.EMBEDDING: OVEmbedder,
     Role.RERANKER: OVReranker,
@@ -475,17 +480,57 @@ print(json.dumps({"ready_s": ready, "warmed_s": warm, "load_s": load_s, "states"
 """
 
 
-def cold_start(work: Path, models: dict[str, Path]) -> dict[str, Any]:
-    """All three roles from the cache to ready in a fresh process (torch never imported)."""
-    arg = json.dumps(settings_args(work, models))
+def cold_start(
+    work: Path, models: dict[str, Path], *, python: Path | None = None, data: Path | None = None
+) -> dict[str, Any]:
+    """All three roles from the cache to ready in a fresh process (torch never imported), under
+    ``python`` (this one by default), from ``data`` (``work/data`` by default)."""
+    arg = json.dumps(settings_args(work, models) | ({"data_dir": str(data)} if data else {}))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "addon")}
     out = subprocess.run(
-        [sys.executable, "-c", COLD_START, arg], check=False, capture_output=True, text=True, env=env
+        [str(python or sys.executable), "-c", COLD_START, arg],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if out.returncode != 0:
         raise SystemExit(f"cold start failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def default_image_data(work: Path) -> Path:
+    """A data folder holding what the default image would have cached from the benchmark's models
+    before it makes anything itself: the FP32 entries (as it converts the ONNX files the
+    reranker's and the classifier's repositories publish) and the embedder's static INT8 (its
+    repository publishes that IR). Hard links to the benchmark's entries; built afresh each run."""
+    data = work / "default-image"
+    shutil.rmtree(data, ignore_errors=True)
+    source = work / "data" / "models"
+    for entry in sorted(source.glob("*/*/*")):
+        published = entry.name.endswith("-fp32") or (
+            entry.parts[-3] == Role.EMBEDDING.value and entry.name.endswith("-int8")
+        )
+        if entry.is_dir() and published:
+            dest = data / "models" / entry.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(entry, dest, copy_function=os.link)
+    return data
+
+
+def bench_default_image(work: Path, models: dict[str, Path]) -> None:
+    """The default image's first start (variants made, ``auto``'s probe) and a start from the
+    cache, each in a fresh process; then what ``auto`` chose there and why."""
+    if not RUNTIME_PYTHON.exists():
+        print("default-image: skipped (no .venv-runtime: run scripts/setup.sh runtime)", flush=True)
+        return
+    data = default_image_data(work)
+    for label in ("first-start", "from-cache"):
+        result = cold_start(work, models, python=RUNTIME_PYTHON, data=data)
+        print(f"default-image {label}", json.dumps(result), flush=True)
+    for decision in json.loads((data / "models" / CHOICES_FILE).read_text(encoding="utf-8")).values():
+        print(f"    {decision['role']}: {decision['reason']}", flush=True)
 
 
 def main() -> int:
@@ -494,7 +539,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--prepare-only", action="store_true", help="build and convert, then stop")
-    parser.add_argument("--only", choices=["embed", "rerank", "classify", "cold"], action="append")
+    parser.add_argument(
+        "--only", choices=["embed", "rerank", "classify", "cold", "default-image"], action="append"
+    )
     args = parser.parse_args()
     args.work = args.work.resolve()  # the models are served by absolute path
     args.work.mkdir(parents=True, exist_ok=True)
@@ -520,7 +567,7 @@ def main() -> int:
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     print(f"threads: torch {torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}")
-    sections = args.only or ["embed", "rerank", "classify", "cold"]
+    sections = args.only or ["embed", "rerank", "classify", "cold", "default-image"]
     benches: dict[str, tuple[Role, Callable[..., dict[str, Any]], tuple[Any, ...]]] = {
         "embed": (Role.EMBEDDING, bench_embeddings, (args.work, models["embedding"])),
         "rerank": (Role.RERANKER, bench_rerank, (models["reranker"],)),
@@ -537,6 +584,8 @@ def main() -> int:
     if "cold" in sections:
         cold_start(args.work, models)  # the first run fills OpenVINO's compiled-model cache
         print("cold", json.dumps(cold_start(args.work, models)), flush=True)
+    if "default-image" in sections:
+        bench_default_image(args.work, models)
     return 0
 
 
