@@ -534,3 +534,72 @@ def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
     warmed = {role: t for kind, role, t in events if kind == "warmed"}
     for (_, before), (start, _) in itertools.pairwise(sorted(starts)):
         assert start >= warmed[before], events  # the model it chose is loaded and warmed
+
+
+def test_a_role_measured_again_is_never_probed_beside_another_role_loading(
+    data_dir: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start where one role's choice is measured again (a busy first probe, a new version) and
+    the others load what they chose before: no model loads, and no warm-up runs, while a probe
+    runs (loading the reranker beside a classifier probe took a first start to 1,199 MB)."""
+    real_candidates = candidates
+    monkeypatch.setattr(precision, "load_per_core", quiet)
+    monkeypatch.setattr(
+        precision, "candidates", lambda role, cpu: [c for c in real_candidates(role, cpu) if c.ir == "fp32"]
+    )
+    settings = tiny_settings(data_dir, tiny_models, precision="auto")
+    first = ModelRegistry(settings)
+    try:
+        first.start_loading(list(Role))
+        first.wait(timeout=600)
+    finally:
+        first.close()
+    path = data_dir / "models" / precision.CHOICES_FILE
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    (key,) = [k for k, v in stored.items() if v["role"] == Role.CLASSIFIER.value]
+    del stored[key]  # the classifier is measured again; the others load their stored choice
+    path.write_text(json.dumps(stored), encoding="utf-8")
+
+    spans: list[tuple[str, str, float, float]] = []
+    real_decide, real_instantiate, real_warm = (
+        precision.decide,
+        ModelRegistry._instantiate,
+        ModelRegistry._warm,
+    )
+
+    def timed(kind: str, role: Role, run: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return run()
+        finally:
+            spans.append((kind, role.value, started, time.monotonic()))
+
+    def slow_instantiate(self: ModelRegistry, role: Role, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # as loading a real model takes: long enough to overlap a probe
+        return real_instantiate(self, role, *args, **kwargs)
+
+    def load_span(self: ModelRegistry, role: Role, *args: Any, **kwargs: Any) -> Any:
+        return timed("load", role, lambda: slow_instantiate(self, role, *args, **kwargs))
+
+    monkeypatch.setattr(
+        precision, "decide", lambda role, *a, **k: timed("probe", role, lambda: real_decide(role, *a, **k))
+    )
+    monkeypatch.setattr(ModelRegistry, "_instantiate", load_span)
+    monkeypatch.setattr(
+        ModelRegistry,
+        "_warm",
+        lambda self, role, model: timed("warm", role, lambda: real_warm(self, role, model)),
+    )
+    again = ModelRegistry(settings)
+    try:
+        again.start_loading(list(Role))
+        again.wait(timeout=600)
+        assert {s.state for s in again.status().values()} == {RoleState.READY}
+    finally:
+        again.close()
+    probes = [(role, start, end) for kind, role, start, end in spans if kind == "probe"]
+    assert [role for role, _, _ in probes] == [Role.CLASSIFIER.value]
+    for kind, role, start, end in spans:
+        for probed, probe_start, probe_end in probes:
+            if role != probed:  # the probing role's own candidates load within its probe
+                assert end <= probe_start or start >= probe_end, (kind, role, spans)

@@ -13,8 +13,7 @@ In the order they are looked for:
 A static INT8 variant that the repository does not publish is derived from the FP32 entry with
 nncf; weight-only INT8 and FP16 weights (for BF16 inference) are always made from the FP32 entry,
 whatever that is built from, with OpenVINO alone, in any image. An optimum-intel export is the
-exception: every precision uses it as it is. Only the files a
-plan names are downloaded.
+exception: every precision uses it as it is. Only the files a plan names are downloaded.
 """
 
 from __future__ import annotations

@@ -112,10 +112,13 @@ class ModelRegistry:
         # (a probe must not wait for a download; conversions are held off by the cache's lock).
         self._checking: set[Role] = set()
         self._to_probe: set[Role] = set()  # timed one at a time, in role order: the embedder first
-        # The role whose probe runs, from its start until its chosen model is loaded and warmed:
-        # loading that model beside the next role's probe stacked both on the first start's peak
-        # (1,286 MB against 1,0xx on an AMX Xeon, measured) and disturbed that probe's timing.
+        # The role whose probe runs, from its start until its chosen model is loaded and warmed,
+        # and the roles loading (and warming) a model outside a probe: no model loads beside a
+        # probe. Loading the reranker beside the classifier's probe stacked both on the first
+        # start's peak (the default image's on an AMX Xeon: 1,286 MB, and 952-992 MB waiting; a
+        # start that measured one role again 1,199 MB) and disturbed that probe's timing.
         self._probing: Role | None = None
+        self._loading: set[Role] = set()
         self._checks = threading.Condition()
         self._lite: dict[Role, Any] = {}
         self._closed = False
@@ -183,6 +186,7 @@ class ModelRegistry:
             self._load_role(role)
         finally:
             self._end_probe(role)
+            self._end_load(role)
 
     def _load_role(self, role: Role) -> None:
         model_id = self.settings.model_id(role)
@@ -196,6 +200,7 @@ class ModelRegistry:
                 self._checked(role)
             with self._lock:
                 self._set(role, state=RoleState.LOADING, progress=None, revision=entry.revision)
+            self._begin_load(role)
             _LOGGER.info(
                 "Loading %s model %s (%s, %d MB) …",
                 role.value,
@@ -243,9 +248,8 @@ class ModelRegistry:
         # executor (closing) refuses it with RuntimeError.
         with contextlib.suppress(RuntimeError):
             warming = self.executor.submit(self._warm, role, model)
-            if self._probing is role:  # the next role's probe waits for the memory to settle
-                with contextlib.suppress(concurrent.futures.CancelledError):
-                    warming.result()
+            with contextlib.suppress(concurrent.futures.CancelledError):
+                warming.result()  # a probe waits for the memory loading took to be handed back
         self._prune_if_ready()
 
     def _checked(self, role: Role) -> None:
@@ -258,15 +262,19 @@ class ModelRegistry:
     @contextlib.contextmanager
     def _quiet(self, role: Role) -> Iterator[None]:
         """Where ``role``'s precision probe is timed: once no role is checking its cached files,
-        no other probe runs and none of an earlier role waits (the embedder, the quickest to
-        probe and the one most used, comes first), with conversions held off. No other probe
-        starts until ``role``'s chosen model is loaded and warmed (:meth:`_end_probe`)."""
+        no other probe runs, no model loads and none of an earlier role waits (the embedder, the
+        quickest to probe and the one most used, comes first), with conversions held off. No
+        other probe or load starts until ``role``'s chosen model is loaded and warmed
+        (:meth:`_end_probe`)."""
         order = list(Role)
         with self._checks:
             self._to_probe.add(role)
             self._checks.wait_for(
                 lambda: (
-                    not self._checking and not self._probing and role == min(self._to_probe, key=order.index)
+                    not self._checking
+                    and self._probing is None
+                    and not self._loading
+                    and role == min(self._to_probe, key=order.index)
                 )
             )
             self._to_probe.discard(role)
@@ -283,6 +291,22 @@ class ModelRegistry:
         with self._checks:
             if self._probing is role:
                 self._probing = None
+                self._checks.notify_all()
+
+    def _begin_load(self, role: Role) -> None:
+        """Wait until no other role's probe runs, then count ``role`` as loading (the role whose
+        probe chose the model loads it within its probe's turn)."""
+        with self._checks:
+            if self._probing is role:
+                return
+            self._checks.wait_for(lambda: self._probing is None)
+            self._loading.add(role)
+
+    def _end_load(self, role: Role) -> None:
+        """``role``'s model is loaded and warmed (or failed to load)."""
+        with self._checks:
+            if role in self._loading:
+                self._loading.discard(role)
                 self._checks.notify_all()
 
     def _warm(self, role: Role, model: Any) -> None:
