@@ -30,6 +30,7 @@ from homeiq_addon.models.precision import (
 )
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role, RoleState
+from homeiq_addon.settings import Settings
 from tests.tiny_models import tiny_settings
 
 AVX2 = CpuIdentity("AMD EPYC 7B13", ("avx2",))
@@ -481,6 +482,27 @@ def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
         again.close()
 
 
+def _probe_fp32_entries_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto`` tries only the variants of the converted FP32 entries (nothing to convert), on a
+    CPU that counts as idle (other work here must not re-probe)."""
+    real_candidates = candidates
+    monkeypatch.setattr(precision, "load_per_core", quiet)
+    monkeypatch.setattr(
+        precision, "candidates", lambda role, cpu: [c for c in real_candidates(role, cpu) if c.ir == "fp32"]
+    )
+
+
+def _start_every_role(settings: Settings) -> None:
+    """A registry's start of every role, to ready (checked), then closed."""
+    registry = ModelRegistry(settings)
+    try:
+        registry.start_loading(list(Role))
+        registry.wait(timeout=600)
+        assert {s.state for s in registry.status().values()} == {RoleState.READY}
+    finally:
+        registry.close()
+
+
 def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
     data_dir: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -489,7 +511,7 @@ def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
     waits until the model the one before it chose is loaded and warmed (loading it beside the
     next probe stacked both on the first start's peak)."""
     events: list[tuple[str, str, float]] = []
-    real_verify, real_decide, real_candidates = cache_module.verify_entry, precision.decide, candidates
+    real_verify, real_decide = cache_module.verify_entry, precision.decide
     real_warm = ModelRegistry._warm
 
     def timed_warm(self: ModelRegistry, role: Role, model: Any) -> None:
@@ -512,18 +534,8 @@ def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
     monkeypatch.setattr(cache_module, "verify_entry", slow_verify)
     monkeypatch.setattr(precision, "decide", timed_decide)
     monkeypatch.setattr(ModelRegistry, "_warm", timed_warm)
-    monkeypatch.setattr(precision, "load_per_core", quiet)
-    # Only the variants of the converted FP32 entries: nothing to convert here.
-    monkeypatch.setattr(
-        precision, "candidates", lambda role, cpu: [c for c in real_candidates(role, cpu) if c.ir == "fp32"]
-    )
-    registry = ModelRegistry(tiny_settings(data_dir, tiny_models, precision="auto"))
-    try:
-        registry.start_loading(list(Role))
-        registry.wait(timeout=600)
-        assert {s.state for s in registry.status().values()} == {RoleState.READY}
-    finally:
-        registry.close()
+    _probe_fp32_entries_only(monkeypatch)
+    _start_every_role(tiny_settings(data_dir, tiny_models, precision="auto"))
     starts = [(t, role) for kind, role, t in events if kind == "probe"]
     ends = sorted(t for kind, _, t in events if kind == "probed")
     checks = [t for kind, _, t in events if kind == "checked"]
@@ -542,18 +554,9 @@ def test_a_role_measured_again_is_never_probed_beside_another_role_loading(
     """A start where one role's choice is measured again (a busy first probe, a new version) and
     the others load what they chose before: no model loads, and no warm-up runs, while a probe
     runs (loading the reranker beside a classifier probe took a first start to 1,199 MB)."""
-    real_candidates = candidates
-    monkeypatch.setattr(precision, "load_per_core", quiet)
-    monkeypatch.setattr(
-        precision, "candidates", lambda role, cpu: [c for c in real_candidates(role, cpu) if c.ir == "fp32"]
-    )
+    _probe_fp32_entries_only(monkeypatch)
     settings = tiny_settings(data_dir, tiny_models, precision="auto")
-    first = ModelRegistry(settings)
-    try:
-        first.start_loading(list(Role))
-        first.wait(timeout=600)
-    finally:
-        first.close()
+    _start_every_role(settings)
     path = data_dir / "models" / precision.CHOICES_FILE
     stored = json.loads(path.read_text(encoding="utf-8"))
     (key,) = [k for k, v in stored.items() if v["role"] == Role.CLASSIFIER.value]
@@ -590,13 +593,7 @@ def test_a_role_measured_again_is_never_probed_beside_another_role_loading(
         "_warm",
         lambda self, role, model: timed("warm", role, lambda: real_warm(self, role, model)),
     )
-    again = ModelRegistry(settings)
-    try:
-        again.start_loading(list(Role))
-        again.wait(timeout=600)
-        assert {s.state for s in again.status().values()} == {RoleState.READY}
-    finally:
-        again.close()
+    _start_every_role(settings)
     probes = [(role, start, end) for kind, role, start, end in spans if kind == "probe"]
     assert [role for role, _, _ in probes] == [Role.CLASSIFIER.value]
     for kind, role, start, end in spans:

@@ -287,7 +287,7 @@ class ModelCache:
         listing = self._listing(source, commit, model_dir)
         plan = plan_files(listing, role, precision)
         if plan.needs is not None and plan.needs not in self.tools:
-            raise ModelCacheError(missing_tool_message(model_id, plan, precision, role), CONVERTER_MISSING)
+            raise ModelCacheError(missing_tool_message(model_id, plan), CONVERTER_MISSING)
         base = None
         if plan.kind in ("derived", "reduced"):  # built from the FP32 entry, which is fetched first
             base = self.ensure(role, model_id, "fp32", progress, revision=commit).path

@@ -128,7 +128,7 @@ def _source_plan(names: set[str], small: dict[str, str], role: Role, precision: 
     )
 
 
-def missing_tool_message(model_id: str, plan: Plan, precision: str, role: Role) -> str:
+def missing_tool_message(model_id: str, plan: Plan) -> str:
     """What to tell the user when ``plan`` needs a converter this image does not include."""
     if plan.kind == "derived":
         return (

@@ -264,8 +264,8 @@ class ModelRegistry:
         """Where ``role``'s precision probe is timed: once no role is checking its cached files,
         no other probe runs, no model loads and none of an earlier role waits (the embedder, the
         quickest to probe and the one most used, comes first), with conversions held off. No
-        other probe or load starts until ``role``'s chosen model is loaded and warmed
-        (:meth:`_end_probe`)."""
+        other probe or load starts until ``role``'s chosen model is loaded and warmed, or its
+        load failed (:meth:`_load` ends the probe)."""
         order = list(Role)
         with self._checks:
             self._to_probe.add(role)
@@ -279,12 +279,8 @@ class ModelRegistry:
             )
             self._to_probe.discard(role)
             self._probing = role
-        try:
-            with self._cache.exclusive():
-                yield
-        except BaseException:
-            self._end_probe(role)
-            raise
+        with self._cache.exclusive():
+            yield
 
     def _end_probe(self, role: Role) -> None:
         """``role``'s probe and the load of the model it chose are over (or failed)."""
