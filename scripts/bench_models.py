@@ -35,6 +35,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -487,17 +488,40 @@ def cold_start(
     ``python`` (this one by default), from ``data`` (``work/data`` by default)."""
     arg = json.dumps(settings_args(work, models) | ({"data_dir": str(data)} if data else {}))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "addon")}
-    out = subprocess.run(
+    with subprocess.Popen(
         [str(python or sys.executable), "-c", COLD_START, arg],
-        check=False,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"cold start failed:\n{out.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    ) as process:
+        peak = [0.0]
+        watcher = threading.Thread(target=_watch_tree, args=(process.pid, peak), daemon=True)
+        watcher.start()
+        stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"cold start failed:\n{stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    # The add-on's conversions run in child processes: what the container holds is the sum.
+    result["peak_with_conversions_mb"] = round(max(peak[0], result["peak_rss_mb"]))
     return result
+
+
+def _watch_tree(pid: int, peak: list[float]) -> None:
+    """Until ``pid`` ends: the largest total RSS of ``pid`` and its descendants (sampled every
+    10 ms, so a spike shorter than that can be missed), in MB as VmRSS counts them (MiB)."""
+    while Path(f"/proc/{pid}").exists():
+        total, pending = 0.0, [pid]
+        while pending:
+            current = pending.pop()
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+                for task in Path(f"/proc/{current}/task").iterdir():
+                    pending.extend(int(c) for c in (task / "children").read_text().split())
+        peak[0] = max(peak[0], total)
+        time.sleep(0.01)
 
 
 def default_image_data(work: Path) -> Path:

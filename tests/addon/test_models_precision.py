@@ -3,9 +3,9 @@ choices file, and one run with real OpenVINO on the tiny models."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
+import shutil
 import time
 import weakref
 from pathlib import Path
@@ -503,20 +503,33 @@ def _start_every_role(settings: Settings) -> None:
         registry.close()
 
 
-def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
+def _fp32_entry_bytes(data_dir: Path) -> dict[str, int]:
+    """The size of each role's FP32 cache entry (what its probe loads first)."""
+    return {
+        role.value: sum(
+            f.stat().st_size
+            for entry in (data_dir / "models" / role.value).glob("*/*-fp32")
+            for f in entry.iterdir()
+        )
+        for role in Role
+    }
+
+
+def test_every_probe_runs_alone_largest_first_and_before_any_model_loads(
     data_dir: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Hashing a large model's files beside another role's probe skewed its timing (the slower
-    precision was chosen); probes run alone, once every role has checked its files, and each
-    waits until the model the one before it chose is loaded and warmed (loading it beside the
-    next probe stacked both on the first start's peak)."""
+    precision was chosen); probes run alone, once every role has checked its files and is ready
+    to be measured, the role with the largest FP32 model first; no model is loaded to be served
+    before the last probe ends (the reranker's FP32 reference beside the two models chosen before
+    it took the default image's first start to 1,156 MB on AVX-VNNI)."""
     events: list[tuple[str, str, float]] = []
     real_verify, real_decide = cache_module.verify_entry, precision.decide
-    real_warm = ModelRegistry._warm
+    real_begin_load = ModelRegistry._begin_load
 
-    def timed_warm(self: ModelRegistry, role: Role, model: Any) -> None:
-        real_warm(self, role, model)
-        events.append(("warmed", role.value, time.monotonic()))
+    def timed_begin_load(self: ModelRegistry, role: Role) -> None:
+        real_begin_load(self, role)
+        events.append(("serving load", role.value, time.monotonic()))
 
     def slow_verify(root: Path) -> dict[str, Any]:
         manifest = real_verify(root)
@@ -533,27 +546,29 @@ def test_probes_wait_for_file_checks_and_run_one_at_a_time_the_embedder_first(
 
     monkeypatch.setattr(cache_module, "verify_entry", slow_verify)
     monkeypatch.setattr(precision, "decide", timed_decide)
-    monkeypatch.setattr(ModelRegistry, "_warm", timed_warm)
+    monkeypatch.setattr(ModelRegistry, "_begin_load", timed_begin_load)
     _probe_fp32_entries_only(monkeypatch)
     _start_every_role(tiny_settings(data_dir, tiny_models, precision="auto"))
-    starts = [(t, role) for kind, role, t in events if kind == "probe"]
+    starts = sorted((t, role) for kind, role, t in events if kind == "probe")
     ends = sorted(t for kind, _, t in events if kind == "probed")
     checks = [t for kind, _, t in events if kind == "checked"]
-    assert [role for _, role in sorted(starts)] == [r.value for r in Role]  # the embedder first
-    assert max(checks) < min(t for t, _ in starts)  # the reranker's slow check came first
-    for (start, _), end in zip(sorted(starts)[1:], ends, strict=False):
+    loads = [t for kind, _, t in events if kind == "serving load"]
+    sizes = _fp32_entry_bytes(data_dir)
+    assert len(set(sizes.values())) == 3, sizes  # the order below is the size order
+    assert [role for _, role in starts] == sorted(sizes, key=sizes.__getitem__, reverse=True)
+    assert max(checks) < starts[0][0]  # the reranker's slow check came first
+    for (start, _), end in zip(starts[1:], ends, strict=False):
         assert start >= end  # one probe at a time
-    warmed = {role: t for kind, role, t in events if kind == "warmed"}
-    for (_, before), (start, _) in itertools.pairwise(sorted(starts)):
-        assert start >= warmed[before], events  # the model it chose is loaded and warmed
+    assert len(loads) == 3
+    assert min(loads) >= max(ends), events  # every model is loaded after the last probe
 
 
 def test_a_role_measured_again_is_never_probed_beside_another_role_loading(
     data_dir: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A start where one role's choice is measured again (a busy first probe, a new version) and
-    the others load what they chose before: no model loads, and no warm-up runs, while a probe
-    runs (loading the reranker beside a classifier probe took a first start to 1,199 MB)."""
+    the others load what they chose before: they load once the probe is over, never beside it
+    (loading the reranker beside a classifier probe took a first start to 1,199 MB)."""
     _probe_fp32_entries_only(monkeypatch)
     settings = tiny_settings(data_dir, tiny_models, precision="auto")
     _start_every_role(settings)
@@ -596,7 +611,34 @@ def test_a_role_measured_again_is_never_probed_beside_another_role_loading(
     _start_every_role(settings)
     probes = [(role, start, end) for kind, role, start, end in spans if kind == "probe"]
     assert [role for role, _, _ in probes] == [Role.CLASSIFIER.value]
-    for kind, role, start, end in spans:
-        for probed, probe_start, probe_end in probes:
-            if role != probed:  # the probing role's own candidates load within its probe
-                assert end <= probe_start or start >= probe_end, (kind, role, spans)
+    (_, _, probe_end) = probes[0]
+    others = [(kind, role, start) for kind, role, start, _ in spans if role != Role.CLASSIFIER.value]
+    assert {(kind, role) for kind, role, _ in others} == {
+        (kind, role.value) for kind in ("load", "warm") for role in (Role.EMBEDDING, Role.RERANKER)
+    }
+    for kind, role, start in others:  # the probing role's own candidates load within its probe
+        assert start >= probe_end, (kind, role, spans)
+
+
+def test_a_role_that_fails_before_its_probe_keeps_no_other_role_waiting(
+    data_dir: Path, tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other roles wait for every probe of the start before they load: a role that fails
+    before it is measured (a damaged checkpoint) must stop counting, or they would wait forever."""
+    broken = tmp_path / "broken-reranker"
+    shutil.copytree(tiny_models["reranker"], broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    _probe_fp32_entries_only(monkeypatch)
+    registry = ModelRegistry(
+        tiny_settings(data_dir, tiny_models, precision="auto", reranker_model=str(broken))
+    )
+    try:
+        registry.start_loading(list(Role))
+        registry.wait(timeout=300)
+        status = registry.status()
+        assert status[Role.RERANKER].state is RoleState.ERROR
+        assert status[Role.EMBEDDING].state is RoleState.READY, status
+        assert status[Role.CLASSIFIER].state is RoleState.READY, status
+        assert status[Role.CLASSIFIER].precision_reason is not None  # measured, then served
+    finally:
+        registry.close()

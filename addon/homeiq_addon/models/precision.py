@@ -607,6 +607,13 @@ def load_per_core() -> float:
         return 0.0
 
 
+def needs_probe(stored: Decision | None) -> bool:
+    """Whether a role whose stored decision for this CPU is ``stored`` (None: there is none, or
+    it is out of date) is measured at its next load: without one, or after a busy probe (at most
+    MAX_BUSY_PROBES in all)."""
+    return stored is None or (stored.busy and stored.probes < MAX_BUSY_PROBES)
+
+
 def choose(
     role: Role,
     model_id: str,
@@ -629,7 +636,7 @@ def choose(
     """
     load = load or load_per_core  # looked up at call time, so tests can replace it
     stored = choices.get(role, model_id, cpu)
-    if stored is not None and (not stored.busy or stored.probes >= MAX_BUSY_PROBES):
+    if stored is not None and not needs_probe(stored):
         return stored, False
     ready = probe()
     with exclusive():
