@@ -55,7 +55,6 @@ CLASSIFIER = "Xenova/tiny-flan-t5"
 CHECKPOINT_ONLY = "someone/checkpoint-only"
 SHA1, SHA2 = "1" * 40, "2" * 40
 NONE: frozenset[str] = frozenset()  # the default image: neither nncf nor torch
-NNCF = frozenset({"nncf"})
 OPTIONS = LoadOptions(threads=2, max_batch=8)
 TEXTS = [*pattern_texts(12, seed=21), "", "light " * 300]
 
@@ -149,14 +148,16 @@ def test_onnx_reranker_is_converted_without_torch_and_scores_like_pytorch(
         reranker.score(query, TEXTS), reference_rerank(tiny_models["reranker"], query, TEXTS), atol=1e-4
     )
 
-    with pytest.raises(ModelCacheError) as missing:
-        cache(tmp_path, hub).ensure(Role.RERANKER, RERANKER, "int8", Seen(), revision=SHA1)
-    assert missing.value.code == CONVERTER_MISSING
-    message = str(missing.value)
-    assert "static INT8" in message and "nncf" in message and "WITH_CONVERTER=true" in message
-    int8 = cache(tmp_path, hub, NNCF).ensure(Role.RERANKER, RERANKER, "int8", Seen(), revision=SHA1)
+    # Static INT8, made from the cached FP32 entry in the default image (no torch, no nncf).
+    int8 = cache(tmp_path, hub).ensure(Role.RERANKER, RERANKER, "int8", Seen(), revision=SHA1)
     assert hub.requests["GET onnx/model.onnx"] == 1  # derived from the cached FP32 entry
     assert int8.info["precision"] == "int8"
+    graph = ov.Core().read_model(int8.path / "openvino_model.xml")
+    matmuls = [op for op in graph.get_ops() if op.get_type_name() == "MatMul"]
+    assert matmuls and all(
+        op.input_value(0).get_node().get_type_name() == "FakeQuantize" for op in matmuls
+    )  # every matrix product takes quantized activations ...
+    assert stored_types(int8.path / "openvino_model.xml")["weight"] == {"i8"}  # ... and 8-bit weights
     scores = OVReranker(int8.path, RERANKER, OPTIONS).score(query, TEXTS)
     assert np.abs(scores - reranker.score(query, TEXTS)).max() < 0.1
 
@@ -313,8 +314,9 @@ LAYOUTS = [
     (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "int8", "reduced", None),
     (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "fp32", "onnx", None),
     (["model.safetensors", "config.json"], Role.CLASSIFIER, "fp32", "checkpoint", None),
-    (["model.safetensors", "config.json"], Role.EMBEDDING, "int8", "checkpoint", None),
-    # Weight-only INT8 (the classifier's INT8) is made from the FP32 entry, whatever its source.
+    # Static and weight-only INT8 (the classifier's INT8) are made from the FP32 entry, whatever its
+    # source.
+    (["model.safetensors", "config.json"], Role.EMBEDDING, "int8", "derived", None),
     (["model.safetensors", "config.json"], Role.CLASSIFIER, "int8", "reduced", None),
     (["model.safetensors", "config.json"], Role.RERANKER, "int8w", "reduced", None),
     # FP16 weights: made from the FP32 entry, whatever that is built from; an export as it is.
@@ -342,7 +344,7 @@ def test_what_is_fetched_for_each_layout(
 ) -> None:
     plan = plan_files(names, role, precision)
     assert plan.kind == kind
-    assert plan.needs == {"checkpoint": "torch", "derived": "nncf"}.get(kind)  # reducing needs neither
+    assert plan.needs == ("torch" if kind == "checkpoint" else None)  # variants need OpenVINO alone
     if picked is not None:
         assert plan.files[picked] == "openvino_model.xml"
     if kind == "onnx" and role is Role.RERANKER:

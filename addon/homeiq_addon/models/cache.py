@@ -22,10 +22,10 @@ What a repository must hold, in the order it is looked for (:mod:`.layouts`):
    classifier): converted to an FP32 IR by OpenVINO itself, without torch;
 4. a PyTorch checkpoint: converted only where the converter (torch) is installed.
 
-Variants a repository does not publish are made from the FP32 entry: static INT8 with nncf, where
-nncf is installed (the converter image); weight-only INT8 and FP16 weights (the classifier's BF16
-candidate) with OpenVINO alone, in any image. The default image has neither torch nor nncf, so a
-model it cannot serve fails with a message that says what to do.
+Variants a repository does not publish are made from the FP32 entry with OpenVINO alone, in any
+image: static INT8, weight-only INT8 and FP16 weights (the classifier's BF16 candidate). The
+default image has no torch, so a model it cannot serve (a checkpoint only) fails with a message
+that says what to do.
 
 A revision that is a full commit hash is used as it is: a cached entry of that commit is served
 without asking the hub anything, so upstream commits never cause a download. A branch or tag

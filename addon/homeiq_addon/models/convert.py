@@ -7,10 +7,9 @@ reads the files written here:
 - ONNX (``model.onnx``, or ``encoder_model.onnx`` + ``decoder_model.onnx`` for the classifier)
   to an FP32 IR with OpenVINO's own ONNX frontend: needs neither torch nor nncf, so the default
   (torch-free) add-on image serves hub repositories that ship ONNX files;
-- ``--derive``: a variant of an FP32 cache entry: static INT8 with nncf's OpenVINO backend (no
-  torch; nncf is only installed in the converter image), or with OpenVINO alone, in any image,
-  weight-only INT8 (:mod:`.weight_int8`) or an FP16 copy (the same graphs with their weights
-  stored in FP16, for BF16 inference);
+- ``--derive``: a variant of an FP32 cache entry, with OpenVINO alone, in any image: static INT8
+  (:mod:`.static_int8`, calibrated on pattern texts), weight-only INT8 (:mod:`.weight_int8`) or
+  an FP16 copy (the same graphs with their weights stored in FP16, for BF16 inference);
 - a PyTorch checkpoint (safetensors / pytorch_model.bin): traced with torch and transformers,
   only in the converter image (build argument ``WITH_CONVERTER=true``). Described below.
 
@@ -35,8 +34,10 @@ saved with FP16 weights. Compiled for BF16 inference, flan-t5-small's graphs the
 a converted copy beside the one it packs. The embedder's and reranker's BF16 graphs held the same
 either way (the embedder compiles through OpenVINO's cache; measured), so only the classifier asks.
 
-INT8: ``nncf.quantize`` (static: weights and activations, SmoothQuant included) with
-pattern-text calibration for the embedding and reranker encoders; weight-only INT8
+INT8: static (weights and activations, SmoothQuant included: :mod:`.static_int8`, what nncf's
+``quantize`` writes, with OpenVINO alone) with pattern-text calibration for the embedding and
+reranker encoders, always made from the FP32 entry (``--derive``) unless the repository
+publishes it; weight-only INT8
 (:mod:`.weight_int8`, nncf's INT8_ASYM scheme written with OpenVINO alone) for flan-t5, encoder
 and decoder. Static activation quantization flipped 40 % of the priority answers of a
 T5 with flan-t5-small's shape (38 % with every feed-forward layer excluded) while weight-only
@@ -44,7 +45,7 @@ INT8 kept all of them, still about 5x faster than PyTorch FP32; T5 is known for 
 outliers. The decoder is memory-bound anyway, so compressing weights is what helps there.
 """
 
-# ruff: noqa: PLC0415  (torch, transformers and nncf are imported late on purpose: this module is
+# ruff: noqa: PLC0415  (torch and transformers are imported late on purpose: this module is
 # imported by tests of the serving process, which must never load them)
 from __future__ import annotations
 
@@ -97,15 +98,10 @@ def _batches(rows: list[list[int]], pad_id: int, size: int, max_len: int) -> Ite
 
 
 def _quantize(model: Any, items: list[dict[str, Any]]) -> Any:
-    import nncf
+    from .static_int8 import quantize
 
-    return nncf.quantize(
-        model,
-        nncf.Dataset(items),
-        subset_size=len(items),
-        model_type=nncf.ModelType.TRANSFORMER,
-        preset=nncf.QuantizationPreset.MIXED,
-    )
+    quantize(model, items)
+    return model
 
 
 def _compress_weights(model: Any) -> Any:
@@ -414,10 +410,10 @@ def convert_onnx(role: str, source: Path, out: Path) -> dict[str, Any]:
 
 
 def derive(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]:
-    """A variant of the FP32 cache entry ``source``: static INT8 (weights and activations,
-    calibrated on pattern texts) with nncf's OpenVINO backend (no torch); or, with OpenVINO
-    alone, weight-only INT8 (``int8w``, and the classifier's ``int8``: see the module docstring)
-    or the same graphs with FP16 weights (``fp16``)."""
+    """A variant of the FP32 cache entry ``source``, with OpenVINO alone: static INT8 (weights
+    and activations, calibrated on pattern texts), weight-only INT8 (``int8w``, and the
+    classifier's ``int8``: see the module docstring) or the same graphs with FP16 weights
+    (``fp16``)."""
     if precision not in ("int8", "int8w", "fp16"):
         raise ValueError(f"only INT8 and FP16 variants are derived, not {precision!r}")
     fp32_info = read_info(source)

@@ -8,12 +8,13 @@ In the order they are looked for:
    published, ``openvino_model_qint8_quantized.xml`` for static INT8;
 3. ONNX (``onnx/model.onnx``, or ``onnx/encoder_model.onnx`` + ``onnx/decoder_model.onnx`` for
    the classifier, external-data files included): converted to an FP32 IR without torch;
-4. a PyTorch checkpoint (safetensors or ``pytorch_model.bin``): needs the converter (torch).
+4. a PyTorch checkpoint (safetensors or ``pytorch_model.bin``): its FP32 entry needs the
+   converter (torch).
 
-A static INT8 variant that the repository does not publish is derived from the FP32 entry with
-nncf; weight-only INT8 and FP16 weights (for BF16 inference) are always made from the FP32 entry,
-whatever that is built from, with OpenVINO alone, in any image. An optimum-intel export is the
-exception: every precision uses it as it is. Only the files a plan names are downloaded.
+A static INT8 variant that the repository does not publish, weight-only INT8 and FP16 weights (for
+BF16 inference) are made from the FP32 entry, whatever that is built from, with OpenVINO alone, in
+any image. An optimum-intel export is the exception: every precision uses it as it is. Only the
+files a plan names are downloaded.
 """
 
 from __future__ import annotations
@@ -43,11 +44,9 @@ ST_INT8 = "openvino_model_qint8_quantized"  # static INT8 (export_static_quantiz
 
 
 def available_tools() -> frozenset[str]:
-    """The optional converters installed here: ``nncf`` (static INT8 variants of an FP32 graph) and
-    ``torch`` (PyTorch checkpoints, with transformers). The default image has neither."""
+    """The optional converters installed here: ``torch`` (PyTorch checkpoints, with transformers),
+    which only the converter image has."""
     found = set()
-    if importlib.util.find_spec("nncf") is not None:
-        found.add("nncf")
     if importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers"):
         found.add("torch")
     return frozenset(found)
@@ -59,14 +58,15 @@ class Plan:
     the folder the entry is built from)."""
 
     # "openvino" (used as it is), "onnx", "checkpoint", "derived" (static INT8 of the FP32 entry,
-    # with nncf) or "reduced" (the FP32 entry's graphs with FP16 or INT8 weights, OpenVINO alone)
+    # calibrated) or "reduced" (the FP32 entry's graphs with FP16 or INT8 weights); both derived
+    # kinds with OpenVINO alone
     kind: str
     files: dict[str, str] = field(default_factory=dict)
 
     @property
     def needs(self) -> str | None:
-        """The optional converter this plan runs: ``torch``, ``nncf`` or None."""
-        return {"checkpoint": "torch", "derived": "nncf"}.get(self.kind)
+        """The optional converter this plan runs: ``torch`` or None."""
+        return "torch" if self.kind == "checkpoint" else None
 
 
 def _pair(names: set[str], folder: str, stem: str, target: str) -> dict[str, str]:
@@ -120,7 +120,7 @@ def _source_plan(names: set[str], small: dict[str, str], role: Role, precision: 
         return Plan("onnx", small | onnx) if precision == "fp32" else Plan("derived")
     checkpoint = {n: n for n in names if _CHECKPOINT.match(n)}
     if checkpoint:
-        return Plan("checkpoint", small | checkpoint)
+        return Plan("checkpoint", small | checkpoint) if precision == "fp32" else Plan("derived")
     raise ModelCacheError(
         "the repository has no OpenVINO IR (openvino_model.xml, openvino/), no ONNX file "
         "(onnx/model.onnx) and no safetensors or PyTorch weights",
@@ -130,13 +130,6 @@ def _source_plan(names: set[str], small: dict[str, str], role: Role, precision: 
 
 def missing_tool_message(model_id: str, plan: Plan) -> str:
     """What to tell the user when ``plan`` needs a converter this image does not include."""
-    if plan.kind == "derived":
-        return (
-            f"static INT8 of {model_id} is derived from its FP32 graph with nncf, which this add-on "
-            "image does not include (it serves what a repository publishes, and the weight-only "
-            "INT8 and FP16 copies it makes itself); use precision auto or fp32, or build the image "
-            "with WITH_CONVERTER=true"
-        )
     return (
         f"{model_id} has no OpenVINO IR (openvino/ folder or openvino_model.xml) and no ONNX file "
         "(onnx/model.onnx), and converting a PyTorch checkpoint needs the converter, which this "

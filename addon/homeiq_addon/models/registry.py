@@ -380,8 +380,9 @@ class ModelRegistry:
                 try:
                     entry_of(candidate)  # convert first: the timing must not run beside a conversion
                 except ModelCacheError as err:
-                    # A variant this image cannot make (no nncf): the probe leaves it out and says
-                    # why. Anything else (a download that broke off) fails the role, to be retried.
+                    # A variant this image cannot make (a checkpoint without torch): the probe
+                    # leaves it out and says why. Anything else (a download that broke off) fails
+                    # the role, to be retried.
                     if err.code != CONVERTER_MISSING or candidate.name == precisions.FP32.name:
                         raise
             self._checked(role)  # before waiting for the other roles' checks

@@ -25,7 +25,7 @@ LEVELS = 256  # unsigned 8-bit
 _FLOATS = (ov.Type.f32, ov.Type.f16, ov.Type.bf16)
 
 
-def _weight_source(value: ov.Output) -> ov.Output | None:
+def weight_source(value: ov.Output) -> ov.Output | None:
     """The float constant behind ``value`` (through one Convert, for an FP16-stored weight)."""
     node = value.get_node()
     if node.get_type_name() == "Convert":
@@ -84,9 +84,9 @@ def compress_weights(model: ov.Model) -> int:
     users: dict[str, tuple[ov.Output, list[ov.Input], set[int | None]]] = {}
     for node in model.get_ordered_ops():
         if node.get_type_name() == "Convert":
-            continue  # looked through by _weight_source from the nodes it feeds
+            continue  # looked through by weight_source from the nodes it feeds
         for port in range(node.get_input_size()):
-            source = _weight_source(node.input_value(port))
+            source = weight_source(node.input_value(port))
             if source is None:
                 continue
             rank = len(source.get_partial_shape())
