@@ -3,6 +3,9 @@ answers stay, on a graph with an outlier channel as transformers have them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -117,3 +120,56 @@ def test_the_real_minilm_in_static_int8_embeds_like_fp32(
     texts = pattern_texts(64, seed=71)
     int8 = OVEmbedder(out, fp32.model_id, LoadOptions(threads=2)).embed(texts)
     assert min_cosine(minilm_registry.get_embedder().embed(texts), int8) >= 0.99
+
+
+QUANTIZE_MAPPED = """
+import sys
+from pathlib import Path
+import numpy as np
+import openvino as ov
+from homeiq_addon.models import static_int8
+def rss_mb(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+folder = Path(sys.argv[1])
+model = ov.Core().read_model(folder / "deep.xml")  # its weights mapped from deep.bin
+rng = np.random.default_rng(1)
+mask = np.ones((16, 128), np.float32)
+batches = [
+    {"inputs_embeds": rng.standard_normal((16, 128, 1024), np.float32), "attention_mask": mask}
+    for _ in range(3)
+]
+before = rss_mb("VmRSS")
+static_int8.quantize(model, batches, [folder])
+print(rss_mb("VmHWM") - before, rss_mb("VmRSS") - before)
+"""
+
+
+def test_quantizing_holds_each_weight_and_each_activation_once(tmp_path: Path) -> None:
+    """Twelve 1024x1024 layers (48 MB of FP32 weights mapped from the IR), calibrated on batches
+    whose activations take 96 MB: the compiled calibration graph holds its own copy of the
+    weights and writes its outputs in place, the file's pages go back once read, and each
+    weight is smoothed as it is quantized. Before, the file's pages stayed resident throughout,
+    every batch's outputs were copied out while the last copy was alive, and every smoothed
+    weight was held in FP32 besides: 468 MB at the peak, 147 MB held after (260 and 62 now).
+    On bge-reranker-base's shape, the derivation's peak fell from 1,147 to 761 MB."""
+    rng = np.random.default_rng(0)
+    x = ops.parameter([-1, -1, 1024], np.float32, name="inputs_embeds")
+    mask = ops.parameter([-1, -1], np.float32, name="attention_mask")
+    hidden = x
+    for _ in range(12):
+        weight = rng.standard_normal((1024, 1024)).astype(np.float32) / 32
+        hidden = ops.relu(ops.matmul(hidden, ops.constant(weight), False, False))
+    masked = ops.multiply(hidden, ops.unsqueeze(mask, ops.constant(np.int64(-1))))
+    ov.save_model(ov.Model([masked], [x, mask], "deep"), tmp_path / "deep.xml", compress_to_fp16=False)
+    grew = subprocess.run(
+        [sys.executable, "-c", QUANTIZE_MAPPED, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(static_int8.__file__).parents[2])},
+    )
+    peak, held = (float(value) for value in grew.stdout.split())
+    assert peak < 360, grew.stdout
+    assert held < 110, grew.stdout  # the INT8 codes (12 MB) and the heap, not the FP32 file

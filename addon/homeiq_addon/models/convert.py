@@ -97,10 +97,10 @@ def _batches(rows: list[list[int]], pad_id: int, size: int, max_len: int) -> Ite
         yield pad_ids(chunk, len(chunk), bucket_length(max(map(len, chunk)), max_len), pad_id)
 
 
-def _quantize(model: Any, items: list[dict[str, Any]]) -> Any:
+def _quantize(model: Any, items: list[dict[str, Any]], mapped: tuple[Path, ...] = ()) -> Any:
     from .static_int8 import quantize
 
-    quantize(model, items)
+    quantize(model, items, mapped)
     return model
 
 
@@ -432,7 +432,7 @@ def derive(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]
             _copy_word_table(src, dest, fp32_info)
             return info
         model = core.read_model(src / OV_MODEL)
-        model = _quantize(model, _calibration_items(role, src, model, fp32_info))
+        model = _quantize(model, _calibration_items(role, src, model, fp32_info), (src,))
         ov.save_model(model, dest / OV_MODEL, compress_to_fp16=False)
         _copy_word_table(src, dest, fp32_info)
         return info

@@ -22,8 +22,9 @@ ALPHA 0.5 the min cosine fell to 0.984, with 0.95 0.994, without smoothing 0.988
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ import numpy.typing as npt
 import openvino as ov
 from openvino import opset13 as ops
 
+from .runtime import release_file_pages
 from .weight_int8 import weight_source
 
 LEVELS = 256  # activations: unsigned 8-bit
@@ -41,11 +43,32 @@ Batch = Mapping[str, npt.NDArray[Any]]
 
 
 @dataclass
+class _Weight:
+    """A MatMul that multiplies an activation by a constant weight, and SmoothQuant's factor for
+    each of the weight's input rows (None where its activation is not smoothed)."""
+
+    matmul: ov.Node
+    rows: npt.NDArray[np.float32] | None = None
+
+    def data(self) -> npt.NDArray[np.float32]:
+        """The weight as the model holds it (mapped from the IR file, not copied, where it can)."""
+        weight = _weight_operand(self.matmul)
+        assert weight is not None
+        return np.asarray(weight.get_node().get_data(), dtype=np.float32)
+
+    @property
+    def in_first(self) -> bool:
+        """Whether the weight is laid out (in, out), not (out, in)."""
+        return not self.matmul.get_attributes()["transpose_b"]
+
+
+@dataclass
 class _Activation:
-    """One activation that feeds MatMuls: where it comes from, where it goes, what it held."""
+    """One activation that feeds MatMuls: where it comes from, where it goes (with the weight it
+    is multiplied by, if any), what it held."""
 
     value: ov.Output
-    targets: list[ov.Input] = field(default_factory=list)
+    targets: list[tuple[ov.Input, _Weight | None]] = field(default_factory=list)
     lows: list[npt.NDArray[np.float32]] = field(default_factory=list)  # per batch, per channel
     highs: list[npt.NDArray[np.float32]] = field(default_factory=list)
 
@@ -58,25 +81,31 @@ def _weight_operand(matmul: ov.Node) -> ov.Output | None:
     return source if source is not None and len(source.get_partial_shape()) == 2 else None
 
 
-def _activations(model: ov.Model) -> tuple[dict[tuple[str, int], _Activation], list[ov.Node]]:
+def _activations(model: ov.Model) -> tuple[dict[tuple[str, int], _Activation], list[_Weight]]:
     """Every MatMul operand that is not a constant, by its source, and the MatMuls with a weight."""
     found: dict[tuple[str, int], _Activation] = {}
     weighted = []
     for node in model.get_ordered_ops():
         if node.get_type_name() != "MatMul":
             continue
-        if _weight_operand(node) is not None:
-            weighted.append(node)
+        weight = _Weight(node) if _weight_operand(node) is not None else None
+        if weight is not None:
+            weighted.append(weight)
         for port in range(2):
             value = node.input_value(port)
             if weight_source(value) is not None:
                 continue
             key = (value.get_node().get_friendly_name(), value.get_index())
-            found.setdefault(key, _Activation(value)).targets.append(node.input(port))
+            found.setdefault(key, _Activation(value)).targets.append((node.input(port), weight))
     return found, weighted
 
 
-def _calibrate(model: ov.Model, found: dict[tuple[str, int], _Activation], batches: Sequence[Batch]) -> None:
+def _calibrate(
+    model: ov.Model,
+    found: dict[tuple[str, int], _Activation],
+    batches: Sequence[Batch],
+    mapped: Iterable[Path],
+) -> None:
     """Each activation's per-channel minimum and maximum in each batch, over real tokens."""
     probe = model.clone()
     by_name = {node.get_friendly_name(): node for node in probe.get_ops()}
@@ -84,11 +113,15 @@ def _calibrate(model: ov.Model, found: dict[tuple[str, int], _Activation], batch
     first = len(probe.outputs)
     probe.add_outputs([by_name[name].output(index) for name, index in keys])
     compiled = ov.Core().compile_model(probe, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    release_file_pages(mapped)  # the compiled model holds its own copy of every weight
+    request = compiled.create_infer_request()
     for batch in batches:
-        answers = compiled(dict(batch))
+        # Outputs read in place: compiled(batch) copies every one out, and held the last batch's
+        # copies while the next batch ran.
+        request.infer(dict(batch), share_inputs=True, share_outputs=True)
         mask = np.asarray(batch["attention_mask"]).reshape(-1) > 0 if "attention_mask" in batch else None
         for index, key in enumerate(keys, start=first):
-            values = np.asarray(answers[compiled.outputs[index]], dtype=np.float32)
+            values = np.asarray(request.get_output_tensor(index).data, dtype=np.float32)
             values = values.reshape(-1, values.shape[-1])
             if mask is not None and values.shape[0] == mask.shape[0]:
                 values = values[mask]
@@ -97,30 +130,23 @@ def _calibrate(model: ov.Model, found: dict[tuple[str, int], _Activation], batch
 
 
 def _smooth(activation: _Activation) -> None:
-    """SmoothQuant, where every MatMul the activation feeds multiplies it by a constant weight."""
-    matmuls = [target.get_node() for target in activation.targets]
-    weights = [_weight_operand(m) if m.get_type_name() == "MatMul" else None for m in matmuls]
-    if not matmuls or any(
-        w is None or target.get_index() != 0 for w, target in zip(weights, activation.targets, strict=True)
-    ):
+    """SmoothQuant, where every MatMul the activation feeds multiplies it by a constant weight:
+    the activation divided by the factors here, each weight's rows multiplied by them as it is
+    quantized (never held in FP32 twice)."""
+    weights = [w for target, w in activation.targets if w is not None and target.get_index() == 0]
+    if not weights or len(weights) != len(activation.targets):
         return
     biggest = np.maximum(np.abs(np.stack(activation.lows)), np.abs(np.stack(activation.highs))).max(axis=0)
     rows = np.zeros_like(biggest)
-    arrays = []
-    for matmul, weight in zip(matmuls, weights, strict=True):
-        assert weight is not None
-        array = np.asarray(weight.get_node().get_data(), dtype=np.float32)
-        in_first = not matmul.get_attributes()["transpose_b"]  # (in, out), else (out, in)
-        arrays.append((array, in_first))
-        rows = np.maximum(rows, np.abs(array).max(axis=1 if in_first else 0))
+    for weight in weights:
+        rows = np.maximum(rows, np.abs(weight.data()).max(axis=1 if weight.in_first else 0))
     scale = np.maximum(biggest, 1e-5) ** ALPHA / np.maximum(rows, 1e-5) ** (1 - ALPHA)
     scale = np.clip(scale, *_SCALE_BOUNDS).astype(np.float32)
     name = activation.value.get_node().get_friendly_name()
     smoothed = ops.multiply(activation.value, ops.constant(1.0 / scale), name=f"{name}/smooth_quant")
     activation.value = smoothed.output(0)
-    for target, (array, in_first) in zip(activation.targets, arrays, strict=True):
-        scaled = array * (scale[:, None] if in_first else scale[None, :])
-        target.get_node().input(1).replace_source_output(ops.constant(scaled).output(0))
+    for weight in weights:
+        weight.rows = scale
     activation.lows = [low / scale for low in activation.lows]
     activation.highs = [high / scale for high in activation.highs]
 
@@ -134,37 +160,44 @@ def _fake_quantize(activation: _Activation) -> None:
     low_c, high_c = ops.constant(np.float32(low)), ops.constant(np.float32(high))
     name = activation.value.get_node().get_friendly_name()
     quantized = ops.fake_quantize(activation.value, low_c, high_c, low_c, high_c, LEVELS, name=f"{name}/fq")
-    for target in activation.targets:
+    for target, _weight in activation.targets:
         target.replace_source_output(quantized.output(0))
 
 
-def _quantize_weight(matmul: ov.Node) -> None:
-    """The MatMul's weight as signed 8-bit codes with a scale per output channel."""
-    weight = _weight_operand(matmul)
-    assert weight is not None
-    array = np.asarray(weight.get_node().get_data(), dtype=np.float32)
-    summed = 1 if matmul.get_attributes()["transpose_b"] else 0  # the axis summed over
+def _quantize_weight(weight: _Weight) -> None:
+    """The MatMul's weight (smoothed, if its activation is) as signed 8-bit codes with a scale
+    per output channel."""
+    array = weight.data()
+    if weight.rows is not None:
+        array = array * (weight.rows[:, None] if weight.in_first else weight.rows[None, :])
+    summed = 0 if weight.in_first else 1  # the axis summed over
     scale = np.abs(array).max(axis=summed, keepdims=True) / WEIGHT_STEPS
     scale = np.where(scale < 1e-12, 1e-12, scale).astype(np.float32)
     codes = np.clip(np.round(array / scale), -WEIGHT_STEPS, WEIGHT_STEPS).astype(np.int8)
-    name = weight.get_node().get_friendly_name()
+    source = _weight_operand(weight.matmul)
+    assert source is not None
+    name = source.get_node().get_friendly_name()
     value = ops.convert(ops.constant(codes, name=f"{name}/int8"), ov.Type.f32)
-    matmul.input(1).replace_source_output(
+    weight.matmul.input(1).replace_source_output(
         ops.multiply(value, ops.constant(scale), name=f"{name}/scale").output(0)
     )
 
 
-def quantize(model: ov.Model, batches: Sequence[Batch]) -> int:
+def quantize(model: ov.Model, batches: Sequence[Batch], mapped: Iterable[Path] = ()) -> int:
     """Make ``model`` static INT8 in place, calibrated on ``batches`` (the graph's inputs);
-    returns how many activations it quantizes."""
+    returns how many activations it quantizes. ``mapped``: the folders whose files ``model``
+    was read from, whose pages this process gives back once it holds what it needs elsewhere
+    (on XLM-R base, 344 MB of FP32 weights that would otherwise count twice)."""
     if not batches:
         raise ValueError("static INT8 needs at least one calibration batch")
+    mapped = list(mapped)
     found, weighted = _activations(model)
-    _calibrate(model, found, batches)
+    _calibrate(model, found, batches, mapped)
     for activation in found.values():
         _smooth(activation)
         _fake_quantize(activation)
-    for matmul in weighted:
-        _quantize_weight(matmul)
+    for weight in weighted:
+        _quantize_weight(weight)
+    release_file_pages(mapped)  # the FP32 weights are read for the last time
     model.validate_nodes_and_infer_types()
     return len(found)
