@@ -482,6 +482,86 @@ def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
         again.close()
 
 
+# Loaded by each conversion child (through PYTHONPATH): the static INT8 derivation notes that it
+# started, then ends as the kernel's OOM killer ends a child on a host short of memory ("kill"),
+# or waits to be stopped ("hang").
+STATIC_INT8_HOOK = """
+import os, signal, sys, time
+if "--derive" in sys.argv and sys.argv[sys.argv.index("--precision") + 1] == "int8":
+    with open(os.environ["HOMEIQ_TEST_SEEN"], "a") as seen:
+        seen.write("started\\n")
+    if os.environ["HOMEIQ_TEST_HOOK"] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(600)
+"""
+
+
+def _hook_static_int8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str) -> Path:
+    """Every conversion child of this test runs STATIC_INT8_HOOK; returns the file it notes in."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(STATIC_INT8_HOOK, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    monkeypatch.setenv("HOMEIQ_TEST_HOOK", action)
+    monkeypatch.setenv("HOMEIQ_TEST_SEEN", str(tmp_path / "seen.txt"))
+    return tmp_path / "seen.txt"
+
+
+def test_a_variant_that_cannot_be_made_is_left_out_and_another_served(
+    tmp_path: Path,
+    tiny_models: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Static INT8's derivation killed (as for memory on a small host) had failed the whole role at
+    every start; now the probe measures the others, serves one, says why and remembers it, and
+    tries the variant once (not again to time it)."""
+    caplog.set_level(logging.INFO, logger="homeiq_addon")
+    monkeypatch.setattr(precision, "load_per_core", quiet)
+    seen = _hook_static_int8(tmp_path, monkeypatch, "kill")
+    settings = tiny_settings(tmp_path / "data", tiny_models, precision="auto", profile="lite")
+    registry = ModelRegistry(settings)
+    try:
+        registry.start_loading([Role.EMBEDDING])
+        registry.wait(timeout=600)
+        status = registry.status()[Role.EMBEDDING]
+        assert status.state is RoleState.READY, status
+        assert status.precision in {"int8-weights", "fp32"}
+        assert status.precision_reason is not None
+        assert "static INT8 could not be used (the conversion process was killed" in status.precision_reason
+        assert registry.get_embedder().embed(["Porch light turns on at sunset"]).shape[0] == 1
+    finally:
+        registry.close()
+    assert seen.read_text(encoding="utf-8").splitlines() == ["started"]
+    stored = json.loads((tmp_path / "data" / "models" / precision.CHOICES_FILE).read_text(encoding="utf-8"))
+    (decision,) = stored.values()
+    errors = {m["name"]: m.get("error") for m in decision["measurements"]}
+    assert errors["int8"] is not None and "out of memory" in errors["int8"]
+    assert errors["int8-weights"] is None and errors["fp32"] is None
+    assert "Could not try static INT8 for the embedding model" in caplog.text
+
+
+def test_a_variant_stopped_with_the_add_on_is_not_left_out(
+    tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The add-on stopping kills the conversion child: that is no failure of the variant, so the
+    probe stops there and stores no choice without it (the next start measures every candidate)."""
+    monkeypatch.setattr(precision, "load_per_core", quiet)
+    seen = _hook_static_int8(tmp_path, monkeypatch, "hang")
+    registry = ModelRegistry(tiny_settings(tmp_path / "data", tiny_models, precision="auto", profile="lite"))
+    try:
+        registry.start_loading([Role.EMBEDDING])
+        deadline = time.monotonic() + 300
+        while not seen.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert seen.exists()
+    finally:
+        registry.close()
+    status = registry.status()[Role.EMBEDDING]
+    assert (status.state, status.error_code) == (RoleState.ERROR, "stopping"), status
+    assert not (tmp_path / "data" / "models" / precision.CHOICES_FILE).exists()
+
+
 def _probe_fp32_entries_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """``auto`` tries only the variants of the converted FP32 entries (nothing to convert), on a
     CPU that counts as idle (other work here must not re-probe)."""

@@ -42,6 +42,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -65,6 +66,7 @@ from .types import (
     NOT_FOUND,
     OFFLINE,
     REVISION,
+    STOPPING,
     InvalidModelIdError,
     ModelCacheError,
     Role,
@@ -583,7 +585,7 @@ class ModelCache:
             # encoding in this process is not reliably UTF-8.
             with self._children_lock:
                 if self._closed:  # roles queued behind another conversion when the server stopped
-                    raise ModelCacheError("the add-on is stopping")
+                    raise ModelCacheError("the add-on is stopping", STOPPING)
                 child = subprocess.Popen(
                     cmd,
                     stdout=subprocess.PIPE,
@@ -602,9 +604,14 @@ class ModelCache:
             finally:
                 with self._children_lock:
                     self._children.discard(child)
+                    stopped = self._closed
+        if child.returncode != 0 and stopped:  # killed by close(): not a failure of the model
+            raise ModelCacheError("the add-on is stopping", STOPPING)
         if child.returncode != 0:
             lines = [ln for ln in err.splitlines() if ln.startswith("conversion failed")] or err.splitlines()
             message = lines[-1] if lines else f"conversion exited with {child.returncode}"
+            if child.returncode == -signal.SIGKILL:  # what the kernel's OOM killer sends
+                message = "the conversion process was killed (most often: the system ran out of memory)"
             # OpenVINO reports a full disk as "basic_ios::clear: iostream error": say what it is.
             if full := _disk_full(out.parent):
                 raise ModelCacheError(f"{message} ({full})", DISK_FULL)

@@ -32,6 +32,7 @@ from .loaded import LoadOptions
 from .pattern_texts import pattern_texts, query_texts
 from .reranker import OVReranker
 from .types import (
+    CONVERSION_FAILED,
     CONVERTER_MISSING,
     LOAD_FAILED,
     Classifier,
@@ -369,21 +370,27 @@ class ModelRegistry:
             entry = self._cache.ensure(role, model_id, self.settings.precision, progress, revision)
             return entry, None, None
         entries: dict[str, Entry] = {}
+        unmade: dict[str, ModelCacheError] = {}  # variants that could not be made, tried once
 
         def entry_of(candidate: precisions.Candidate) -> Entry:
+            if candidate.ir in unmade:
+                raise unmade[candidate.ir]
             if candidate.ir not in entries:  # converted only when the probe (or the choice) needs it
-                entries[candidate.ir] = self._cache.ensure(role, model_id, candidate.ir, progress, revision)
+                try:
+                    entry = self._cache.ensure(role, model_id, candidate.ir, progress, revision)
+                except ModelCacheError as err:
+                    if _left_out(candidate, err):
+                        unmade[candidate.ir] = err
+                    raise
+                entries[candidate.ir] = entry
             return entries[candidate.ir]
 
         def probe() -> precisions.Probe:
             for candidate in precisions.candidates(role, self._cpu):
                 try:
                     entry_of(candidate)  # convert first: the timing must not run beside a conversion
-                except ModelCacheError as err:
-                    # A variant this image cannot make (a checkpoint without torch): the probe
-                    # leaves it out and says why. Anything else (a download that broke off) fails
-                    # the role, to be retried.
-                    if err.code != CONVERTER_MISSING or candidate.name == precisions.FP32.name:
+                except ModelCacheError:
+                    if candidate.ir not in unmade:
                         raise
             self._checked(role)  # before waiting for the other roles' checks
             reference_bytes = entry_of(precisions.FP32).bytes_on_disk
@@ -525,6 +532,16 @@ class ModelRegistry:
         with self._lock:
             self._models.clear()
             self._lite.clear()
+
+
+def _left_out(candidate: precisions.Candidate, err: ModelCacheError) -> bool:
+    """Whether ``precision: auto``'s probe leaves out ``candidate``, whose entry could not be
+    made, and serves another precision: a variant this image cannot make (a checkpoint without
+    torch) or whose making failed (a graph static INT8 cannot calibrate, a conversion child killed
+    for memory on a small host). Anything else (a download that broke off, a full disk, the add-on
+    stopping) fails the role, to be retried; so does any failure of the FP32 entry, which every
+    candidate needs."""
+    return err.code in (CONVERTER_MISSING, CONVERSION_FAILED) and candidate.ir != precisions.FP32.ir
 
 
 def _bytes_under(root: Path) -> int:

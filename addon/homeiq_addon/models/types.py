@@ -126,6 +126,7 @@ NO_MODEL_FILES = "no_model_files"  # nothing in the repository this add-on can s
 CONVERTER_MISSING = "converter_missing"  # needs torch, which this image does not include
 CONVERSION_FAILED = "conversion_failed"
 DISK_FULL = "disk_full"
+STOPPING = "stopping"  # the add-on stopped while the model was being made
 LOAD_FAILED = "load_failed"  # fetched, but OpenVINO could not compile or run it
 
 
