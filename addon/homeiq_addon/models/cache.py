@@ -43,8 +43,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -54,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runtime
+from .children import ChildProcesses
 from .convert import FORMAT, OV_MODEL
 from .layouts import Plan, available_tools, missing_tool_message, plan_files
 from .loaded import INFO_FILE
@@ -66,7 +65,6 @@ from .types import (
     NOT_FOUND,
     OFFLINE,
     REVISION,
-    STOPPING,
     InvalidModelIdError,
     ModelCacheError,
     Role,
@@ -246,9 +244,9 @@ class ModelCache:
         self.offline = offline
         self.tools = available_tools() if tools is None else tools
         self._convert_lock = threading.Lock()  # conversions are CPU-heavy: one at a time
-        self._children: set[subprocess.Popen[str]] = set()
-        self._children_lock = threading.Lock()
-        self._closed = False  # set by close(): no new conversion starts (the server is stopping)
+        # Conversions run in child processes, killed by close() (the server is stopping); the
+        # registry runs its precision probes there too.
+        self.children = ChildProcesses()
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / TMP
         if tmp.is_dir():
@@ -339,10 +337,7 @@ class ModelCache:
 
     def close(self) -> None:
         """Stop conversion child processes still running, and start no new ones."""
-        with self._children_lock:
-            self._closed = True
-            for child in self._children:
-                child.kill()
+        self.children.close()
 
     # ---- internals --------------------------------------------------------------------
     def _entry(
@@ -562,52 +557,19 @@ class ModelCache:
         progress(RoleState.DOWNLOADING, 1.0)
 
     def _convert(self, role: Role, src: Path, out: Path, precision: str, *, derive: bool = False) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "homeiq_addon.models.convert",
-            "--role",
-            role.value,
-            "--source",
-            str(src),
-            "--output",
-            str(out),
-            "--precision",
-            precision,
-            *(["--derive"] if derive else []),
-        ]
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONIOENCODING": "utf-8"}
-        addon_root = str(Path(__file__).resolve().parents[2])  # so the child imports this package
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (addon_root, env.get("PYTHONPATH")) if p)
+        args = ["--role", role.value, "--source", str(src), "--output", str(out), "--precision", precision]
         with self._convert_lock:
             started = time.monotonic()
-            # Explicit UTF-8 both ways: the child's progress bars print "█", and the locale's
-            # encoding in this process is not reliably UTF-8.
-            with self._children_lock:
-                if self._closed:  # roles queued behind another conversion when the server stopped
-                    raise ModelCacheError("the add-on is stopping", STOPPING)
-                child = subprocess.Popen(
-                    cmd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    encoding="utf-8",
-                    errors="replace",
-                    env=env,
-                )
-                self._children.add(child)
-            try:
-                _, err = child.communicate(timeout=CONVERT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.communicate()
-                raise ModelCacheError(f"conversion took longer than {CONVERT_TIMEOUT_S} s") from None
-            finally:
-                with self._children_lock:
-                    self._children.discard(child)
-                    stopped = self._closed
-        if child.returncode != 0 and stopped:  # killed by close(): not a failure of the model
-            raise ModelCacheError("the add-on is stopping", STOPPING)
+            # Roles queued behind another conversion when the server stopped raise ``stopping``.
+            child = self.children.run_module(
+                "homeiq_addon.models.convert",
+                [*args, *(["--derive"] if derive else [])],
+                timeout=CONVERT_TIMEOUT_S,
+            )
+        if child.timed_out:
+            raise ModelCacheError(f"conversion took longer than {CONVERT_TIMEOUT_S} s")
         if child.returncode != 0:
+            err = child.stderr
             lines = [ln for ln in err.splitlines() if ln.startswith("conversion failed")] or err.splitlines()
             message = lines[-1] if lines else f"conversion exited with {child.returncode}"
             if child.returncode == -signal.SIGKILL:  # what the kernel's OOM killer sends

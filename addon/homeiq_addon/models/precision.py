@@ -18,6 +18,7 @@ The classifier's INT8 is weight-only already (static INT8 flips T5's answers; se
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import logging
@@ -302,6 +303,14 @@ class Probe(Protocol):
         """Give back what loading left behind and what the models dropped since held."""
 
 
+class ProbeProcess(abc.ABC):
+    """A probe that runs :func:`decide` elsewhere (a process of its own: probe_process.py)."""
+
+    @abc.abstractmethod
+    def decide(self, role: Role, model_id: str, cpu: CpuIdentity, tried: list[Candidate]) -> Decision:
+        """The decision measured there."""
+
+
 @dataclass(slots=True)
 class Measurement:
     """One candidate's result: best probe time, agreement with FP32, whether it passed, and
@@ -359,11 +368,12 @@ def decide(
     model_id: str,
     cpu: CpuIdentity,
     tried: Sequence[Candidate],
-    probe: Probe,
+    probe: Probe | ProbeProcess,
     *,
     clock: Callable[[], float] = time.perf_counter,
     rounds: int = PROBE_ROUNDS,
     sample_s: float = PROBE_SAMPLE_S,
+    left_out: Mapping[str, str] | None = None,
 ) -> Decision:
     """Time every candidate on the probe inputs, check it against FP32, and choose the fastest
     that passes the role's gate, or the one with the smallest weights among those close to it
@@ -376,8 +386,14 @@ def decide(
     and dropped. A candidate's time is its ratio to the anchor in its own rounds times the
     anchor's best. (Holding all four of XLM-R's candidates at once peaked at 1.96 GB.)
 
-    A candidate that cannot be built or run is left out (with its error); FP32 must work.
+    A candidate that cannot be built or run is left out (with its error), as are those named in
+    ``left_out`` (with why); FP32 must work. A :class:`ProbeProcess` decides where it runs.
     """
+    if isinstance(probe, ProbeProcess):
+        return probe.decide(role, model_id, cpu, list(tried))
+    left_out = left_out or {}
+    if FP32.name in left_out:
+        raise RuntimeError(f"FP32 cannot be tried: {left_out[FP32.name]}")
     gate = GATES[role]
     answers: dict[str, Any] = {}
     results = {c.name: Measurement(c.name) for c in tried}
@@ -393,6 +409,9 @@ def decide(
         ratios[name] = best[1] / best[0]
 
     for cand in sorted(tried, key=lambda c: c.name != FP32.name):  # FP32 first, then in order
+        if cand.name in left_out:
+            results[cand.name].error = left_out[cand.name]
+            continue
         model = _loaded(probe, cand, role, results[cand.name], answers)
         if model is None:
             continue
@@ -620,7 +639,7 @@ def choose(
     model_id: str,
     cpu: CpuIdentity,
     choices: PrecisionChoices,
-    probe: Callable[[], Probe],
+    probe: Callable[[], Probe | ProbeProcess],
     *,
     clock: Callable[[], float] = time.perf_counter,
     exclusive: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,

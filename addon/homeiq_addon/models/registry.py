@@ -13,7 +13,6 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import functools
-import gc
 import logging
 import threading
 import time
@@ -25,12 +24,10 @@ from homeiq_addon.settings import PRECISIONS, PROFILES, Settings
 
 from . import precision as precisions, runtime
 from .cache import OV_CACHE, Entry, ModelCache, parse_model_id
-from .classifier import OVClassifier
-from .embedder import OVEmbedder
+from .instantiate import instantiate
 from .lite import CosineReranker, ExemplarClassifier
 from .loaded import LoadOptions
-from .pattern_texts import pattern_texts, query_texts
-from .reranker import OVReranker
+from .probe_process import ProbeInChild
 from .types import (
     CONVERSION_FAILED,
     CONVERTER_MISSING,
@@ -67,11 +64,10 @@ class ModelRegistry:
         settings: Settings,
         *,
         cpu: precisions.CpuIdentity | None = None,
-        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """Validate the settings; nothing is downloaded or loaded until asked.
 
-        ``cpu`` and ``clock`` are what ``precision: auto`` measures with (tests inject them).
+        ``cpu`` is the CPU ``precision: auto`` measures on (tests inject one).
         """
         if settings.profile not in PROFILES:
             raise ValueError(f"unknown profile {settings.profile!r}; use one of {', '.join(PROFILES)}")
@@ -96,7 +92,6 @@ class ModelRegistry:
             warm=False,
         )
         self._cpu = cpu or precisions.cpu_identity()
-        self._clock = clock
         self._choices = precisions.PrecisionChoices(settings.data_dir / "models" / precisions.CHOICES_FILE)
         self._lock = threading.Lock()
         self._status = {role: RoleStatus(role=role, model_id=settings.model_id(role)) for role in self.roles}
@@ -385,13 +380,15 @@ class ModelRegistry:
                 entries[candidate.ir] = entry
             return entries[candidate.ir]
 
-        def probe() -> precisions.Probe:
-            for candidate in precisions.candidates(role, self._cpu):
+        def probe() -> precisions.ProbeProcess:
+            tried = precisions.candidates(role, self._cpu)
+            for candidate in tried:
                 try:
                     entry_of(candidate)  # convert first: the timing must not run beside a conversion
-                except ModelCacheError:
+                except ModelCacheError as err:
                     if candidate.ir not in unmade:
                         raise
+                    _LOGGER.warning("Could not try %s for the %s model: %s", candidate, role.value, err)
             self._checked(role)  # before waiting for the other roles' checks
             reference_bytes = entry_of(precisions.FP32).bytes_on_disk
             with self._checks:  # ready to be measured (_quiet)
@@ -403,8 +400,14 @@ class ModelRegistry:
                 self._cpu.model,
                 self._cpu.describe(),
             )
-            return _RoleProbe(
-                role, lambda c: self._instantiate(role, entry_of(c), c.inference), self._cache.root
+            made = {c.name: entries[c.ir] for c in tried if c.ir in entries}
+            return ProbeInChild(
+                role,
+                entries={name: (entry.path, entry.model_id) for name, entry in made.items()},
+                left_out={c.name: runtime.error_text(unmade[c.ir]) for c in tried if c.ir in unmade},
+                options=self._options,
+                models_root=self._cache.root,
+                children=self._cache.children,
             )
 
         decision, measured = precisions.choose(
@@ -413,7 +416,6 @@ class ModelRegistry:
             self._cpu,
             self._choices,
             probe,
-            clock=self._clock,
             exclusive=functools.partial(self._quiet, role),
         )
         chosen = precisions.candidate_for(role, decision.chosen)
@@ -427,21 +429,10 @@ class ModelRegistry:
         return entry_of(chosen), chosen, decision.reason
 
     def _instantiate(self, role: Role, entry: Entry, inference: str = "f32") -> Any:
-        """``entry``'s model, compiled, with the pages of the model files compiling read given
-        back before its first run (for a probe's candidate and a served model alike): the first
-        run reads back the few it needs while it grows its own buffers, instead of on top of all
-        of them. Measured on the reranker's FP32 model: first-run peak 953 -> 732 MB on AVX-VNNI,
-        834 -> 684 MB on AMX, holding the same afterwards."""
-        options = dataclasses.replace(self._options, inference_precision=inference)
-        model: Any
-        if role is Role.EMBEDDING:
-            model = OVEmbedder(entry.path, entry.model_id, options)
-        elif role is Role.RERANKER:
-            model = OVReranker(entry.path, entry.model_id, options)
-        else:
-            model = OVClassifier(entry.path, entry.model_id, options)
-        runtime.release_file_pages([self._cache.root])
-        return model
+        """``entry``'s model, compiled (:func:`.instantiate.instantiate`)."""
+        return instantiate(
+            role, entry.path, entry.model_id, self._options, inference=inference, models_root=self._cache.root
+        )
 
     # ---- access -----------------------------------------------------------------------
     def _get(self, role: Role) -> Any:
@@ -551,47 +542,3 @@ def _bytes_under(root: Path) -> int:
         with contextlib.suppress(OSError):
             total += path.stat().st_size if path.is_file() else 0
     return total
-
-
-class _RoleProbe:
-    """``precision: auto``'s probe: representative pattern texts (not the calibration set's seed)
-    through each candidate model's own inference method."""
-
-    EMBED_TEXTS = 64
-    RERANK_DOCUMENTS = 24
-    CLASSIFY_TEXTS = 12
-
-    def __init__(self, role: Role, load: Callable[[precisions.Candidate], Any], models_root: Path) -> None:
-        self.role = role
-        self._load = load
-        self._root = models_root
-        if role is Role.EMBEDDING:
-            self._texts = pattern_texts(self.EMBED_TEXTS, seed=71)
-        elif role is Role.RERANKER:
-            self._texts = pattern_texts(self.RERANK_DOCUMENTS, seed=73)
-        else:
-            self._texts = pattern_texts(self.CLASSIFY_TEXTS, seed=79)
-        self._query = query_texts()[0]
-
-    def load(self, candidate: precisions.Candidate) -> Any:
-        """A model of ``candidate``, unwarmed (the probe's first run warms its shapes)."""
-        return self._load(candidate)
-
-    def run(self, model: Any) -> Any:
-        """Embeddings, relevance scores, or the category and priority probabilities per text."""
-        if self.role is Role.EMBEDDING:
-            return model.embed(self._texts)
-        if self.role is Role.RERANKER:
-            return model.score(self._query, self._texts)
-        return [(c.category_scores, c.priority_scores) for c in model.classify(self._texts)]
-
-    def weight_bytes(self, model: Any) -> int:
-        """How much memory the model's weights hold (BucketedModel.weight_bytes)."""
-        return int(model.weight_bytes())
-
-    def settle(self) -> None:
-        """The pages of the model files loading read, and the heap that loading or a dropped
-        model freed, back to the system (as after the served model's warm-up)."""
-        gc.collect()  # a dropped candidate's compiled graphs go now, not at some later collection
-        runtime.release_file_pages([self._root])
-        runtime.release_free_heap()
