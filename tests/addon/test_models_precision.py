@@ -496,13 +496,15 @@ if "--derive" in sys.argv and sys.argv[sys.argv.index("--precision") + 1] == "in
 """
 
 
-def _hook_static_int8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str) -> Path:
-    """Every conversion child of this test runs STATIC_INT8_HOOK; returns the file it notes in."""
+def _hook_children(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, **env: str) -> Path:
+    """Every child process of this test (conversions, the probe) runs ``script`` at its start, with
+    ``env`` set as HOMEIQ_TEST_<NAME>; returns the file the script notes what it saw in."""
     hook = tmp_path / "hook"
     hook.mkdir()
-    (hook / "sitecustomize.py").write_text(STATIC_INT8_HOOK, encoding="utf-8")
+    (hook / "sitecustomize.py").write_text(script, encoding="utf-8")
     monkeypatch.setenv("PYTHONPATH", str(hook))
-    monkeypatch.setenv("HOMEIQ_TEST_HOOK", action)
+    for name, value in env.items():
+        monkeypatch.setenv(f"HOMEIQ_TEST_{name.upper()}", value)
     monkeypatch.setenv("HOMEIQ_TEST_SEEN", str(tmp_path / "seen.txt"))
     return tmp_path / "seen.txt"
 
@@ -518,7 +520,7 @@ def test_a_variant_that_cannot_be_made_is_left_out_and_another_served(
     tries the variant once (not again to time it)."""
     caplog.set_level(logging.INFO, logger="homeiq_addon")
     monkeypatch.setattr(precision, "load_per_core", quiet)
-    seen = _hook_static_int8(tmp_path, monkeypatch, "kill")
+    seen = _hook_children(tmp_path, monkeypatch, STATIC_INT8_HOOK, hook="kill")
     settings = tiny_settings(tmp_path / "data", tiny_models, precision="auto", profile="lite")
     registry = ModelRegistry(settings)
     try:
@@ -547,7 +549,7 @@ def test_a_variant_stopped_with_the_add_on_is_not_left_out(
     """The add-on stopping kills the conversion child: that is no failure of the variant, so the
     probe stops there and stores no choice without it (the next start measures every candidate)."""
     monkeypatch.setattr(precision, "load_per_core", quiet)
-    seen = _hook_static_int8(tmp_path, monkeypatch, "hang")
+    seen = _hook_children(tmp_path, monkeypatch, STATIC_INT8_HOOK, hook="hang")
     registry = ModelRegistry(tiny_settings(tmp_path / "data", tiny_models, precision="auto", profile="lite"))
     try:
         registry.start_loading([Role.EMBEDDING])
@@ -580,18 +582,6 @@ if sys.argv == ["-m"]:
 """
 
 
-def _crash_in_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry_suffix: str) -> Path:
-    """The probe's child aborts when it compiles the entry ending in ``entry_suffix``; returns the
-    file the child notes each entry it compiles in."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(CRASH_A_CANDIDATE, encoding="utf-8")
-    monkeypatch.setenv("PYTHONPATH", str(hook))
-    monkeypatch.setenv("HOMEIQ_TEST_CRASH", entry_suffix)
-    monkeypatch.setenv("HOMEIQ_TEST_SEEN", str(tmp_path / "seen.txt"))
-    return tmp_path / "seen.txt"
-
-
 def test_the_probe_runs_in_its_own_process_and_a_candidate_that_crashes_it_is_left_out(
     tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -600,7 +590,7 @@ def test_the_probe_runs_in_its_own_process_and_a_candidate_that_crashes_it_is_le
     process took the add-on down at every start. Now the add-on compiles only the model it serves;
     the probe's process aborted by weight-only INT8 is started again without it."""
     monkeypatch.setattr(precision, "load_per_core", quiet)
-    seen = _crash_in_probe(tmp_path, monkeypatch, "-int8w")
+    seen = _hook_children(tmp_path, monkeypatch, CRASH_A_CANDIDATE, crash="-int8w")
     compiled_here: list[str] = []
     real_instantiate = registry_module.instantiate
 
@@ -634,7 +624,7 @@ def test_fp32_crashing_the_probe_fails_the_role_not_the_add_on(
     tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(precision, "load_per_core", quiet)
-    _crash_in_probe(tmp_path, monkeypatch, "-fp32")
+    _hook_children(tmp_path, monkeypatch, CRASH_A_CANDIDATE, crash="-fp32")
     registry = ModelRegistry(tiny_settings(tmp_path / "data", tiny_models, precision="auto", profile="lite"))
     try:
         registry.start_loading([Role.EMBEDDING])

@@ -365,30 +365,25 @@ class ModelRegistry:
             entry = self._cache.ensure(role, model_id, self.settings.precision, progress, revision)
             return entry, None, None
         entries: dict[str, Entry] = {}
-        unmade: dict[str, ModelCacheError] = {}  # variants that could not be made, tried once
 
         def entry_of(candidate: precisions.Candidate) -> Entry:
-            if candidate.ir in unmade:
-                raise unmade[candidate.ir]
             if candidate.ir not in entries:  # converted only when the probe (or the choice) needs it
-                try:
-                    entry = self._cache.ensure(role, model_id, candidate.ir, progress, revision)
-                except ModelCacheError as err:
-                    if _left_out(candidate, err):
-                        unmade[candidate.ir] = err
-                    raise
-                entries[candidate.ir] = entry
+                entries[candidate.ir] = self._cache.ensure(role, model_id, candidate.ir, progress, revision)
             return entries[candidate.ir]
 
         def probe() -> precisions.ProbeProcess:
             tried = precisions.candidates(role, self._cpu)
+            unmade: dict[str, str] = {}  # by IR: why it could not be made (tried once)
             for candidate in tried:
+                if candidate.ir in unmade:
+                    continue
                 try:
                     entry_of(candidate)  # convert first: the timing must not run beside a conversion
                 except ModelCacheError as err:
-                    if candidate.ir not in unmade:
+                    if not _left_out(candidate, err):
                         raise
                     _LOGGER.warning("Could not try %s for the %s model: %s", candidate, role.value, err)
+                    unmade[candidate.ir] = runtime.error_text(err)
             self._checked(role)  # before waiting for the other roles' checks
             reference_bytes = entry_of(precisions.FP32).bytes_on_disk
             with self._checks:  # ready to be measured (_quiet)
@@ -404,7 +399,7 @@ class ModelRegistry:
             return ProbeInChild(
                 role,
                 entries={name: (entry.path, entry.model_id) for name, entry in made.items()},
-                left_out={c.name: runtime.error_text(unmade[c.ir]) for c in tried if c.ir in unmade},
+                left_out={c.name: unmade[c.ir] for c in tried if c.ir in unmade},
                 options=self._options,
                 models_root=self._cache.root,
                 children=self._cache.children,
