@@ -8,6 +8,7 @@ import logging
 import shutil
 import time
 import weakref
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ class FakeProbe:
         self.live: weakref.WeakSet[FakeModel] = weakref.WeakSet()
         self.most_held = 0  # models alive at once, the one being loaded included
         self.settled = 0
+        self.runs: Counter[str] = Counter()
 
     def load(self, candidate: Candidate) -> FakeModel:
         if candidate.name in self.broken:
@@ -98,6 +100,7 @@ class FakeProbe:
                 "[CPU] bf16 is not supported here\n"
             )
         self.clock.now += self.seconds[model]
+        self.runs[str(model)] += 1  # a plain str: the count keeps no model alive
         return self.answers.get(model, REFERENCE)
 
     def weight_bytes(self, model: str) -> int:
@@ -129,6 +132,26 @@ def test_int8_is_served_where_it_is_fastest() -> None:
     assert decision.reason.endswith(
         "(AVX-512 VNNI, AVX512_BF16): serving static INT8 (min cosine 1.000 vs FP32)"
     )
+
+
+def test_a_candidate_clearly_slower_than_the_anchor_is_timed_for_fewer_rounds() -> None:
+    # Each run takes at least the sample time: one run per round and model. Every candidate runs
+    # once at load; static INT8, the anchor, beside each other candidate's rounds.
+    rounds, fewest = precision.PROBE_ROUNDS, precision.PROBE_MIN_ROUNDS
+    assert fewest < rounds
+    assert precision.CLEARLY_SLOWER == 1.3
+    probe = FakeProbe(FakeClock(), {"int8": 0.3, "int8-weights": 0.38, "fp32": 0.4, "bf16": 0.31})
+    decision = _decide(AMX, probe)
+    # FP32 1.33x and weight-only INT8 1.27x slower: only FP32 is clearly slower (1.3x or more).
+    assert probe.runs == {"fp32": 1 + fewest, "int8-weights": 1 + rounds, "bf16": 1 + rounds,
+                          "int8": 1 + fewest + 2 * rounds}  # fmt: skip
+    assert decision.chosen == "int8"
+    assert [m.seconds for m in decision.measurements] == pytest.approx([0.3, 0.38, 0.4, 0.31])
+    # A candidate clearly faster than the anchor is timed for every round: its time decides.
+    probe = FakeProbe(FakeClock(), {"int8": 1.0, "int8-weights": 0.52, "fp32": 0.5})
+    decision = _decide(AVX2, probe)
+    assert probe.runs == {"fp32": 1 + rounds, "int8-weights": 1 + rounds, "int8": 1 + 2 * rounds}
+    assert decision.chosen == "int8-weights"  # within 5 % of FP32, with a quarter of its weights
 
 
 def test_fp32_is_served_where_int8_is_slower() -> None:

@@ -89,6 +89,15 @@ def _isa_caps() -> dict[str, tuple[str, ...]]:
 
 ISA_CAPS = _isa_caps()
 PROBE_ROUNDS = 5
+# A candidate CLEARLY_SLOWER than the anchor it is timed against after PROBE_MIN_ROUNDS rounds is
+# not timed further: it cannot be served (the fastest is at most the anchor's time, and a slower
+# candidate is served only within MEMORY_SLACK of it), and more rounds only lower its best time
+# by the noise of a disturbed round (a margin of 18 % over MEMORY_SLACK; four probes of one
+# candidate on an idle Zen 1 EPYC gave 0.94-1.05x FP32). On a 2-core AMX Xeon the reranker's probe
+# took 14 s, 6.5 of them timing FP32 (5.4x slower than static INT8) and weight-only INT8 (2x) for
+# five rounds each.
+PROBE_MIN_ROUNDS = 2
+CLEARLY_SLOWER = 1.3
 # Each timed sample repeats the probe inputs for at least this long: a single run of a fast
 # candidate (tens of ms) is at the mercy of the scheduler on a busy 2-core host.
 PROBE_SAMPLE_S = 0.2
@@ -382,9 +391,10 @@ def decide(
     At most two candidates are held at a time, so that the probe's memory stays near the served
     models': FP32 is loaded first (its answers are the reference), then the first other candidate
     that loads becomes the anchor, kept to the end; FP32 and each later candidate are timed
-    against it, rounds interleaved (best of ``rounds``, each a mean over at least ``sample_s``),
-    and dropped. A candidate's time is its ratio to the anchor in its own rounds times the
-    anchor's best. (Holding all four of XLM-R's candidates at once peaked at 1.96 GB.)
+    against it, rounds interleaved (best of ``rounds``, each a mean over at least ``sample_s``;
+    of PROBE_MIN_ROUNDS for one CLEARLY_SLOWER than the anchor), and dropped. A candidate's time
+    is its ratio to the anchor in its own rounds times the anchor's best. (Holding all four of
+    XLM-R's candidates at once peaked at 1.96 GB.)
 
     A candidate that cannot be built or run is left out (with its error), as are those named in
     ``left_out`` (with why); FP32 must work. A :class:`ProbeProcess` decides where it runs.
@@ -486,15 +496,18 @@ def _interleaved(
     probe: Probe, models: Sequence[Any], clock: Callable[[], float], rounds: int, sample_s: float
 ) -> list[float]:
     """Each model's best mean seconds per run over ``rounds``, the models taking turns (a busy
-    moment hits every one alike)."""
+    moment hits every one alike); after PROBE_MIN_ROUNDS, a second model CLEARLY_SLOWER than the
+    first (the anchor) ends the timing, as does a model timed alone (nothing to rank it against)."""
     best = [math.inf] * len(models)
-    for _ in range(rounds):
+    for done in range(1, rounds + 1):
         for i, model in enumerate(models):
             runs, started = 0, clock()
             while runs == 0 or clock() - started < sample_s:
                 probe.run(model)
                 runs += 1
             best[i] = min(best[i], (clock() - started) / runs)
+        if done >= PROBE_MIN_ROUNDS and (len(models) == 1 or best[-1] >= CLEARLY_SLOWER * best[0]):
+            break
     return best
 
 
