@@ -13,7 +13,10 @@ import pytest
 from openvino import opset13 as ops
 
 from homeiq_addon.models import runtime
+from homeiq_addon.models.classifier import OVClassifier
 from homeiq_addon.models.cross_attention import ENCODER_STATES, absorb_cross_attention
+from homeiq_addon.models.loaded import LoadOptions
+from homeiq_addon.models.pattern_texts import pattern_texts
 from homeiq_addon.models.weight_int8 import compress_weights
 
 D_MODEL, HEADS, D_KV = 12, 3, 4
@@ -185,3 +188,21 @@ def test_our_converted_decoder_answers_the_same(fp32_data_dir: Path, weights: st
     for batch, steps, tokens in ((4, 1, 9), (3, 3, 6)):
         feed = _decoder_feed(batch, steps, tokens, config["d_model"], seed=steps)
         np.testing.assert_allclose(_run(rewritten, feed), _run(original, feed), rtol=1e-4, atol=1e-4)
+
+
+def test_the_fp16_classifier_keeps_the_decoders_own_projections(fp32_data_dir: Path) -> None:
+    """ARM's FP16 candidate (f16 inference): oneDNN on ARM has no f16 kernel for the absorbed
+    attention's weight-broadcasting matrix products, so in f16 the decoder is not rewritten; in
+    f32 it is. Both answer alike (here on x86, where f16 runs wherever the CPU computes it)."""
+    (entry,) = (fp32_data_dir / "models" / "classifier").glob("*/*-fp32")
+    texts = pattern_texts(4, seed=5)
+    answers = {}
+    for hint in ("f32", "f16"):
+        options = LoadOptions(threads=2, warm=False, inference_precision=hint)
+        classifier = OVClassifier(entry, "tiny", options)
+        assert classifier.absorbed_layers == (0 if hint == "f16" else 2)
+        answers[hint] = [(c.category_scores, c.priority_scores) for c in classifier.classify(texts)]
+    for f32, f16 in zip(answers["f32"], answers["f16"], strict=True):
+        for ref, got in zip(f32, f16, strict=True):
+            assert got.keys() == ref.keys()
+            np.testing.assert_allclose(list(got.values()), list(ref.values()), atol=2e-2)

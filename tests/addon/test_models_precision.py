@@ -37,6 +37,7 @@ from tests.tiny_models import tiny_settings
 AVX2 = CpuIdentity("AMD EPYC 7B13", ("avx2",))
 VNNI = CpuIdentity("AMD EPYC 9B14", ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"))
 AMX = CpuIdentity("Intel Xeon", ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8"))
+ARM = CpuIdentity("Cortex-A76", ("asimd", "asimddp", "asimdhp"))
 REFERENCE = np.eye(4, 8, dtype=np.float32)
 # Weights each candidate holds, in MB, as for a model the size of bge-reranker-base.
 WEIGHTS_MB = {"int8": 100.0, "int8-weights": 100.0, "fp32": 400.0, "bf16": 200.0}
@@ -251,6 +252,28 @@ def test_a_candidate_that_fails_to_run_is_left_out() -> None:
     assert "\n" not in decision.reason and "Exception from" not in decision.reason
 
 
+def test_a_candidate_whose_answers_overflow_is_left_out() -> None:
+    # FP16 on ARM is the fastest, but its answers hold infinity (fp16 tops out at 65,504): no gate
+    # would notice (the ranking of the rest can stay intact), so the check is before any gate.
+    overflowed = REFERENCE.copy()
+    overflowed[1, 1] = np.inf
+    probe = FakeProbe(
+        FakeClock(),
+        {"int8": 0.6, "int8-weights": 0.7, "fp32": 1.0, "fp16": 0.4},
+        answers={"fp16": overflowed},
+        weights_mb=WEIGHTS_MB | {"fp16": 400.0},
+    )
+    decision = _decide(ARM, probe)
+    assert decision.chosen == "int8"
+    assert "FP16 could not be used (its answers hold NaN or infinity)" in decision.reason
+    # Scores and label probabilities are checked too; FP32 itself must give finite answers.
+    assert not precision._finite([0.1, float("nan")])
+    assert not precision._finite([({"lighting": 0.5, "energy": float("inf")}, {"low": 1.0})])
+    assert precision._finite([({"lighting": 0.5}, {"low": 1.0})]) and precision._finite(REFERENCE)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        _decide(ARM, FakeProbe(FakeClock(), {"fp32": 1.0}, answers={"fp32": overflowed}))
+
+
 def test_rerank_and_classifier_gates() -> None:
     scores = {"fp32": np.array([0.1, 0.5, 0.9, 0.3]), "int8": np.array([0.9, 0.5, 0.1, 0.3])}
     probe = FakeProbe(FakeClock(), {"int8": 0.1, "int8-weights": 0.5, "fp32": 1.0}, answers=scores)
@@ -406,7 +429,20 @@ def test_cpu_identity_reads_the_model_name_and_isa_flags(tmp_path: Path) -> None
         False,
     )
     assert AMX.describe() == "AVX-512 VNNI, AMX"
-    assert CpuIdentity("Cortex-A76", ("asimd", "asimddp")).describe() == "NEON, dotprod"
+    assert CpuIdentity("Cortex-A72", ("asimd",)).describe() == "NEON, no dotprod"
+    # A Raspberry Pi 5 (Cortex-A76) or a Home Assistant Green (Cortex-A55): fp16 arithmetic.
+    cpuinfo.write_text(
+        "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics "
+        "fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n",
+        encoding="utf-8",
+    )
+    arm = cpu_identity(cpuinfo)
+    assert (arm.flags, arm.describe(), arm.has_native_fp16, arm.has_native_bf16) == (
+        ("asimd", "asimddp", "asimdhp"),
+        "NEON, dotprod, FP16",
+        True,
+        False,
+    )
 
 
 def test_cpu_identity_follows_onednn_isa_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -437,23 +473,36 @@ def test_cpu_identity_follows_onednn_isa_cap(tmp_path: Path, monkeypatch: pytest
         candidate_for(Role.CLASSIFIER, "bf16").ir == "fp16"
         and candidate_for(Role.RERANKER, "bf16").ir == "fp32"
     )
+    # ARM with fp16 arithmetic: FP16 inference (OpenVINO's own default there) is a candidate, with
+    # FP16 weights for the classifier as for its BF16.
+    assert [(c.name, c.ir, c.inference) for c in candidates(Role.RERANKER, ARM)] == [
+        ("int8", "int8", "f32"), ("int8-weights", "int8w", "f32"), ("fp32", "fp32", "f32"),
+        ("fp16", "fp32", "f16"),
+    ]  # fmt: skip
+    assert [(c.name, c.ir, c.inference) for c in candidates(Role.CLASSIFIER, ARM)][-1] == (
+        "fp16",
+        "fp16",
+        "f16",
+    )
+    assert "fp16" not in [c.name for c in candidates(Role.EMBEDDING, CpuIdentity("Cortex-A72", ("asimd",)))]
+    assert candidate_for(Role.EMBEDDING, "fp16").inference == "f16"
 
 
 @pytest.mark.slow
-def test_bf16_compiles_are_cached_apart(tmp_path: Path) -> None:
+def test_bf16_and_f16_compiles_are_cached_apart(tmp_path: Path) -> None:
     """OpenVINO's cache key ignores the precision hint, and an f32 blob run under the bf16 config
     crashes the process: each precision other than f32 has a cache folder of its own."""
     x = ops.parameter([-1, 8], np.float32, name="x")
     ir = tmp_path / "matmul.xml"
     ov.save_model(ov.Model([ops.matmul(x, ops.constant(np.eye(8, dtype=np.float32)), False, False)], [x]), ir)
     cache = tmp_path / OV_CACHE
-    for hint in ("f32", "bf16"):
+    for hint in ("f32", "bf16", "f16"):
         compiled = runtime.compile_model(
             ir, device="CPU", threads=1, cache_dir=cache, inference_precision=hint
         )
         assert compiled.create_infer_request().infer({"x": np.ones((2, 8), np.float32)})[0].shape == (2, 8)
     assert any(p.is_file() for p in cache.iterdir())  # the f32 blob
-    assert any((cache / "bf16").iterdir())
+    assert any((cache / "bf16").iterdir()) and any((cache / "f16").iterdir())
 
 
 def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(

@@ -23,7 +23,7 @@ What a repository must hold, in the order it is looked for (:mod:`.layouts`):
 4. a PyTorch checkpoint: converted only where the converter (torch) is installed.
 
 Variants a repository does not publish are made from the FP32 entry with OpenVINO alone, in any
-image: static INT8, weight-only INT8 and FP16 weights (the classifier's BF16 candidate). The
+image: static INT8, weight-only INT8 and FP16 weights (the classifier's BF16 and FP16 candidates). The
 default image has no torch, so a model it cannot serve (a checkpoint only) fails with a message
 that says what to do.
 

@@ -28,7 +28,7 @@ int8w (asked by ``precision: auto``): weight-only INT8 for every role, and the c
 int8: always made from the FP32 entry with OpenVINO alone (``--derive``), whatever that entry was
 built from, so the default image has them too.
 
-fp16 (asked by ``precision: auto`` for the classifier's BF16 candidate): the FP32 entry's graphs
+fp16 (asked by ``precision: auto`` for the classifier's BF16 and ARM FP16 candidates): the FP32 entry's graphs
 saved with FP16 weights. Compiled for BF16 inference, flan-t5-small's graphs then hold 48 MB less
 (189 instead of 237 MB on an AMX Xeon, at the same speed): from FP32 weights the CPU plugin keeps
 a converted copy beside the one it packs. The embedder's and reranker's BF16 graphs held the same

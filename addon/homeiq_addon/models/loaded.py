@@ -36,7 +36,7 @@ class LoadOptions:
     warm: bool = True
     max_batch: int = 32
     token_budget: int = 1024  # tokens per inference: bounds the intermediate buffers (RSS)
-    inference_precision: str = "f32"  # on CPU: f32, or bf16 where precision auto chose it
+    inference_precision: str = "f32"  # on CPU: f32, or bf16/f16 where precision auto chose it
 
 
 def read_info(model_dir: Path) -> dict[str, Any]:

@@ -12,7 +12,10 @@ The decision is kept with the CPU's identity in ``<models>/precision-choices.jso
 start reads it and probes nothing.
 
 Candidates: static INT8 (weights and activations), weight-only INT8, FP32, and FP32 IR run
-with bf16 inference precision where the CPU computes bf16 natively (AMX, AVX512_BF16/FP16).
+with bf16 inference precision where the CPU computes bf16 natively (AMX, AVX512_BF16/FP16), or
+with fp16 inference precision on an ARM CPU with half-precision arithmetic (``asimdhp``: the
+Cortex-A55 of a Home Assistant Green, a Raspberry Pi 5's A76; OpenVINO's own default there,
+which the add-on's explicit f32 would otherwise forgo).
 The classifier's INT8 is weight-only already (static INT8 flips T5's answers; see convert.py).
 """
 
@@ -54,8 +57,10 @@ ISA_FLAGS = (
     "amx_fp16",
     "asimd",
     "asimddp",
+    "asimdhp",
 )
 BF16_FLAGS = ("amx_bf16", "avx512_bf16", "avx512_fp16")
+FP16_FLAGS = ("asimdhp",)  # ARM's half-precision arithmetic (FEAT_FP16)
 # oneDNN's ISA cap (``ONEDNN_MAX_CPU_ISA``), which OpenVINO's CPU plugin obeys. Capped to AVX2 on
 # an AMX Xeon, static INT8 MiniLM ran at 300 texts/s instead of 2,130: the probe must see the cap,
 # and the stored choice must not outlive it. Each level allows what the one before it does, plus:
@@ -154,11 +159,19 @@ class CpuIdentity:
         """True where OpenVINO computes bf16 in hardware (AMX or AVX512_BF16/FP16)."""
         return any(flag in self.flags for flag in BF16_FLAGS)
 
+    @property
+    def has_native_fp16(self) -> bool:
+        """True on an ARM CPU that computes fp16 in hardware (where OpenVINO's CPU plugin infers in
+        fp16 unless told otherwise)."""
+        return any(flag in self.flags for flag in FP16_FLAGS)
+
     def describe(self) -> str:
-        """The features that matter, in words: "AVX2, no VNNI", "AVX-512 VNNI, AMX", "NEON, dotprod"."""
+        """The features that matter, in words: "AVX2, no VNNI", "AVX-512 VNNI, AMX", "NEON, dotprod,
+        FP16"."""
         has = set(self.flags)
         if "asimd" in has or platform.machine().lower() in ("aarch64", "arm64"):
-            return "NEON, dotprod" if "asimddp" in has else "NEON, no dotprod"
+            words = ["NEON", "dotprod" if "asimddp" in has else "no dotprod"]
+            return ", ".join(words + ["FP16"] * self.has_native_fp16)
         words = []
         if "avx512_vnni" in has:
             words.append("AVX-512 VNNI")
@@ -204,7 +217,7 @@ def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuIdentity:
 class Candidate:
     """One way to serve a role: which cache entry (IR precision) and which inference precision."""
 
-    name: str  # what /v1/models reports: int8, int8-weights, fp32, bf16
+    name: str  # what /v1/models reports: int8, int8-weights, fp32, bf16, fp16
     ir: str  # the cache entry's precision (convert.py's --precision): int8, int8w, fp32, fp16
     inference: str = "f32"  # OpenVINO's INFERENCE_PRECISION_HINT on CPU
     label: str = ""  # in words, for the log
@@ -217,20 +230,25 @@ STATIC_INT8 = Candidate("int8", "int8", label="static INT8")
 WEIGHT_INT8 = Candidate("int8-weights", "int8w", label="weight-only INT8")
 FP32 = Candidate("fp32", "fp32", label="FP32")
 BF16 = Candidate("bf16", "fp32", inference="bf16", label="BF16")
-# The classifier's "int8" entry is weight-only INT8 (see convert.py); its BF16 runs the graphs with
-# FP16 weights, which hold 48 MB less than FP32 ones under BF16 (convert.py, fp16).
+FP16 = Candidate("fp16", "fp32", inference="f16", label="FP16")
+# The classifier's "int8" entry is weight-only INT8 (see convert.py); its BF16 and FP16 run the
+# graphs with FP16 weights, which hold 48 MB less than FP32 ones under BF16 (convert.py, fp16).
 CLASSIFIER_INT8 = Candidate("int8-weights", "int8", label="weight-only INT8")
 CLASSIFIER_BF16 = Candidate("bf16", "fp16", inference="bf16", label="BF16")
-CANDIDATES = {c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, BF16)}
-CLASSIFIER_CANDIDATES = {c.name: c for c in (CLASSIFIER_INT8, FP32, CLASSIFIER_BF16)}
+CLASSIFIER_FP16 = Candidate("fp16", "fp16", inference="f16", label="FP16")
+CANDIDATES = {c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, BF16, FP16)}
+CLASSIFIER_CANDIDATES = {c.name: c for c in (CLASSIFIER_INT8, FP32, CLASSIFIER_BF16, CLASSIFIER_FP16)}
 
 
 def candidates(role: Role, cpu: CpuIdentity) -> list[Candidate]:
     """What the probe tries for ``role`` on ``cpu``; FP32 (the reference) is always one."""
-    found = [CLASSIFIER_INT8] if role is Role.CLASSIFIER else [STATIC_INT8, WEIGHT_INT8]
+    classifier = role is Role.CLASSIFIER
+    found = [CLASSIFIER_INT8] if classifier else [STATIC_INT8, WEIGHT_INT8]
     found.append(FP32)
     if cpu.has_native_bf16:
-        found.append(CLASSIFIER_BF16 if role is Role.CLASSIFIER else BF16)
+        found.append(CLASSIFIER_BF16 if classifier else BF16)
+    if cpu.has_native_fp16:
+        found.append(CLASSIFIER_FP16 if classifier else FP16)
     return found
 
 
@@ -475,6 +493,8 @@ def _loaded(
         model = probe.load(cand)
         # The first run also warms the shapes; its answers are what the gate checks.
         answers[cand.name] = probe.run(model)
+        if not _finite(answers[cand.name]):  # fp16 overflows to infinity; no gate would see it
+            raise ValueError("its answers hold NaN or infinity")
     except Exception as err:  # a candidate that fails to convert, compile or run is not served
         if cand.name == FP32.name:
             raise
@@ -490,6 +510,16 @@ def _loaded(
         )
     probe.settle()
     return model
+
+
+def _finite(answers: Any) -> bool:
+    """Whether every number in ``answers`` is finite: an array, scores, or each text's label
+    probabilities per question (a sequence of mappings)."""
+    if isinstance(answers, Mapping):
+        return _finite(list(answers.values()))
+    if isinstance(answers, (list, tuple)) and any(isinstance(a, (Mapping, list, tuple)) for a in answers):
+        return all(_finite(a) for a in answers)
+    return bool(np.all(np.isfinite(np.asarray(answers, dtype=np.float64))))
 
 
 def _interleaved(

@@ -118,8 +118,9 @@ def compile_model(
     cache of per-shape executors (RUNTIME_CACHE_CAPACITY).
 
     ``inference_precision`` is the CPU's precision for the parts a graph does not quantize:
-    f32 by default (bf16 would shift FP32 results on CPUs with AMX); bf16 where ``precision:
-    auto`` measured it and it passed the accuracy gate.
+    f32 by default (bf16 would shift FP32 results on CPUs with AMX, and OpenVINO infers in f16
+    on ARM CPUs with half-precision arithmetic unless told otherwise); bf16 or f16 where
+    ``precision: auto`` measured it and it passed the accuracy gate.
     """
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
     if device in ("CPU", "AUTO"):
