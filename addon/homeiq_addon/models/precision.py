@@ -171,7 +171,9 @@ class CpuIdentity:
         has = set(self.flags)
         if "asimd" in has or platform.machine().lower() in ("aarch64", "arm64"):
             words = ["NEON", "dotprod" if "asimddp" in has else "no dotprod"]
-            return ", ".join(words + ["FP16"] * self.has_native_fp16)
+            if self.has_native_fp16:
+                words.append("FP16")
+            return ", ".join(words)
         words = []
         if "avx512_vnni" in has:
             words.append("AVX-512 VNNI")
