@@ -126,21 +126,6 @@ def _projects_the_states(model: ov.Model) -> bool:
     )
 
 
-def _broadcasts_over_batch(node: ov.Node) -> bool:
-    """Whether a batched MatMul broadcasts one side over the other's batch dimensions, which
-    oneDNN on ARM has no f16 or bf16 kernel for (a 2-D weight, a plain layer, does not count)."""
-    if node.get_type_name() != "MatMul":
-        return False
-    a, b = (node.input_value(i).get_partial_shape() for i in (0, 1))
-    if min(len(a), len(b)) < 3:
-        return False
-    ones = [
-        (x.is_static and x.get_length() == 1) != (y.is_static and y.get_length() == 1)
-        for x, y in zip(list(a)[:-2], list(b)[:-2], strict=False)
-    ]
-    return len(a) != len(b) or any(ones)
-
-
 @pytest.mark.parametrize(
     ("transpose_b", "scale", "twice"), [(True, 1.0, False), (False, None, True), (True, 0.3, True)]
 )
@@ -154,7 +139,6 @@ def test_the_rewritten_attention_is_the_attention(
     assert absorb_cross_attention(model) == 1
 
     assert not _projects_the_states(model)
-    assert not any(_broadcasts_over_batch(node) for node in model.get_ops())
     for batch, steps, tokens in ((3, 1, 7), (2, 3, 5)):
         feed = _feed(batch, steps, tokens)
         expected = _numpy_attention(w, feed, 1 / np.sqrt(D_KV) if scale is None else scale)
@@ -201,26 +185,24 @@ def test_our_converted_decoder_answers_the_same(fp32_data_dir: Path, weights: st
     assert absorb_cross_attention(rewritten) == config["num_decoder_layers"]
 
     assert _projects_the_states(original) and not _projects_the_states(rewritten)
-    assert not any(_broadcasts_over_batch(node) for node in rewritten.get_ops())
     for batch, steps, tokens in ((4, 1, 9), (3, 3, 6)):
         feed = _decoder_feed(batch, steps, tokens, config["d_model"], seed=steps)
         np.testing.assert_allclose(_run(rewritten, feed), _run(original, feed), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("hint", ["f16", "bf16"])
-def test_the_half_precision_classifier_reads_the_states_directly_too(fp32_data_dir: Path, hint: str) -> None:
-    """ARM's FP16 candidate (f16 inference) and BF16: the rewritten decoder answers as FP32 does.
-    Its matrix products broadcast nothing over the batch, which oneDNN on ARM has no f16 or bf16
-    kernel for (checked under qemu's aarch64 emulation; here on x86)."""
+def test_the_fp16_classifier_keeps_the_decoders_own_projections(fp32_data_dir: Path) -> None:
+    """ARM's FP16 candidate (f16 inference): oneDNN on ARM has no f16 kernel for the absorbed
+    attention's weight-broadcasting matrix products, so in f16 the decoder is not rewritten; in
+    f32 it is. Both answer alike (here on x86, where f16 runs wherever the CPU computes it)."""
     (entry,) = (fp32_data_dir / "models" / "classifier").glob("*/*-fp32")
     texts = pattern_texts(4, seed=5)
     answers = {}
-    for precision in ("f32", hint):
-        options = LoadOptions(threads=2, warm=False, inference_precision=precision)
+    for hint in ("f32", "f16"):
+        options = LoadOptions(threads=2, warm=False, inference_precision=hint)
         classifier = OVClassifier(entry, "tiny", options)
-        assert classifier.absorbed_layers == 2
-        answers[precision] = [(c.category_scores, c.priority_scores) for c in classifier.classify(texts)]
-    for f32, half in zip(answers["f32"], answers[hint], strict=True):
-        for ref, got in zip(f32, half, strict=True):
+        assert classifier.absorbed_layers == (0 if hint == "f16" else 2)
+        answers[hint] = [(c.category_scores, c.priority_scores) for c in classifier.classify(texts)]
+    for f32, f16 in zip(answers["f32"], answers["f16"], strict=True):
+        for ref, got in zip(f32, f16, strict=True):
             assert got.keys() == ref.keys()
             np.testing.assert_allclose(list(got.values()), list(ref.values()), atol=2e-2)

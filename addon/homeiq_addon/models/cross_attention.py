@@ -33,7 +33,6 @@ from .graph_weights import constant_values, depends_on_inputs, evaluate_weights,
 
 ENCODER_STATES = "encoder_hidden_states"
 _HEAD_SPLIT = [0, 2, 1, 3]  # (batch, tokens, heads, d_kv) -> (batch, heads, tokens, d_kv)
-_SWAP = [1, 0, 2, 3]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,51 +96,23 @@ def _per_head(projection: _Projection, weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(inner_first.reshape(projection.heads, projection.d_kv, -1))
 
 
-def _swap_batch_and_heads(value: ov.Output) -> ov.Output:
-    """(batch, heads, ...) <-> (heads, batch, ...)."""
-    return ops.transpose(value, ops.constant(np.array(_SWAP, dtype=np.int64))).output(0)
-
-
-def _reshaped(value: ov.Output, *dims: ov.Output | int) -> ov.Output:
-    """``value`` reshaped to ``dims``: ints are fixed sizes (-1: what is left), outputs are
-    1-D shape pieces of a graph value."""
-    pieces = [ops.constant(np.array([d], dtype=np.int64)) if isinstance(d, int) else d for d in dims]
-    return ops.reshape(value, ops.concat(pieces, 0), False).output(0)
-
-
 def _absorbed(
     attention: ov.Node, states: ov.Output, per_head_keys: np.ndarray, per_head_values: np.ndarray
 ) -> ov.Output:
-    """The attention's output computed from ``states`` directly. Every matrix product has equal
-    batch dimensions, none broadcast: products with the per-head weights run over (heads,
-    batch x steps, .), products with the states over (batch, heads x steps, .). oneDNN on ARM
-    has no f16 or bf16 kernel for a product that broadcasts one side over the batch."""
-    heads, d_kv, d_model = per_head_keys.shape
-    query = attention.input_value(0)  # (batch, heads, steps, d_kv)
-    query_shape = ops.shape_of(query).output(0)
-    batch = ops.gather(query_shape, ops.constant(np.array([0])), np.int64(0)).output(0)
-    steps = ops.gather(query_shape, ops.constant(np.array([2])), np.int64(0)).output(0)
-    tokens = ops.gather(ops.shape_of(states), ops.constant(np.array([1])), np.int64(0)).output(0)
-
-    by_head = _reshaped(_swap_batch_and_heads(query), heads, -1, d_kv)
-    in_model = ops.matmul(by_head, ops.constant(per_head_keys), False, False).output(0)
-    in_model = _swap_batch_and_heads(_reshaped(in_model, heads, batch, steps, d_model))
-    by_batch = _reshaped(in_model, batch, -1, d_model)  # (batch, heads x steps, d_model)
-    scores = ops.matmul(by_batch, states, False, True).output(0)
-    scores = _reshaped(scores, batch, heads, steps, tokens)
+    query = attention.input_value(0)
+    hidden = ops.unsqueeze(states, ops.constant(np.int64(1)))  # (batch, 1, tokens, d_model)
+    query_in_model = ops.matmul(query, ops.constant(per_head_keys), False, False)
+    scores = ops.matmul(query_in_model, hidden, False, True)  # (batch, heads, steps, tokens)
     if attention.get_input_size() > 4:
         scale = attention.input_value(4)
     else:
-        scale = ops.constant(np.float32(1.0 / np.sqrt(d_kv))).output(0)
-    scores = ops.multiply(scores, ops.convert_like(scale, scores)).output(0)
+        scale = ops.constant(np.float32(1.0 / np.sqrt(per_head_keys.shape[1])))
+    scores = ops.multiply(scores, ops.convert_like(scale, scores))
     if attention.get_input_size() > 3:
-        scores = ops.add(scores, attention.input_value(3)).output(0)
-    weights = _reshaped(ops.softmax(scores, -1).output(0), batch, -1, tokens)
-    mixed = ops.matmul(weights, states, False, False).output(0)  # (batch, heads x steps, d_model)
-    mixed = _swap_batch_and_heads(_reshaped(mixed, batch, heads, steps, d_model))
-    by_head = _reshaped(mixed, heads, -1, d_model)
-    output = ops.matmul(by_head, ops.constant(per_head_values), False, True).output(0)
-    return _swap_batch_and_heads(_reshaped(output, heads, batch, steps, d_kv))
+        scores = ops.add(scores, attention.input_value(3))
+    weights = ops.softmax(scores, -1)
+    mixed = ops.matmul(weights, hidden, False, False)  # (batch, heads, steps, d_model)
+    return ops.matmul(mixed, ops.constant(per_head_values), False, True).output(0)
 
 
 def absorb_cross_attention(model: ov.Model) -> int:
