@@ -7,7 +7,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from homeiq_addon.models import runtime
+from homeiq_addon.models.cache import OV_CACHE
 from homeiq_addon.models.embedder import OVEmbedder
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import Role
@@ -182,21 +183,28 @@ def test_word_table_rows_are_read_not_mapped(disk_dir: Path, dtype: type) -> Non
         words.lookup(np.array([[20_000]]))
 
 
-def test_a_call_that_ran_a_new_shape_gives_the_free_heap_back(
-    fp32_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+def test_a_call_that_ran_a_new_shape_gives_the_free_heap_and_the_file_pages_back(
+    fp32_registry: ModelRegistry, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """OpenVINO frees what it used to build a new shape's kernels; glibc keeps it resident. A call
-    that ran a shape its model had not run before trims the heap once; a shape seen before does
-    not, and the answers are the same either way."""
+    """OpenVINO frees what it used to build a new shape's kernels, which glibc keeps resident, and
+    reads model files again for it. A call that ran a shape its model had not run before trims
+    the heap and releases the pages of the model's own files (its folder and the compiled-model
+    cache) once; a shape seen before does not, and the answers are the same either way."""
     fp32_registry.executor.submit(lambda: None).result()  # the warm-ups queued on the inference thread
     trims: list[bool] = []
-    real = runtime.release_free_heap
+    released: list[list[Path]] = []
+    real, real_release = runtime.release_free_heap, runtime.release_file_pages
 
     def counted() -> bool:
         trims.append(real())
         return trims[-1]
 
+    def counted_release(roots: Iterable[Path]) -> int:
+        released.append(list(roots))
+        return real_release(released[-1])
+
     monkeypatch.setattr(runtime, "release_free_heap", counted)
+    monkeypatch.setattr(runtime, "release_file_pages", counted_release)
     texts = [f"Light {i} turns on around {7 + i % 5:02d}:00 on weekdays, nobody home" for i in range(20)]
     embedder, reranker, classifier = (
         fp32_registry.get_embedder(),
@@ -208,12 +216,17 @@ def test_a_call_that_ran_a_new_shape_gives_the_free_heap_back(
         "rerank": lambda: reranker.score("save energy", texts),
         "classify": lambda: classifier.classify(texts[:5]),
     }
+    models = data_dir / "models"
     for name, call in calls.items():
         trims.clear()
+        released.clear()
         first = call()
         assert len(trims) == 1, name  # batches of several rows: none ran in the one-text warm-up
+        (roots,) = released
+        assert roots[-1] == models / OV_CACHE, name  # the compiled-model cache's blobs
+        assert roots[0].parent.parent.parent == models and (roots[0] / "config.json").exists(), name
         again = call()
-        assert trims == [True], name  # the same shapes: no second trim
+        assert trims == [True] and len(released) == 1, name  # the same shapes: no second trim
         if isinstance(first, np.ndarray):
             np.testing.assert_array_equal(again, first)
         else:

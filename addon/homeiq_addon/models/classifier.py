@@ -119,7 +119,7 @@ class OVClassifier(BucketedModel):
         self._pad = pad_token_id(self._tok, 0)
         start = info.get("decoder_start_token_id", read_config(model_dir).get("decoder_start_token_id"))
         self._start = int(start if start is not None else self._pad)
-        super().__init__(options)
+        super().__init__(options, model_dir)
         # Each label's answer tokens, e.g. ["▁energy"].
         self.answers = [
             [self._tok.encode(label, add_special_tokens=False).ids for label in labels]

@@ -41,7 +41,7 @@ class OVEmbedder(BucketedModel):
         self.max_length = int(info.get("max_length") or config_max_length(model_dir, 256))
         self._tok = load_tokenizer(model_dir, self.max_length)
         self._pad = pad_token_id(self._tok, 0)
-        super().__init__(options)
+        super().__init__(options, model_dir)
         # The packed graph is compiled through OpenVINO's cache all the same: static INT8 expands
         # the word table to FP32 when compiling, and only a cached blob keeps that file-backed
         # (released after warm-up): 48 MB less resident, and 0.23 s to load instead of 0.50 s.

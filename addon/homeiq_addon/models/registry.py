@@ -338,20 +338,13 @@ class ModelRegistry:
         except Exception as err:  # warming is an optimisation; a failure shows up on real use
             _LOGGER.warning("Warming the %s model failed: %s", role.value, err)
             return
-        warmed_s = time.monotonic() - started
-        # The compiled model now holds its own copy of every weight: let the pages of the model
-        # files it still maps go (they are read back if ever needed), and the heap that loading
-        # used and freed.
-        before = runtime.resident_bytes()
-        runtime.release_file_pages([self._cache.root])
-        runtime.release_free_heap()
+        # The sample request ran the model's first shape, which gave back the pages of the model
+        # files it mapped and the heap that loading used and freed (BucketedModel._inference).
         _LOGGER.info(
-            "%s model warmed up by a sample request in %.1f s; add-on memory %d MB (%d MB before "
-            "releasing the mapped model files and the free heap)",
+            "%s model warmed up by a sample request in %.1f s; add-on memory %d MB",
             role.value.capitalize(),
-            warmed_s,
+            time.monotonic() - started,
             runtime.resident_bytes() // 1_000_000,
-            before // 1_000_000,
         )
 
     def _choose_entry(

@@ -57,7 +57,7 @@ class OVReranker(BucketedModel):
         # Keep the query whole; cut the document when the pair is too long.
         self._tok.enable_truncation(self.max_length, strategy="only_second")
         self._pad = pad_token_id(self._tok, 1)
-        super().__init__(options)
+        super().__init__(options, model_dir)
         self._compiled = self._compile_packed(model_dir / "openvino_model.xml", head=True)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._table: WordTable | None = None
