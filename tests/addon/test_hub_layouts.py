@@ -22,7 +22,7 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from homeiq_addon.models.cache import TMP, ModelCache
+from homeiq_addon.models.cache import MANIFEST, TMP, ModelCache, write_manifest
 from homeiq_addon.models.classifier import OVClassifier
 from homeiq_addon.models.embedder import OVEmbedder
 from homeiq_addon.models.labels import category_prompt
@@ -190,13 +190,28 @@ def test_onnx_seq2seq_classifier_is_converted_without_torch_and_answers_like_pyt
     got = np.array([result.category_scores[c] for c in CATEGORIES])
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
-    # The classifier's INT8 is weight-only: made in the default image too.
-    int8 = cache(tmp_path, hub).ensure(Role.CLASSIFIER, CLASSIFIER, "int8", Seen(), revision=SHA1)
-    assert int8.info["precision"] == "int8-weights"
+    # Weight-only INT8 (u8 weights) and static INT8 (the encoder's activations quantized too, i8
+    # weights; the decoder weight-only): both made in the default image too, from the ONNX graphs.
+    int8w = cache(tmp_path, hub).ensure(Role.CLASSIFIER, CLASSIFIER, "int8w", Seen(), revision=SHA1)
+    assert int8w.info["precision"] == "int8-weights"
     for graph in ("openvino_encoder_model.xml", "openvino_decoder_model.xml"):
-        assert stored_types(int8.path / graph) == {"table": {"u8"}, "weight": {"u8"}}
-    (quantized,) = OVClassifier(int8.path, CLASSIFIER, OPTIONS).classify([text])
-    assert abs(quantized.category_scores[result.category] - result.category_scores[result.category]) < 0.05
+        assert stored_types(int8w.path / graph) == {"table": {"u8"}, "weight": {"u8"}}
+    # Before 2026-12-06 a classifier's "int8" entry held weight-only graphs: such an entry is made again.
+    old = int8w.path.with_name(int8w.path.name.removesuffix("-int8w") + "-int8")
+    shutil.copytree(int8w.path, old)
+    meta = json.loads((int8w.path / MANIFEST).read_text(encoding="utf-8"))
+    write_manifest(old, {k: v for k, v in meta.items() if k not in ("files", "created")})
+    int8 = cache(tmp_path, hub).ensure(Role.CLASSIFIER, CLASSIFIER, "int8", Seen(), revision=SHA1)
+    assert (int8.path, int8.info["precision"]) == (old, "int8")
+    encoder = ov.Core().read_model(int8.path / "openvino_encoder_model.xml")
+    assert any(op.get_type_name() == "FakeQuantize" for op in encoder.get_ops())
+    assert stored_types(int8.path / "openvino_encoder_model.xml")["weight"] == {"i8"}
+    assert stored_types(int8.path / "openvino_decoder_model.xml") == {"table": {"u8"}, "weight": {"u8"}}
+    for entry in (int8w, int8):
+        (quantized,) = OVClassifier(entry.path, CLASSIFIER, OPTIONS).classify([text])
+        assert (
+            abs(quantized.category_scores[result.category] - result.category_scores[result.category]) < 0.05
+        )
 
     # The BF16 candidate's graphs: the FP32 entry's with FP16 weights, made in the default image.
     seen = Seen()
@@ -311,13 +326,13 @@ LAYOUTS = [
     (["onnx/model.onnx"], Role.RERANKER, "int8w", "reduced", None),
     (["onnx/model.onnx"], Role.RERANKER, "int8", "derived", None),
     ([ST_FP32, ST_BIN, ST_INT8, ST_INT8_BIN], Role.EMBEDDING, "int8w", "reduced", None),
-    (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "int8", "reduced", None),
+    (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "int8", "derived", None),
+    (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "int8w", "reduced", None),
     (["onnx/encoder_model.onnx", "onnx/decoder_model.onnx"], Role.CLASSIFIER, "fp32", "onnx", None),
     (["model.safetensors", "config.json"], Role.CLASSIFIER, "fp32", "checkpoint", None),
-    # Static and weight-only INT8 (the classifier's INT8) are made from the FP32 entry, whatever its
-    # source.
+    # Static and weight-only INT8 are made from the FP32 entry, whatever its source.
     (["model.safetensors", "config.json"], Role.EMBEDDING, "int8", "derived", None),
-    (["model.safetensors", "config.json"], Role.CLASSIFIER, "int8", "reduced", None),
+    (["model.safetensors", "config.json"], Role.CLASSIFIER, "int8", "derived", None),
     (["model.safetensors", "config.json"], Role.RERANKER, "int8w", "reduced", None),
     # FP16 weights: made from the FP32 entry, whatever that is built from; an export as it is.
     ([ST_FP32, ST_BIN, ST_INT8, ST_INT8_BIN], Role.EMBEDDING, "fp16", "reduced", None),

@@ -288,7 +288,8 @@ def test_rerank_and_classifier_gates() -> None:
         answers={"fp32": labels, "int8-weights": [*labels[:9], (scores_of("comfort"), scores_of("high"))]},
     )
     decision = _decide(AVX2, probe, Role.CLASSIFIER)
-    assert (decision.chosen, decision.measurements[0].agreement) == ("int8-weights", 0.95)
+    (measured,) = [m for m in decision.measurements if m.name == "int8-weights"]
+    assert (decision.chosen, measured.agreement) == ("int8-weights", 0.95)
 
 
 def scores_of(label: str, lead: float = 0.5) -> dict[str, float]:
@@ -465,9 +466,9 @@ def test_cpu_identity_follows_onednn_isa_cap(tmp_path: Path, monkeypatch: pytest
     assert cpu_identity(cpuinfo).describe() == "AVX-512 VNNI"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")  # no cap
     assert cpu_identity(cpuinfo) == uncapped
-    assert [c.name for c in candidates(Role.CLASSIFIER, AMX)] == ["int8-weights", "fp32", "bf16"]
+    assert [c.name for c in candidates(Role.CLASSIFIER, AMX)] == ["int8", "int8-weights", "fp32", "bf16"]
     # The classifier's BF16 runs the graphs with FP16 weights (48 MB less held); the others' the FP32 ones.
-    assert [c.ir for c in candidates(Role.CLASSIFIER, AMX)] == ["int8", "fp32", "fp16"]
+    assert [c.ir for c in candidates(Role.CLASSIFIER, AMX)] == ["int8", "int8w", "fp32", "fp16"]
     assert [c.ir for c in candidates(Role.EMBEDDING, AMX)] == ["int8", "int8w", "fp32", "fp32"]
     assert (
         candidate_for(Role.CLASSIFIER, "bf16").ir == "fp16"

@@ -100,6 +100,61 @@ def test_answers_stay_close_and_smoothing_tames_the_outlier_channel(monkeypatch:
     assert smoothed < plain / 1.5  # 0.118 without smoothing
 
 
+def _masked_attention() -> ov.Model:
+    """Attention whose additive mask is built as a traced T5 builds it: ``(1 - mask) * float.min``
+    from a boolean mask converted through int8, the pattern OpenVINO's low-precision
+    transformations took for a dequantization once the graph held FakeQuantize."""
+    rng = np.random.default_rng(3)
+    x = ops.parameter([-1, -1, HIDDEN], np.float32, name="inputs_embeds")
+    mask = ops.parameter([-1, -1], np.int64, name="attention_mask")
+    flags = ops.convert(ops.unsqueeze(mask, ops.constant(np.int64(1))), ov.Type.boolean)
+    as_float = ops.convert(ops.convert(flags, ov.Type.i8), ov.Type.f32)
+    additive = ops.multiply(
+        ops.subtract(ops.constant(np.float32(1)), as_float), ops.constant(np.finfo(np.float32).min)
+    )
+    q, k, v, o = (
+        ops.constant(rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32) / 6) for _ in range(4)
+    )
+    att = ops.scaled_dot_product_attention(
+        *(ops.matmul(x, w, False, False) for w in (q, k, v)),
+        additive,
+        ops.constant(np.float32(1)),
+        causal=False,
+    )
+    return ov.Model([ops.matmul(att, o, False, False)], [x, mask], "attention")
+
+
+def _attention_batches(count: int, seed: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(count):
+        x = rng.standard_normal((4, TOKENS, HIDDEN)).astype(np.float32)
+        mask = np.ones((4, TOKENS), np.int64)
+        mask[:, -2:] = 0
+        x[:, -2:] *= 50  # padding that must stay masked
+        batches.append({"inputs_embeds": x, "attention_mask": mask})
+    return batches
+
+
+def test_an_attention_mask_built_from_8_bit_integers_keeps_masking_once_quantized() -> None:
+    """Without widening the mask's int8 to i32 the padding was attended to: 0.83 relative error
+    here (and 42 % in flan-t5-small's encoder states), 0.03 with it."""
+    model = _masked_attention()
+    static_int8.quantize(model, _attention_batches(6, seed=1))
+    converts = [op for op in model.get_ops() if op.get_type_name() == "Convert"]
+    assert not [
+        op
+        for op in converts
+        if op.get_output_element_type(0).is_real()
+        and op.input_value(0).get_element_type() == ov.Type.i8
+        and op.input_value(0).get_node().get_type_name() != "Constant"
+    ]
+    test = _attention_batches(1, seed=2)[0]
+    reference, answers = _run(_masked_attention(), test), _run(model, test)
+    real = test["attention_mask"] > 0
+    assert np.linalg.norm(answers[real] - reference[real]) / np.linalg.norm(reference[real]) < 0.1
+
+
 def test_quantizing_needs_calibration_batches() -> None:
     with pytest.raises(ValueError, match="calibration batch"):
         static_int8.quantize(_graph(), [])

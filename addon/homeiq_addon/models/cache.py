@@ -53,9 +53,9 @@ from typing import Any
 
 from . import runtime
 from .children import ChildProcesses
-from .convert import FORMAT, OV_MODEL
+from .convert import FORMAT, OV_MODEL, precision_label
 from .layouts import Plan, available_tools, missing_tool_message, plan_files
-from .loaded import INFO_FILE
+from .loaded import INFO_FILE, read_info
 from .types import (
     CHECKSUM_MISMATCH,
     CONVERSION_FAILED,
@@ -272,11 +272,23 @@ class ModelCache:
         if entry_dir.is_dir():
             try:
                 manifest = verify_entry(entry_dir)
-                if manifest.get("built_by") not in (COPIED, CONVERTED):  # absent: built before
+                built_by = manifest.get("built_by")
+                made = read_info(entry_dir).get("precision") if built_by == CONVERTED else None
+                if built_by not in (COPIED, CONVERTED):  # absent: built before
                     _LOGGER.info(
                         "Cached %s model %s was converted by an older version; converting it again",
                         role,
                         model_id,
+                    )
+                    self._remove(entry_dir)
+                elif made is not None and made != precision_label(precision):
+                    # The classifier's "int8" entries were weight-only INT8 before 2026-12-06.
+                    _LOGGER.info(
+                        "Cached %s model %s holds %s graphs where %s are made now; making them again",
+                        role,
+                        model_id,
+                        made,
+                        precision_label(precision),
                     )
                     self._remove(entry_dir)
                 else:

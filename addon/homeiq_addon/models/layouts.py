@@ -100,7 +100,7 @@ def plan_files(names: Iterable[str], role: Role, precision: str) -> Plan:
     root_ir = {n: n for n in names if re.match(r"^(openvino_[^/]*\.(xml|bin)|[^/]*\.npy)$", n)}
     if OV_MODEL in root_ir or (OV_ENCODER in root_ir and OV_DECODER in root_ir):
         return Plan("openvino", small | root_ir)  # an optimum-intel export, used as it is
-    if reduced(role.value, precision):
+    if reduced(precision):
         _source_plan(names, small, role, "fp32")  # raises when there is nothing to build it from
         return Plan("reduced")
     return _source_plan(names, small, role, precision)

@@ -16,7 +16,7 @@ with bf16 inference precision where the CPU computes bf16 natively (AMX, AVX512_
 with fp16 inference precision on an ARM CPU with half-precision arithmetic (``asimdhp``: the
 Cortex-A55 of a Home Assistant Green, a Raspberry Pi 5's A76; OpenVINO's own default there,
 which the add-on's explicit f32 would otherwise forgo).
-The classifier's INT8 is weight-only already (static INT8 flips T5's answers; see convert.py).
+The classifier's static INT8 quantizes its encoder and compresses its decoder's weights (convert.py).
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ MAX_BUSY_PROBES = 3
 # 9: the classifier's BF16 runs its graphs with FP16 weights (48 MB less held): measured again.
 # 10: the default image makes weight-only INT8 itself (weight_int8.py), where it could not before.
 # 11: static INT8 is made with OpenVINO alone (static_int8.py), in the default image too.
-DECISION_FORMAT = 11
+# 12: the classifier has a static INT8 candidate (its encoder; it was weight-only INT8 as "int8").
+DECISION_FORMAT = 12
 # How much slower than the fastest candidate one with smaller weights may be and still be served:
 # AS_FAST for any smaller weights, MEMORY_SLACK where they are MEMORY_SAVING smaller or more.
 # On a Zen 1 EPYC (AVX2) the reranker's static INT8 came out 0.94x, 0.99x, 1.03x and 1.05x FP32
@@ -233,20 +234,20 @@ WEIGHT_INT8 = Candidate("int8-weights", "int8w", label="weight-only INT8")
 FP32 = Candidate("fp32", "fp32", label="FP32")
 BF16 = Candidate("bf16", "fp32", inference="bf16", label="BF16")
 FP16 = Candidate("fp16", "fp32", inference="f16", label="FP16")
-# The classifier's "int8" entry is weight-only INT8 (see convert.py); its BF16 and FP16 run the
-# graphs with FP16 weights, which hold 48 MB less than FP32 ones under BF16 (convert.py, fp16).
-CLASSIFIER_INT8 = Candidate("int8-weights", "int8", label="weight-only INT8")
+# The classifier's BF16 and FP16 run the graphs with FP16 weights, which hold 48 MB less than FP32
+# ones under BF16 (convert.py, fp16).
 CLASSIFIER_BF16 = Candidate("bf16", "fp16", inference="bf16", label="BF16")
 CLASSIFIER_FP16 = Candidate("fp16", "fp16", inference="f16", label="FP16")
 CANDIDATES = {c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, BF16, FP16)}
-CLASSIFIER_CANDIDATES = {c.name: c for c in (CLASSIFIER_INT8, FP32, CLASSIFIER_BF16, CLASSIFIER_FP16)}
+CLASSIFIER_CANDIDATES = {
+    c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, CLASSIFIER_BF16, CLASSIFIER_FP16)
+}
 
 
 def candidates(role: Role, cpu: CpuIdentity) -> list[Candidate]:
     """What the probe tries for ``role`` on ``cpu``; FP32 (the reference) is always one."""
     classifier = role is Role.CLASSIFIER
-    found = [CLASSIFIER_INT8] if classifier else [STATIC_INT8, WEIGHT_INT8]
-    found.append(FP32)
+    found = [STATIC_INT8, WEIGHT_INT8, FP32]
     if cpu.has_native_bf16:
         found.append(CLASSIFIER_BF16 if classifier else BF16)
     if cpu.has_native_fp16:

@@ -10,7 +10,16 @@ OpenVINO's CPU plugin turns into INT8 kernels (VNNI, AMX):
   (symmetric, 255 levels): ``Constant(i8) -> Convert(f32) -> Multiply(scale)``;
 - SmoothQuant first, where an activation feeds only such MatMuls: its channels divided by
   ``s = max|x|^ALPHA / max|w|^(1 - ALPHA)`` and the weights' input rows multiplied by it, so that
-  outlier channels move into the weights, which have a scale per channel anyway.
+  outlier channels move into the weights, which have a scale per channel anyway;
+- before anything else, every conversion to floating point of an 8-bit integer (or boolean) the
+  graph computes reads a 32-bit integer instead (:func:`widen_integer_converts`). Once a graph
+  holds FakeQuantize, the CPU plugin's low-precision transformations take ``Convert(i8) ->
+  Subtract -> Multiply`` for the dequantization of an 8-bit tensor and move it: T5's attention
+  mask, ``(1 - mask) * float32.min`` from a boolean mask, is exactly that, and the encoder then
+  attended to its padding and lost its position bias (42 % relative error in flan-t5-small's
+  encoder states with a single FakeQuantize anywhere in it; 4 % with every MatMul quantized once
+  the mask reads an i32). That, not T5's activation outliers, is why static INT8 had flipped
+  40 % of the classifier's answers (with nncf too: the same plugin).
 
 Needing no nncf (+233 MB of packages: scipy, scikit-learn, networkx), it serves the default
 add-on image. Measured against nncf's static INT8 (2026-12-06, Xeon capped to AVX-VNNI and with
@@ -183,6 +192,23 @@ def _quantize_weight(weight: _Weight) -> None:
     )
 
 
+def widen_integer_converts(model: ov.Model) -> int:
+    """Make every conversion to a float type of an 8-bit integer or boolean activation read a
+    32-bit integer instead (the same values), so that the CPU plugin's low-precision
+    transformations cannot take it for a dequantization (see the module docstring); returns
+    how many. Constants (the weights' codes) are left as they are: those are dequantizations."""
+    narrow = (ov.Type.i8, ov.Type.u8, ov.Type.boolean)
+    widened = 0
+    for node in model.get_ordered_ops():
+        if node.get_type_name() != "Convert" or not node.get_output_element_type(0).is_real():
+            continue
+        source = node.input_value(0)
+        if source.get_element_type() in narrow and source.get_node().get_type_name() != "Constant":
+            node.input(0).replace_source_output(ops.convert(source, ov.Type.i32).output(0))
+            widened += 1
+    return widened
+
+
 def quantize(model: ov.Model, batches: Sequence[Batch], mapped: Iterable[Path] = ()) -> int:
     """Make ``model`` static INT8 in place, calibrated on ``batches`` (the graph's inputs);
     returns how many activations it quantizes. ``mapped``: the folders whose files ``model``
@@ -191,6 +217,7 @@ def quantize(model: ov.Model, batches: Sequence[Batch], mapped: Iterable[Path] =
     if not batches:
         raise ValueError("static INT8 needs at least one calibration batch")
     mapped = list(mapped)
+    widen_integer_converts(model)
     found, weighted = _activations(model)
     _calibrate(model, found, batches, mapped)
     for activation in found.values():
