@@ -271,9 +271,9 @@ class ModelCache:
         entry_dir = model_dir / f"{commit}-{precision}"
         if entry_dir.is_dir():
             try:
-                manifest = verify_entry(entry_dir)
+                manifest, info = verify_entry(entry_dir), read_info(entry_dir)
                 built_by = manifest.get("built_by")
-                made = read_info(entry_dir).get("precision") if built_by == CONVERTED else None
+                made = info.get("precision") if built_by == CONVERTED else None
                 if built_by not in (COPIED, CONVERTED):  # absent: built before
                     _LOGGER.info(
                         "Cached %s model %s was converted by an older version; converting it again",
@@ -292,7 +292,7 @@ class ModelCache:
                     )
                     self._remove(entry_dir)
                 else:
-                    return self._entry(entry_dir, source, commit, precision, manifest)
+                    return self._entry(entry_dir, source, commit, precision, manifest=manifest, info=info)
             except ModelCacheError as err:
                 _LOGGER.warning("Cached %s model %s is damaged (%s); rebuilding it", role, model_id, err)
                 self._remove(entry_dir)
@@ -316,7 +316,7 @@ class ModelCache:
         )
         manifest = verify_entry(entry_dir)
         self.prune_revisions(entry_dir)
-        return self._entry(entry_dir, source, commit, precision, manifest)
+        return self._entry(entry_dir, source, commit, precision, manifest=manifest, info=read_info(entry_dir))
 
     def prune_revisions(self, keep: Path) -> list[Path]:
         """Remove the other revisions of the same model and precision as ``keep``."""
@@ -352,12 +352,16 @@ class ModelCache:
         self.children.close()
 
     # ---- internals --------------------------------------------------------------------
+    @staticmethod
     def _entry(
-        self, path: Path, source: ModelSource, revision: str, precision: str, manifest: dict[str, Any]
+        path: Path,
+        source: ModelSource,
+        revision: str,
+        precision: str,
+        *,
+        manifest: dict[str, Any],
+        info: dict[str, Any],
     ) -> Entry:
-        info = (
-            json.loads((path / INFO_FILE).read_text(encoding="utf-8")) if (path / INFO_FILE).exists() else {}
-        )
         size = sum(int(f["size"]) for f in manifest["files"].values())
         return Entry(path, source.model_id, revision, source.kind, precision, size, info)
 

@@ -434,22 +434,15 @@ def derive(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]
         info = {k: v for k, v in fp32_info.items() if k not in ("format", "convert_seconds")}
         info["precision"] = precision_label(precision)
         info["derived_from"] = "fp32"
-        if reduced(precision):
-            reduce = _halved if precision == "fp16" else _compress_weights
-            for name in (OV_ENCODER, OV_DECODER) if role == "classifier" else (OV_MODEL,):
-                ov.save_model(reduce(core.read_model(src / name)), dest / name, compress_to_fp16=False)
-            _copy_word_table(src, dest, fp32_info)
-            return info
-        if role == "classifier":
-            encoder = core.read_model(src / OV_ENCODER)
-            encoder = _quantize(encoder, _calibration_items(role, src, encoder, fp32_info), (src,))
-            ov.save_model(encoder, dest / OV_ENCODER, compress_to_fp16=False)
-            decoder = _compress_weights(core.read_model(src / OV_DECODER))
-            ov.save_model(decoder, dest / OV_DECODER, compress_to_fp16=False)
-            return info
-        model = core.read_model(src / OV_MODEL)
-        model = _quantize(model, _calibration_items(role, src, model, fp32_info), (src,))
-        ov.save_model(model, dest / OV_MODEL, compress_to_fp16=False)
+
+        def static(model: Any) -> Any:
+            return _quantize(model, _calibration_items(role, src, model, fp32_info), (src,))
+
+        variant = {"fp16": _halved, "int8w": _compress_weights, "int8": static}[precision]
+        for name in (OV_ENCODER, OV_DECODER) if role == "classifier" else (OV_MODEL,):
+            # The classifier's one decoder step is memory-bound: weight-only in static INT8 too.
+            make = _compress_weights if name == OV_DECODER and precision == "int8" else variant
+            ov.save_model(make(core.read_model(src / name)), dest / name, compress_to_fp16=False)
         _copy_word_table(src, dest, fp32_info)
         return info
 

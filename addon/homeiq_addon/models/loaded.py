@@ -173,7 +173,7 @@ class BucketedModel:
         shapes left 117 MB of free heap resident (538 MB, 420 MB after a trim). Building them
         also reads the model's files again (the compiled-model cache's blobs), whose pages then
         stay resident: releasing them too, the default image on a 2-core AMX Xeon held 540-575 MB
-        instead of 603-650 after its first /v1/suggest and 882-885 instead of 965-970 through
+        instead of 603-650 after its first /v1/suggest and 851-885 instead of 920-970 through
         every shape. Seen shapes never trim again, so a steady workload pays nothing (a heap trim
         took 0.3-1.6 ms on the EPYC; releasing the file pages 3.4 ms on the Xeon, and the next
         run 2.5 ms to read back what it uses).
