@@ -138,3 +138,15 @@ def test_copying_a_word_table_never_holds_the_table(tmp_path: Path) -> None:
     assert float(grew.stdout) < 40, grew.stdout  # a block (8 MB, 4 in FP16), not the 120 MB
     half = np.load(tmp_path / "half.npy", mmap_mode="r")
     np.testing.assert_array_equal(half[-8192:], rows.astype(np.float16))
+
+
+@pytest.mark.parametrize("precision", ["int8", "int8w", "fp16"])
+@pytest.mark.parametrize("role", ["embedding", "reranker", "classifier"])
+def test_a_checkpoint_converts_to_fp32_only(
+    tiny_models: dict[str, Path], tmp_path: Path, role: str, precision: str
+) -> None:
+    """Every other precision is derived from the FP32 entry: one way to make each."""
+    out = tmp_path / "entry"
+    with pytest.raises(ValueError, match=r"converted to FP32.*--derive"):
+        convert.convert(role, tiny_models[role], out, precision)
+    assert not out.exists()

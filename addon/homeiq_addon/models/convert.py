@@ -89,8 +89,8 @@ CALIBRATION_TEXTS = 300
 CLASSIFIER_CALIBRATION_TEXTS = 150
 MAX_LENGTH = {"embedding": 256, "reranker": 512, "classifier": 512}
 # int8: static INT8 (the classifier's decoder weight-only); int8w: weight-only INT8; fp32; fp16:
-# the FP32 graphs with FP16 weights. Those with 8- or 16-bit weights only are made from the FP32
-# entry (reduced()), and so is the classifier's static INT8.
+# the FP32 graphs with FP16 weights. Checkpoints and ONNX graphs are converted to FP32; every other
+# precision is made from that entry (derive()), unless a repository publishes the graphs.
 PRECISIONS = ("int8", "int8w", "fp32", "fp16")
 ONNX_MODEL = "model.onnx"
 ONNX_ENCODER = "encoder_model.onnx"
@@ -133,7 +133,7 @@ def reduced(precision: str) -> bool:
     return precision == "fp16" or weight_only(precision)
 
 
-def convert_embedding(source: Path, out: Path, precision: str) -> dict[str, Any]:
+def convert_embedding(source: Path, out: Path) -> dict[str, Any]:
     """BERT-like encoder with pooling and normalisation inside the graph."""
     import openvino as ov
     import torch
@@ -164,17 +164,11 @@ def convert_embedding(source: Path, out: Path, precision: str) -> dict[str, Any]
         ov_model = ov.convert_model(Wrapper(), example_input=example)
     _name_io(ov_model, ["input_ids", "attention_mask"], ["sentence_embedding"])
     max_len = min(MAX_LENGTH["embedding"], int(model.config.max_position_embeddings))
-    if precision == "int8":
-        tok = load_tokenizer(source, max_len)
-        rows = token_rows(tok, pattern_texts(CALIBRATION_TEXTS, seed=11))
-        pad = pad_token_id(tok, 0)
-        items = [{"input_ids": i, "attention_mask": m} for i, m in _batches(rows, pad, 8, max_len)]
-        ov_model = _quantize(ov_model, items)
     ov.save_model(ov_model, out / "openvino_model.xml", compress_to_fp16=False)
     return {"dim": int(model.config.hidden_size), "max_length": max_len, "pooling": "graph"}
 
 
-def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
+def convert_reranker(source: Path, out: Path) -> dict[str, Any]:
     """XLM-R / BERT cross-encoder fed with ``inputs_embeds``; the word table is saved apart."""
     import openvino as ov
     import torch
@@ -182,7 +176,7 @@ def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
 
     model = AutoModelForSequenceClassification.from_pretrained(source, attn_implementation="sdpa").eval()
     table = model.get_input_embeddings().weight.detach().numpy()
-    np.save(out / "word_embeddings.npy", table.astype(np.float32 if precision == "fp32" else np.float16))
+    np.save(out / "word_embeddings.npy", table.astype(np.float32))
 
     class Wrapper(torch.nn.Module):
         def __init__(self) -> None:
@@ -204,18 +198,6 @@ def convert_reranker(source: Path, out: Path, precision: str) -> dict[str, Any]:
         ov_model = ov.convert_model(Wrapper(), example_input=example)
     _name_io(ov_model, ["inputs_embeds", "attention_mask"], ["logits"])
     max_len = min(MAX_LENGTH["reranker"], int(model.config.max_position_embeddings) - 2)
-    if precision == "int8":
-        tok = load_tokenizer(source, max_len)
-        docs = pattern_texts(CALIBRATION_TEXTS, seed=13)
-        queries = query_texts()
-        pairs = [(queries[i % len(queries)], d) for i, d in enumerate(docs)]
-        rows = token_rows(tok, pairs)
-        pad = pad_token_id(tok, 1)
-        items = [
-            {"inputs_embeds": table[i].astype(np.float32), "attention_mask": m}
-            for i, m in _batches(rows, pad, 8, max_len)
-        ]
-        ov_model = _quantize(ov_model, items)
     ov.save_model(ov_model, out / "openvino_model.xml", compress_to_fp16=False)
     return {
         "max_length": max_len,
@@ -265,7 +247,7 @@ def t5_modules(model: Any) -> tuple[Any, Any]:
     return Encoder(), Decoder()
 
 
-def convert_classifier(source: Path, out: Path, precision: str) -> dict[str, Any]:
+def convert_classifier(source: Path, out: Path) -> dict[str, Any]:
     """T5: encoder and a cache-less decoder that returns next-token log-probabilities."""
     import openvino as ov
     import torch
@@ -356,28 +338,29 @@ def precision_label(precision: str) -> str:
 
 
 def convert(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]:
-    """Convert ``source`` (an ONNX folder, an HF checkpoint folder, or a pre-converted OpenVINO
-    reranker) into ``out`` and write the info file; returns it."""
+    """Convert ``source`` (an ONNX folder or an HF checkpoint folder: to FP32; a pre-converted
+    OpenVINO reranker: as published) into ``out`` and write the info file; returns it. Every
+    other precision is made from the FP32 entry by :func:`derive`."""
     if role not in CONVERTERS:
         raise ValueError(f"unknown role {role!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}")
-    if reduced(precision) or (role == "classifier" and precision != "fp32"):
-        raise ValueError(f"{precision} entries of a {role} are made from the FP32 entry (--derive)")
-    if is_onnx(source, role):
-        if precision != "fp32":  # static INT8 is derived from the FP32 entry (--derive)
-            raise ValueError("ONNX models are converted to FP32; derive INT8 from that entry")
-        return _write_info(source, out, role, lambda src, dest: convert_onnx(role, src, dest))
-    if role == "reranker" and (source / OV_MODEL).exists():
+    if role == "reranker" and (source / OV_MODEL).exists():  # as published: FP32 or static INT8
         return _write_info(source, out, role, prepare_openvino_reranker)
+    if precision != "fp32":
+        raise ValueError(
+            f"checkpoints and ONNX graphs are converted to FP32; the {role}'s {precision} entry "
+            "is made from that one (--derive)"
+        )
+    if is_onnx(source, role):
+        return _write_info(source, out, role, lambda src, dest: convert_onnx(role, src, dest))
     cfg = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if cfg.get("auto_map"):
         # Custom code would need trust_remote_code, which we never grant.
         raise ValueError("model needs custom code (trust_remote_code), which is not allowed")
-    label = precision_label(precision)
 
     def build(src: Path, dest: Path) -> dict[str, Any]:
-        return {"precision": label, **CONVERTERS[role](src, dest, precision)}
+        return {"precision": "fp32", **CONVERTERS[role](src, dest)}
 
     return _write_info(source, out, role, build)
 
@@ -582,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role", required=True, choices=sorted(CONVERTERS))
     parser.add_argument("--source", required=True, type=Path)
     parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("--precision", default="int8", choices=list(PRECISIONS))
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS))
     parser.add_argument("--derive", action="store_true", help="derive a variant of the FP32 entry --source")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")

@@ -232,35 +232,38 @@ class Candidate:
 STATIC_INT8 = Candidate("int8", "int8", label="static INT8")
 WEIGHT_INT8 = Candidate("int8-weights", "int8w", label="weight-only INT8")
 FP32 = Candidate("fp32", "fp32", label="FP32")
-BF16 = Candidate("bf16", "fp32", inference="bf16", label="BF16")
-FP16 = Candidate("fp16", "fp32", inference="f16", label="FP16")
-# The classifier's BF16 and FP16 run the graphs with FP16 weights, which hold 48 MB less than FP32
-# ones under BF16 (convert.py, fp16).
-CLASSIFIER_BF16 = Candidate("bf16", "fp16", inference="bf16", label="BF16")
-CLASSIFIER_FP16 = Candidate("fp16", "fp16", inference="f16", label="FP16")
-CANDIDATES = {c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, BF16, FP16)}
-CLASSIFIER_CANDIDATES = {
-    c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, CLASSIFIER_BF16, CLASSIFIER_FP16)
-}
+# The entry BF16 and FP16 inference run: the FP32 one, but for the classifier, whose graphs with FP16
+# weights hold 48 MB less than FP32 ones under BF16 (convert.py, fp16).
+HALF_PRECISION_IR = {Role.CLASSIFIER: "fp16"}
+
+
+def _role_candidates(role: Role) -> dict[str, Candidate]:
+    """Every way to serve ``role``, by the name a stored decision gives."""
+    half = HALF_PRECISION_IR.get(role, FP32.ir)
+    bf16 = Candidate("bf16", half, inference="bf16", label="BF16")
+    fp16 = Candidate("fp16", half, inference="f16", label="FP16")
+    return {c.name: c for c in (STATIC_INT8, WEIGHT_INT8, FP32, bf16, fp16)}
+
+
+ROLE_CANDIDATES = {role: _role_candidates(role) for role in Role}
 
 
 def candidates(role: Role, cpu: CpuIdentity) -> list[Candidate]:
     """What the probe tries for ``role`` on ``cpu``; FP32 (the reference) is always one."""
-    classifier = role is Role.CLASSIFIER
+    table = ROLE_CANDIDATES[role]
     found = [STATIC_INT8, WEIGHT_INT8, FP32]
     if cpu.has_native_bf16:
-        found.append(CLASSIFIER_BF16 if classifier else BF16)
+        found.append(table["bf16"])
     if cpu.has_native_fp16:
-        found.append(CLASSIFIER_FP16 if classifier else FP16)
+        found.append(table["fp16"])
     return found
 
 
 def candidate_for(role: Role, name: str) -> Candidate:
     """The candidate a stored decision names."""
-    return (CLASSIFIER_CANDIDATES if role is Role.CLASSIFIER else CANDIDATES)[name]
+    return ROLE_CANDIDATES[role][name]
 
 
-# ---- accuracy gates against FP32 ----------------------------------------------------------------
 def min_cosine(reference: Any, outputs: Any) -> float:
     """The smallest cosine similarity between matching rows of two embedding matrices."""
     ref = np.asarray(reference, dtype=np.float64)
