@@ -56,7 +56,13 @@ from homeiq_addon.models.embedder import OVEmbedder  # noqa: E402
 from homeiq_addon.models.labels import category_prompt, priority_prompt  # noqa: E402
 from homeiq_addon.models.loaded import LoadOptions  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts  # noqa: E402
-from homeiq_addon.models.precision import CHOICES_FILE, candidates, cpu_identity  # noqa: E402
+from homeiq_addon.models.precision import (  # noqa: E402
+    CHOICES_FILE,
+    GATES,
+    CpuIdentity,
+    candidates,
+    cpu_identity,
+)
 from homeiq_addon.models.registry import ModelRegistry  # noqa: E402
 from homeiq_addon.models.reranker import OVReranker  # noqa: E402
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role  # noqa: E402
@@ -543,18 +549,98 @@ def default_image_data(work: Path) -> Path:
     return data
 
 
-def bench_default_image(work: Path, models: dict[str, Path]) -> None:
+def bench_default_image(work: Path, models: dict[str, Path]) -> list[dict[str, Any]]:
     """The default image's first start (variants made, ``auto``'s probe) and a start from the
-    cache, each in a fresh process; then what ``auto`` chose there and why."""
+    cache, each in a fresh process; then what ``auto`` chose there and why. Returns both starts."""
     if not RUNTIME_PYTHON.exists():
         print("default-image: skipped (no .venv-runtime: run scripts/setup.sh runtime)", flush=True)
-        return
+        return []
     data = default_image_data(work)
+    starts = []
     for label in ("first-start", "from-cache"):
         result = cold_start(work, models, python=RUNTIME_PYTHON, data=data)
         print(f"default-image {label}", json.dumps(result), flush=True)
+        starts.append(result)
     for decision in json.loads((data / "models" / CHOICES_FILE).read_text(encoding="utf-8")).values():
         print(f"    {decision['role']}: {decision['reason']}", flush=True)
+    return starts
+
+
+# Issue 14's acceptance, per CPU class: served /v1/embed (JSON) and the rerank and classify
+# variant auto serves, against PyTorch FP32; auto within AUTO_SLACK of the fastest variant; the
+# probe's accuracy gates (measured here against PyTorch FP32); the default image's memory.
+SPEED_TARGETS = {
+    "VNNI or AMX": {"embed": 3.5, "rerank": 3.0, "classify": 3.0},
+    "AVX2, no VNNI": {"embed": 1.5, "rerank": 1.5, "classify": 1.5},
+}
+AUTO_SLACK = 0.05
+GATE_ROLES = {"embed": Role.EMBEDDING, "rerank": Role.RERANKER, "classify": Role.CLASSIFIER}
+AFTER_LOAD_MB = 500  # every role loaded, in the add-on's process
+PEAK_MB = 1000  # the add-on's process with its conversion children (MB are MiB, as every record here)
+
+
+def cpu_class(cpu: CpuIdentity) -> str | None:
+    """Which of the issue's CPU classes ``cpu`` belongs to; None for one it sets no speed target
+    for (ARM, x86 without AVX2)."""
+    flags = set(cpu.flags)
+    if flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        return "VNNI or AMX"
+    return "AVX2, no VNNI" if "avx2" in flags else None
+
+
+def _agreement(section: str, result: dict[str, Any]) -> float:
+    """What the section's accuracy gate reads, for the variant auto serves."""
+    chosen = result["auto"]
+    if section == "embed":
+        return min(float(result[f"{chosen}_min_cosine"]), float(result["served_float_min_cosine"]))
+    if section == "rerank":
+        return float(result[f"{chosen}_spearman_vs_fp32"])
+    return min(float(result[f"{chosen}_{q}_decisive_agreement"]) for q in ("category", "priority"))
+
+
+def acceptance(
+    cpu: CpuIdentity, results: dict[str, dict[str, Any]], starts: list[dict[str, Any]]
+) -> list[str]:
+    """Each of the issue's targets this run measured, with its figure and "met" or "MISSED":
+    ``results`` by section (embed, rerank, classify), ``starts`` the default image's cold starts."""
+    found = cpu_class(cpu)
+    lines = [f"targets (issue 14) on this CPU's class: {found or 'none set for ' + cpu.describe()}"]
+
+    def line(what: str, figure: str, bound: str, ok: bool) -> None:
+        lines.append(f"    {what:40s} {figure:>8s}  {bound:10s} {'met' if ok else 'MISSED'}")
+
+    for section, result in results.items():
+        ratio = result["served_float_speedup"] if section == "embed" else result["auto_speedup"]
+        what = "served /v1/embed, JSON" if section == "embed" else f"{section}, auto ({result['auto']})"
+        if found is not None:
+            target = SPEED_TARGETS[found][section]
+            line(f"{what} vs PyTorch", f"{ratio:.2f}x", f">= {target:g}x", ratio >= target)
+        share = result["auto_vs_fastest"]
+        line(
+            f"{section}: auto of the fastest variant",
+            f"{share:.2f}",
+            f">= {1 - AUTO_SLACK:.2f}",
+            share >= 1 - AUTO_SLACK,
+        )
+        gate = GATES[GATE_ROLES[section]]
+        agreement = _agreement(section, result)
+        line(
+            f"{section}: {gate.metric}",
+            f"{agreement:.3f}",
+            f">= {gate.threshold:g}",
+            agreement >= gate.threshold,
+        )
+    if starts:
+        after_load = max(start["rss_after_load_mb"] for start in starts)
+        peak = max(start["peak_with_conversions_mb"] for start in starts)
+        line(
+            "default image: after load",
+            f"{after_load:.0f} MB",
+            f"<= {AFTER_LOAD_MB} MB",
+            after_load <= AFTER_LOAD_MB,
+        )
+        line("default image: peak", f"{peak:.0f} MB", f"<= {PEAK_MB} MB", peak <= PEAK_MB)
+    return lines
 
 
 def main() -> int:
@@ -597,6 +683,7 @@ def main() -> int:
         "rerank": (Role.RERANKER, bench_rerank, (models["reranker"],)),
         "classify": (Role.CLASSIFIER, bench_classify, (models["classifier"],)),
     }
+    results: dict[str, dict[str, Any]] = {}
     for section, (role, bench, extra) in benches.items():
         if section not in sections:
             continue
@@ -604,12 +691,13 @@ def main() -> int:
         table = result.pop("table")
         print(section, json.dumps(result), flush=True)
         print("\n".join(table), flush=True)
+        results[section] = result
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     if "cold" in sections:
         cold_start(args.work, models)  # the first run fills OpenVINO's compiled-model cache
         print("cold", json.dumps(cold_start(args.work, models)), flush=True)
-    if "default-image" in sections:
-        bench_default_image(args.work, models)
+    starts = bench_default_image(args.work, models) if "default-image" in sections else []
+    print("\n".join(acceptance(cpu_identity(), results, starts)), flush=True)
     return 0
 
 
