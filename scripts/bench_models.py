@@ -58,8 +58,10 @@ from homeiq_addon.models.loaded import LoadOptions  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts  # noqa: E402
 from homeiq_addon.models.precision import (  # noqa: E402
     CHOICES_FILE,
+    DECISIVE_MARGIN,
     GATES,
     CpuIdentity,
+    PrecisionChoices,
     candidates,
     cpu_identity,
 )
@@ -69,6 +71,7 @@ from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role  # noqa: E402
 from homeiq_addon.settings import Settings  # noqa: E402
 
 RUNTIME_PYTHON = ROOT / ".venv-runtime" / "bin" / "python"  # the default image's packages
+SECTION_ROLES = {"embed": Role.EMBEDDING, "rerank": Role.RERANKER, "classify": Role.CLASSIFIER}
 MODEL_CLASSES: dict[Role, Any] = {
     Role.EMBEDDING: OVEmbedder,
     Role.RERANKER: OVReranker,
@@ -165,12 +168,18 @@ def settings(work: Path, models: dict[str, Path], precision: str = "auto") -> Se
     return Settings(**(args | {"data_dir": Path(args["data_dir"])}))
 
 
-def variants(work: Path, models: dict[str, Path], role: Role) -> dict[str, Any]:
+def variants(work: Path, models: dict[str, Path], role: Role, unusable: dict[str, str]) -> dict[str, Any]:
     """Every precision ``auto`` tries for ``role`` on this CPU, loaded side by side from the cache
-    (the auto registry converted them all) and warmed; one that fails to run is left out."""
+    (the auto registry converted them all) and warmed; one that fails to run is left out, and so
+    is one ``auto``'s probe could not use (``unusable``, with why: it may have crashed the probe's
+    process, as OpenVINO 2026.4 does compiling T5 in BF16 for one thread on AMX)."""
     cache = ModelCache(work / "data" / "models", offline=True)
     loaded: dict[str, Any] = {}
     for candidate in candidates(role, cpu_identity()):
+        if candidate.name in unusable:
+            why = unusable[candidate.name]
+            print(f"    OpenVINO {candidate.name}: could not be used (auto's probe: {why})", flush=True)
+            continue
         entry = cache.ensure(role, str(models[role.value]), candidate.ir, lambda *_: None)
         options = LoadOptions(
             device="CPU",
@@ -420,7 +429,7 @@ def bench_classify(models: dict[str, Any], chosen: str, folder: Path, repeats: i
             agree = fp32.argmax(1) == probs.argmax(1)
             top2 = np.sort(fp32, axis=1)[:, -2:]
             margin = top2[:, 1] - top2[:, 0]  # how decisive FP32 is: random weights give near-ties
-            decisive = margin >= 0.05
+            decisive = margin >= DECISIVE_MARGIN
             out |= {
                 f"{variant}_{name}_agreement": float(agree.mean()),
                 f"{variant}_{name}_mean_abs_prob_delta": float(np.abs(fp32 - probs).mean()),
@@ -574,7 +583,6 @@ SPEED_TARGETS = {
     "AVX2, no VNNI": {"embed": 1.5, "rerank": 1.5, "classify": 1.5},
 }
 AUTO_SLACK = 0.05
-GATE_ROLES = {"embed": Role.EMBEDDING, "rerank": Role.RERANKER, "classify": Role.CLASSIFIER}
 AFTER_LOAD_MB = 500  # every role loaded, in the add-on's process
 PEAK_MB = 1000  # the add-on's process with its conversion children (MB are MiB, as every record here)
 
@@ -622,7 +630,7 @@ def acceptance(
             f">= {1 - AUTO_SLACK:.2f}",
             share >= 1 - AUTO_SLACK,
         )
-        gate = GATES[GATE_ROLES[section]]
+        gate = GATES[SECTION_ROLES[section]]
         agreement = _agreement(section, result)
         line(
             f"{section}: {gate.metric}",
@@ -665,10 +673,16 @@ def main() -> int:
     registry.start_loading(list(Role))
     registry.wait()
     chosen: dict[Role, str] = {}
+    unusable: dict[Role, dict[str, str]] = {}
+    choices = PrecisionChoices(args.work / "data" / "models" / CHOICES_FILE)
+    cpu = cpu_identity(threads=runtime.allowed_threads())
     for role, status in registry.status().items():
         print(f"{role.value}: {status.state.value} {status.precision} {status.error or ''}", flush=True)
         print(f"    {status.precision_reason}", flush=True)
         chosen[role] = status.precision or "?"
+        decision = choices.get(role, status.model_id, cpu)
+        measured = decision.measurements if decision else []
+        unusable[role] = {m.name: m.error for m in measured if m.error is not None}
     registry.close()
     print(f"prepared in {time.perf_counter() - started:.1f} s", flush=True)
     if args.prepare_only:
@@ -678,16 +692,18 @@ def main() -> int:
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     print(f"threads: torch {torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}")
     sections = args.only or ["embed", "rerank", "classify", "cold", "default-image"]
-    benches: dict[str, tuple[Role, Callable[..., dict[str, Any]], tuple[Any, ...]]] = {
-        "embed": (Role.EMBEDDING, bench_embeddings, (args.work, models["embedding"])),
-        "rerank": (Role.RERANKER, bench_rerank, (models["reranker"],)),
-        "classify": (Role.CLASSIFIER, bench_classify, (models["classifier"],)),
+    benches: dict[str, tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = {
+        "embed": (bench_embeddings, (args.work, models["embedding"])),
+        "rerank": (bench_rerank, (models["reranker"],)),
+        "classify": (bench_classify, (models["classifier"],)),
     }
     results: dict[str, dict[str, Any]] = {}
-    for section, (role, bench, extra) in benches.items():
+    for section, (bench, extra) in benches.items():
         if section not in sections:
             continue
-        result = bench(variants(args.work, models, role), chosen[role], *extra, args.repeats)
+        role = SECTION_ROLES[section]
+        loaded = variants(args.work, models, role, unusable[role])
+        result = bench(loaded, chosen[role], *extra, args.repeats)
         table = result.pop("table")
         print(section, json.dumps(result), flush=True)
         print("\n".join(table), flush=True)

@@ -3,6 +3,7 @@ choices file, and one run with real OpenVINO on the tiny models."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -34,9 +35,11 @@ from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role, RoleState
 from homeiq_addon.settings import Settings
 from tests.tiny_models import tiny_settings
 
-AVX2 = CpuIdentity("AMD EPYC 7B13", ("avx2",))
-VNNI = CpuIdentity("AMD EPYC 9B14", ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"))
-AMX = CpuIdentity("Intel Xeon", ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8"))
+AVX2 = CpuIdentity("AMD EPYC 7B13", ("avx2",), threads=2)
+VNNI = CpuIdentity("AMD EPYC 9B14", ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"), threads=2)
+AMX = CpuIdentity(
+    "Intel Xeon", ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8"), threads=2
+)
 ARM = CpuIdentity("Cortex-A76", ("asimd", "asimddp", "asimdhp"))
 REFERENCE = np.eye(4, 8, dtype=np.float32)
 # Weights each candidate holds, in MB, as for a model the size of bge-reranker-base.
@@ -131,7 +134,7 @@ def test_int8_is_served_where_it_is_fastest() -> None:
     assert [m.seconds for m in decision.measurements] == pytest.approx([0.2, 0.9, 1.0, 0.5])
     assert "static INT8 was 5.00x FP32" in decision.reason
     assert decision.reason.endswith(
-        "(AVX-512 VNNI, AVX512_BF16): serving static INT8 (min cosine 1.000 vs FP32)"
+        "(AVX-512 VNNI, AVX512_BF16; 2 threads): serving static INT8 (min cosine 1.000 vs FP32)"
     )
 
 
@@ -161,7 +164,7 @@ def test_fp32_is_served_where_int8_is_slower() -> None:
     assert decision.chosen == "fp32"
     assert "bf16" not in probe.loaded  # no native bf16 on an AVX2-only CPU
     assert decision.reason == (
-        "static INT8 was 0.83x FP32, weight-only INT8 was 0.87x FP32 on this CPU (AVX2, no VNNI): "
+        "static INT8 was 0.83x FP32, weight-only INT8 was 0.87x FP32 on this CPU (AVX2, no VNNI; 2 threads): "
         "serving FP32"
     )
 
@@ -174,7 +177,7 @@ def test_of_candidates_close_to_the_fastest_the_smallest_weights_are_served() ->
     assert decision.chosen == "int8"
     assert [m.weight_mb for m in decision.measurements] == [20.0, 20.0, 80.0]
     assert decision.reason == (
-        "static INT8 was 0.96x FP32, weight-only INT8 was 0.67x FP32 on this CPU (AVX2, no VNNI): "
+        "static INT8 was 0.96x FP32, weight-only INT8 was 0.67x FP32 on this CPU (AVX2, no VNNI; 2 threads): "
         "serving static INT8 (min cosine 1.000 vs FP32), within 5% of FP32's speed with 20 MB of "
         "weights instead of 80"
     )
@@ -317,7 +320,7 @@ def choices(tmp_path: Path) -> PrecisionChoices:
     return PrecisionChoices(tmp_path / precision.CHOICES_FILE)
 
 
-def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_probes_again(
+def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_or_thread_allowance_probes_again(
     choices: PrecisionChoices,
 ) -> None:
     clock = FakeClock()
@@ -349,6 +352,15 @@ def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_probes_again(
     assert (moved.chosen, measured, len(probes)) == ("fp32", True, 2)
     stored = json.loads(choices.path.read_text(encoding="utf-8"))["embedding:m"]
     assert (stored["chosen"], stored["cpu"]) == ("fp32", AVX2.key)
+
+    # The same CPU with one thread (a container's quota cut): measured again, and said so.
+    one_thread = dataclasses.replace(AVX2, threads=1)
+    alone, measured = choose(
+        Role.EMBEDDING, "m", one_thread, choices, probe_on(avx2_speeds), clock=clock, load=quiet
+    )
+    assert (measured, len(probes)) == (True, 3)
+    assert "on this CPU (AVX2, no VNNI; 1 thread)" in alone.reason
+    assert choices.get(Role.EMBEDDING, "m", AVX2) is None  # one choice per role and model: the last
 
     # Another model (or role) on the same CPU has a choice of its own.
     assert choices.get(Role.RERANKER, "m", AVX2) is None
@@ -553,6 +565,21 @@ def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
         assert "measured earlier on this CPU" in caplog.text
     finally:
         again.close()
+
+    # Given another thread allowance (the option, or the container's CPU quota), it measures again.
+    threads = runtime.allowed_threads() + 1
+    caplog.clear()
+    more = ModelRegistry(dataclasses.replace(settings, threads=threads))
+    try:
+        more.start_loading([Role.EMBEDDING])
+        more.wait(timeout=600)
+        remeasured = more.status()[Role.EMBEDDING]
+        assert remeasured.state is RoleState.READY, remeasured
+        assert "Measuring which precision" in caplog.text
+        assert remeasured.precision_reason is not None
+        assert f"; {threads} threads): serving" in remeasured.precision_reason
+    finally:
+        more.close()
 
 
 # Loaded by each conversion child (through PYTHONPATH): the static INT8 derivation notes that it

@@ -129,7 +129,8 @@ MAX_BUSY_PROBES = 3
 # 10: the default image makes weight-only INT8 itself (weight_int8.py), where it could not before.
 # 11: static INT8 is made with OpenVINO alone (static_int8.py), in the default image too.
 # 12: the classifier has a static INT8 candidate (its encoder; it was weight-only INT8 as "int8").
-DECISION_FORMAT = 12
+# 13: a choice holds for the thread allowance it was measured with (CpuIdentity.threads).
+DECISION_FORMAT = 13
 # How much slower than the fastest candidate one with smaller weights may be and still be served:
 # AS_FAST for any smaller weights, MEMORY_SLACK where they are MEMORY_SAVING smaller or more.
 # On a Zen 1 EPYC (AVX2) the reranker's static INT8 came out 0.94x, 0.99x, 1.03x and 1.05x FP32
@@ -145,15 +146,30 @@ MEMORY_SAVING = 100e6  # bytes, as graph_weights.held_weight_bytes counts them
 
 @dataclass(frozen=True, slots=True)
 class CpuIdentity:
-    """What the precision choice depends on: the CPU's model name and its ISA features."""
+    """What the precision choice depends on: the CPU's model name, its ISA features, and the
+    threads one inference runs on (the add-on's allowance: ``runtime.allowed_threads``).
+
+    Threads matter: on one core of a 2-core AMX Xeon BF16 MiniLM embedded 256 texts 1.03-1.07x as
+    fast as static INT8 (three runs), on both cores 0.99x; and OpenVINO 2026.4 fuses T5's gated
+    feed-forward layers under BF16 on AMX (its LLMMLP node), which dies of a division by zero
+    (SIGFPE) when compiled for one thread: a BF16 choice made with two threads would crash the
+    add-on at every start after the allowance fell to one. The probe leaves such a candidate out.
+    """
 
     model: str
     flags: tuple[str, ...]
+    threads: int = 1
 
     @property
     def key(self) -> str:
-        """A stable string for the cache: a different CPU (or VM CPU model) gives another key."""
-        return f"{self.model} | {' '.join(self.flags)}"
+        """A stable string for the cache: a different CPU (or VM CPU model), or the same CPU with
+        another thread allowance, gives another key."""
+        return f"{self.model} | {' '.join(self.flags)} | {self.threads} threads"
+
+    @property
+    def threads_text(self) -> str:
+        """The thread allowance in words: "1 thread", "2 threads"."""
+        return f"{self.threads} thread{'s' if self.threads != 1 else ''}"
 
     @property
     def has_native_bf16(self) -> bool:
@@ -193,10 +209,10 @@ class CpuIdentity:
         return ", ".join(words)
 
 
-def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuIdentity:
+def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo"), *, threads: int = 1) -> CpuIdentity:
     """This machine's CPU model name and its ISA features (from /proc/cpuinfo on Linux), less those
     an ``ONEDNN_MAX_CPU_ISA`` cap keeps OpenVINO from using (the model name then says so, which
-    also gives the capped CPU a choice of its own)."""
+    also gives the capped CPU a choice of its own), with ``threads`` per inference."""
     model = platform.processor() or platform.machine() or "unknown CPU"
     flags: set[str] = set()
     try:
@@ -213,7 +229,7 @@ def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuIdentity:
     if cap in ISA_CAPS:
         flags &= set(ISA_CAPS[cap])
         model = f"{model} (ISA capped to {cap})"
-    return CpuIdentity(model=model, flags=tuple(f for f in ISA_FLAGS if f in flags))
+    return CpuIdentity(model=model, flags=tuple(f for f in ISA_FLAGS if f in flags), threads=threads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,7 +602,8 @@ def _reason(
     chosen: Measurement,
     fastest: Measurement,
 ) -> str:
-    """The decision in words: "static INT8 was 0.83x FP32 on this CPU (AVX2, no VNNI): serving FP32"."""
+    """The decision in words: "static INT8 was 0.83x FP32 on this CPU (AVX2, no VNNI; 2 threads):
+    serving FP32"."""
     fp32_s = next(m.seconds for m in measured if m.name == FP32.name)
     speeds = []
     problems = []
@@ -603,7 +620,9 @@ def _reason(
                 f"{by_name[m.name]} failed the accuracy gate ({gate.metric} {m.agreement:.3f} "
                 f"< {gate.threshold})"
             )
-    text = f"{', '.join(speeds) or 'only FP32 was tried'} on this CPU ({cpu.describe()}): "
+    text = (
+        f"{', '.join(speeds) or 'only FP32 was tried'} on this CPU ({cpu.describe()}; {cpu.threads_text}): "
+    )
     text += f"serving {by_name[chosen.name]}"
     if chosen.name != FP32.name:
         text += f" ({gate.metric} {chosen.agreement:.3f} vs FP32)"

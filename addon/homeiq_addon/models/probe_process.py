@@ -154,7 +154,7 @@ class ProbeInChild(precisions.ProbeProcess):
         return {
             "role": self.role.value,
             "model_id": model_id,
-            "cpu": {"model": cpu.model, "flags": list(cpu.flags)},
+            "cpu": {"model": cpu.model, "flags": list(cpu.flags), "threads": cpu.threads},
             "tried": [c.name for c in tried],
             "entries": {name: [str(path), entry_id] for name, (path, entry_id) in self.entries.items()},
             "left_out": dict(left_out),
@@ -199,7 +199,7 @@ def main() -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     spec = json.loads(sys.stdin.read())
     role = Role(spec["role"])
-    cpu = precisions.CpuIdentity(spec["cpu"]["model"], tuple(spec["cpu"]["flags"]))
+    cpu = precisions.CpuIdentity(spec["cpu"]["model"], tuple(spec["cpu"]["flags"]), spec["cpu"]["threads"])
     options = LoadOptions(
         **{
             **spec["options"],

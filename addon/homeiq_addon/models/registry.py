@@ -91,7 +91,7 @@ class ModelRegistry:
             cache_dir=settings.data_dir / "models" / OV_CACHE,
             warm=False,
         )
-        self._cpu = cpu or precisions.cpu_identity()
+        self._cpu = cpu or precisions.cpu_identity(threads=self._options.threads)
         self._choices = precisions.PrecisionChoices(settings.data_dir / "models" / precisions.CHOICES_FILE)
         self._lock = threading.Lock()
         self._status = {role: RoleStatus(role=role, model_id=settings.model_id(role)) for role in self.roles}
@@ -383,10 +383,11 @@ class ModelRegistry:
                 self._to_probe[role] = reference_bytes
                 self._checks.notify_all()
             _LOGGER.info(
-                "Measuring which precision of the %s model is fastest on this CPU (%s, %s) …",
+                "Measuring which precision of the %s model is fastest on this CPU (%s, %s; %s) …",
                 role.value,
                 self._cpu.model,
                 self._cpu.describe(),
+                self._cpu.threads_text,
             )
             made = {c.name: entries[c.ir] for c in tried if c.ir in entries}
             return ProbeInChild(
