@@ -248,8 +248,8 @@ class Candidate:
 STATIC_INT8 = Candidate("int8", "int8", label="static INT8")
 WEIGHT_INT8 = Candidate("int8-weights", "int8w", label="weight-only INT8")
 FP32 = Candidate("fp32", "fp32", label="FP32")
-# The entry BF16 and FP16 inference run: the FP32 one, but for the classifier, whose graphs with FP16
-# weights hold 48 MB less than FP32 ones under BF16 (convert.py, fp16).
+# The cache entry BF16 and FP16 inference run on: the FP32 one, but for the classifier, whose graphs
+# with FP16 weights hold 48 MB less than FP32 ones under BF16 (convert.py, fp16).
 HALF_PRECISION_IR = {Role.CLASSIFIER: "fp16"}
 
 
@@ -280,6 +280,7 @@ def candidate_for(role: Role, name: str) -> Candidate:
     return ROLE_CANDIDATES[role][name]
 
 
+# ---- accuracy gates against FP32 ----------------------------------------------------------------
 def min_cosine(reference: Any, outputs: Any) -> float:
     """The smallest cosine similarity between matching rows of two embedding matrices."""
     ref = np.asarray(reference, dtype=np.float64)
