@@ -170,17 +170,21 @@ def test_fp32_is_served_where_int8_is_slower() -> None:
 
 
 def test_of_candidates_close_to_the_fastest_the_smallest_weights_are_served() -> None:
-    # Static INT8 4 % slower than FP32: as fast, within 5 %, with smaller weights, however small.
+    # Static INT8 1.5 % slower than FP32: as fast, within 2 %, with smaller weights, however small.
     small_model = {"int8": 20.0, "int8-weights": 20.0, "fp32": 80.0}
-    probe = FakeProbe(FakeClock(), {"int8": 1.04, "int8-weights": 1.5, "fp32": 1.0}, weights_mb=small_model)
+    probe = FakeProbe(FakeClock(), {"int8": 1.015, "int8-weights": 1.5, "fp32": 1.0}, weights_mb=small_model)
     decision = _decide(AVX2, probe)
     assert decision.chosen == "int8"
     assert [m.weight_mb for m in decision.measurements] == [20.0, 20.0, 80.0]
     assert decision.reason == (
-        "static INT8 was 0.96x FP32, weight-only INT8 was 0.67x FP32 on this CPU (AVX2, no VNNI; 2 threads): "
-        "serving static INT8 (min cosine 1.000 vs FP32), within 5% of FP32's speed with 20 MB of "
+        "static INT8 was 0.99x FP32, weight-only INT8 was 0.67x FP32 on this CPU (AVX2, no VNNI; 2 threads): "
+        "serving static INT8 (min cosine 1.000 vs FP32), within 2% of FP32's speed with 20 MB of "
         "weights instead of 80"
     )
+    # 4 % slower (as the probe timed BF16 and static INT8 MiniLM on one AMX core, where the benchmark
+    # then measured static INT8 at 0.94 of BF16): the fastest, unless it saves 100 MB or more.
+    probe = FakeProbe(FakeClock(), {"int8": 1.04, "int8-weights": 1.5, "fp32": 1.0}, weights_mb=small_model)
+    assert _decide(AVX2, probe).chosen == "fp32"
     # 8 % slower: worth it only for 100 MB of memory or more.
     probe = FakeProbe(FakeClock(), {"int8": 1.08, "int8-weights": 1.5, "fp32": 1.0}, weights_mb=small_model)
     assert _decide(AVX2, probe).chosen == "fp32"
