@@ -168,14 +168,16 @@ def settings(work: Path, models: dict[str, Path], precision: str = "auto") -> Se
     return Settings(**(args | {"data_dir": Path(args["data_dir"])}))
 
 
-def variants(work: Path, models: dict[str, Path], role: Role, unusable: dict[str, str]) -> dict[str, Any]:
+def variants(
+    work: Path, models: dict[str, Path], role: Role, cpu: CpuIdentity, unusable: dict[str, str]
+) -> dict[str, Any]:
     """Every precision ``auto`` tries for ``role`` on this CPU, loaded side by side from the cache
     (the auto registry converted them all) and warmed; one that fails to run is left out, and so
     is one ``auto``'s probe could not use (``unusable``, with why: it may have crashed the probe's
     process, as OpenVINO 2026.4 does compiling T5 in BF16 for one thread on AMX)."""
     cache = ModelCache(work / "data" / "models", offline=True)
     loaded: dict[str, Any] = {}
-    for candidate in candidates(role, cpu_identity()):
+    for candidate in candidates(role, cpu):
         if candidate.name in unusable:
             why = unusable[candidate.name]
             print(f"    OpenVINO {candidate.name}: could not be used (auto's probe: {why})", flush=True)
@@ -702,7 +704,7 @@ def main() -> int:
         if section not in sections:
             continue
         role = SECTION_ROLES[section]
-        loaded = variants(args.work, models, role, unusable[role])
+        loaded = variants(args.work, models, role, cpu, unusable[role])
         result = bench(loaded, chosen[role], *extra, args.repeats)
         table = result.pop("table")
         print(section, json.dumps(result), flush=True)
@@ -713,7 +715,7 @@ def main() -> int:
         cold_start(args.work, models)  # the first run fills OpenVINO's compiled-model cache
         print("cold", json.dumps(cold_start(args.work, models)), flush=True)
     starts = bench_default_image(args.work, models) if "default-image" in sections else []
-    print("\n".join(acceptance(cpu_identity(), results, starts)), flush=True)
+    print("\n".join(acceptance(cpu, results, starts)), flush=True)
     return 0
 
 

@@ -502,12 +502,16 @@ def _calibration_items(role: str, folder: Path, model: Any, info: dict[str, Any]
     offset = 2 if role == "reranker" else 0
     max_len = int(info.get("max_length") or config_max_length(folder, MAX_LENGTH[role], offset=offset))
     tok = load_tokenizer(folder, max_len)
-    texts: list[Any] = pattern_texts(CALIBRATION_TEXTS, seed=13 if role == "reranker" else 11)
+    texts: list[Any]
     if role == "reranker":
         queries = query_texts()
-        texts = [(queries[i % len(queries)], d) for i, d in enumerate(texts)]
+        texts = [
+            (queries[i % len(queries)], d) for i, d in enumerate(pattern_texts(CALIBRATION_TEXTS, seed=13))
+        ]
     elif role == "classifier":
         texts = _classifier_prompts(pattern_texts(CLASSIFIER_CALIBRATION_TEXTS, seed=11))
+    else:
+        texts = pattern_texts(CALIBRATION_TEXTS, seed=11)
     pad = pad_token_id(tok, 1 if role == "reranker" else 0)
     rows = token_rows(tok, texts)
     table = None

@@ -2,14 +2,14 @@
 
 Static INT8 pays off only where the CPU has VNNI or AMX: on an AVX2-only core (older Intel
 NUCs, AMD before Zen 4) OpenVINO's FP32 graph was 1.2x faster than the static INT8 one. So
-at a role's first load, and again after a change of CPU, each candidate IR is compiled and
-timed on a short probe of representative inputs, checked against FP32 with the role's
-accuracy gate, and the fastest one that passes is served, or one with smaller weights close to
-it: within AS_FAST (2 %) of its speed, or within MEMORY_SLACK (10 %) where that holds at least
-MEMORY_SAVING (100 MB) less (a probe's ranking of close candidates is not stable, and a home
-server's memory is worth more than a few percent of speed, but not whatever it costs).
-The decision is kept with the CPU's identity in ``<models>/precision-choices.json``; a later
-start reads it and probes nothing.
+at a role's first load, and again after a change of CPU or of its thread allowance, each
+candidate IR is compiled and timed on a short probe of representative inputs, checked against
+FP32 with the role's accuracy gate, and the fastest one that passes is served, or one with
+smaller weights close to it: within AS_FAST (2 %) of its speed, or within MEMORY_SLACK (10 %)
+where that holds at least MEMORY_SAVING (100 MB) less (a probe's ranking of close candidates is
+not stable, and a home server's memory is worth more than a few percent of speed, but not
+whatever it costs). The decision is kept with the CPU's identity and thread count in
+``<models>/precision-choices.json``; a later start reads it and probes nothing.
 
 Candidates: static INT8 (weights and activations), weight-only INT8, FP32, and FP32 IR run
 with bf16 inference precision where the CPU computes bf16 natively (AMX, AVX512_BF16/FP16), or
