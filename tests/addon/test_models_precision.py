@@ -7,6 +7,8 @@ import dataclasses
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import time
 import weakref
 from collections import Counter
@@ -20,6 +22,7 @@ from openvino import opset13 as ops
 
 from homeiq_addon.models import cache as cache_module, precision, registry as registry_module, runtime
 from homeiq_addon.models.cache import OV_CACHE
+from homeiq_addon.models.other_work import OtherWork
 from homeiq_addon.models.precision import (
     Candidate,
     CpuIdentity,
@@ -116,8 +119,19 @@ class FakeProbe:
         self.settled += 1
 
 
-def quiet() -> float:
-    return 0.0
+class FixedShare(OtherWork):
+    """Other work that took ``share`` of the CPU while the probe was timed."""
+
+    def __init__(self, share: float | None) -> None:
+        super().__init__()
+        self.fixed = share
+
+    def share(self) -> float | None:
+        return self.fixed
+
+
+def quiet() -> OtherWork:
+    return FixedShare(0.0)
 
 
 def _decide(cpu: CpuIdentity, probe: FakeProbe, role: Role = Role.EMBEDDING) -> precision.Decision:
@@ -339,19 +353,19 @@ def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_or_thread_allowan
 
     vnni_speeds = {"int8": 0.2, "int8-weights": 0.9, "fp32": 1.0, "bf16": 0.5}
     first, measured = choose(
-        Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock, load=quiet
+        Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock, other_work=quiet
     )
     assert (first.chosen, measured, len(probes)) == ("int8", True, 1)
 
     again, measured = choose(
-        Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock, load=quiet
+        Role.EMBEDDING, "m", VNNI, choices, probe_on(vnni_speeds), clock=clock, other_work=quiet
     )
     assert (again.chosen, again.reason, measured, len(probes)) == ("int8", first.reason, False, 1)
 
     # The same data moved to an AVX2-only host: measured again, and the new choice stored.
     avx2_speeds = {"int8": 1.2, "int8-weights": 1.15, "fp32": 1.0}
     moved, measured = choose(
-        Role.EMBEDDING, "m", AVX2, choices, probe_on(avx2_speeds), clock=clock, load=quiet
+        Role.EMBEDDING, "m", AVX2, choices, probe_on(avx2_speeds), clock=clock, other_work=quiet
     )
     assert (moved.chosen, measured, len(probes)) == ("fp32", True, 2)
     stored = json.loads(choices.path.read_text(encoding="utf-8"))["embedding:m"]
@@ -360,7 +374,7 @@ def test_a_stored_choice_is_used_without_probing_and_a_new_cpu_or_thread_allowan
     # The same CPU with one thread (a container's quota cut): measured again, and said so.
     one_thread = dataclasses.replace(AVX2, threads=1)
     alone, measured = choose(
-        Role.EMBEDDING, "m", one_thread, choices, probe_on(avx2_speeds), clock=clock, load=quiet
+        Role.EMBEDDING, "m", one_thread, choices, probe_on(avx2_speeds), clock=clock, other_work=quiet
     )
     assert (measured, len(probes)) == (True, 3)
     assert "on this CPU (AVX2, no VNNI; 1 thread)" in alone.reason
@@ -381,23 +395,65 @@ def test_a_choice_measured_on_a_busy_cpu_is_measured_again_at_the_next_starts(
         probes.append(FakeProbe(clock, {"int8": 0.5, "int8-weights": 0.9, "fp32": 1.0}))
         return probes[-1]
 
-    def start(load: float) -> tuple[precision.Decision, bool]:
-        return choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, load=lambda: load)
+    def start(share: float | None) -> tuple[precision.Decision, bool]:
+        other_work = lambda: FixedShare(share)  # noqa: E731
+        return choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, other_work=other_work)
 
-    decision, measured = start(load=3.0)
+    decision, measured = start(share=0.6)
     assert (measured, decision.busy, decision.probes) == (True, True, 1)
     assert decision.reason.endswith(
-        "(measured while other work kept the CPU busy; measuring again at the next start)"
+        "(measured while other work took 60% of the CPU; measuring again at the next start)"
     )
-    decision, measured = start(load=0.2)  # a quiet start settles it
+    decision, measured = start(share=0.1)  # a quiet start settles it
     assert (measured, decision.busy, decision.probes) == (True, False, 2)
-    assert start(load=3.0)[1] is False and len(probes) == 2
+    assert start(share=0.6)[1] is False and len(probes) == 2
 
     choices.path.unlink()
     for expected in (1, 2, 3):  # a host that is always busy: three probes, then the last one stands
-        decision, measured = start(load=3.0)
+        decision, measured = start(share=0.6)
         assert (measured, decision.probes) == (True, expected)
-    assert start(load=3.0)[1] is False and len(probes) == 5
+    assert start(share=0.6)[1] is False and len(probes) == 5
+
+    choices.path.unlink()
+    decision, measured = start(share=None)  # not known (no kernel counters): kept
+    assert (measured, decision.busy) == (True, False) and start(share=0.6)[1] is False
+
+
+class SpinningProbe(FakeProbe):
+    """A probe whose candidates take real time: spinning this process's CPU, or sleeping."""
+
+    def __init__(self, *, spin: bool) -> None:
+        super().__init__(time.perf_counter, {"int8": 0.004, "int8-weights": 0.006, "fp32": 0.008})
+        self.spin = spin
+
+    def run(self, model: str) -> Any:
+        until = time.perf_counter() + self.seconds[model]
+        if not self.spin:
+            time.sleep(self.seconds[model])
+        while time.perf_counter() < until:
+            pass
+        return self.answers.get(model, REFERENCE)
+
+
+def test_only_work_beside_the_probe_makes_it_busy(choices: PrecisionChoices) -> None:
+    """The probe's own CPU time is not other work (the load average counted it, and the
+    conversions just before it: every first start on one core was measured again); a process
+    spinning beside it is."""
+    own, _ = choose(Role.EMBEDDING, "m", AVX2, choices, lambda: SpinningProbe(spin=True))
+    assert own.other_work is not None and own.other_work < precision.BUSY_SHARE, own.other_work
+    assert not own.busy
+    choices.path.unlink()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        beside, _ = choose(Role.EMBEDDING, "m", AVX2, choices, lambda: SpinningProbe(spin=False))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    # One of two usable cores taken: about half of the CPU's time (all of it on one core).
+    assert beside.other_work is not None and beside.other_work > 0.35, beside.other_work
+    assert beside.busy and "(measured while other work took" in beside.reason
+    stored = choices.get(Role.EMBEDDING, "m", AVX2)
+    assert stored is not None and stored.other_work == beside.other_work
 
 
 def test_a_choice_stored_by_an_older_version_is_measured_again(choices: PrecisionChoices) -> None:
@@ -411,17 +467,17 @@ def test_a_choice_stored_by_an_older_version_is_measured_again(choices: Precisio
         probes.append(FakeProbe(clock, speeds))
         return probes[-1]
 
-    decision, _ = choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, load=quiet)
+    decision, _ = choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, other_work=quiet)
     old = decision.to_json()
     del old["format"]
     old["reason"] = "static INT8 was 2.00x FP32 ...; weight-only INT8 could not be used (Exception from src/"
     choices.path.write_text(json.dumps({"embedding:m": old}), encoding="utf-8")
     assert choices.get(Role.EMBEDDING, "m", AVX2) is None
 
-    again, measured = choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, load=quiet)
+    again, measured = choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, other_work=quiet)
     assert (measured, again.format, len(probes)) == (True, precision.DECISION_FORMAT, 2)
     assert "Exception from" not in again.reason
-    assert choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, load=quiet)[1] is False
+    assert choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, other_work=quiet)[1] is False
 
 
 def test_a_damaged_choices_file_means_probing_again(choices: PrecisionChoices) -> None:
@@ -529,7 +585,7 @@ def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.INFO, logger="homeiq_addon")
-    monkeypatch.setattr(precision, "load_per_core", quiet)  # other work here must not re-probe
+    monkeypatch.setattr(precision, "BUSY_SHARE", 1.0)  # other work here must not re-probe
     settings = tiny_settings(tmp_path, tiny_models, precision="auto", profile="lite")
     registry = ModelRegistry(settings)
     try:
@@ -623,7 +679,7 @@ def test_a_variant_that_cannot_be_made_is_left_out_and_another_served(
     every start; now the probe measures the others, serves one, says why and remembers it, and
     tries the variant once (not again to time it)."""
     caplog.set_level(logging.INFO, logger="homeiq_addon")
-    monkeypatch.setattr(precision, "load_per_core", quiet)
+    monkeypatch.setattr(precision, "BUSY_SHARE", 1.0)
     seen = _hook_children(tmp_path, monkeypatch, STATIC_INT8_HOOK, hook="kill")
     settings = tiny_settings(tmp_path / "data", tiny_models, precision="auto", profile="lite")
     registry = ModelRegistry(settings)
@@ -652,7 +708,7 @@ def test_a_variant_stopped_with_the_add_on_is_not_left_out(
 ) -> None:
     """The add-on stopping kills the conversion child: that is no failure of the variant, so the
     probe stops there and stores no choice without it (the next start measures every candidate)."""
-    monkeypatch.setattr(precision, "load_per_core", quiet)
+    monkeypatch.setattr(precision, "BUSY_SHARE", 1.0)
     seen = _hook_children(tmp_path, monkeypatch, STATIC_INT8_HOOK, hook="hang")
     registry = ModelRegistry(tiny_settings(tmp_path / "data", tiny_models, precision="auto", profile="lite"))
     try:
@@ -693,7 +749,7 @@ def test_the_probe_runs_in_its_own_process_and_a_candidate_that_crashes_it_is_le
     the first start on an AMX Xeon, 457-467 from the cache), and a candidate that aborted the
     process took the add-on down at every start. Now the add-on compiles only the model it serves;
     the probe's process aborted by weight-only INT8 is started again without it."""
-    monkeypatch.setattr(precision, "load_per_core", quiet)
+    monkeypatch.setattr(precision, "BUSY_SHARE", 1.0)
     seen = _hook_children(tmp_path, monkeypatch, CRASH_A_CANDIDATE, crash="-int8w")
     compiled_here: list[str] = []
     real_instantiate = registry_module.instantiate
@@ -727,7 +783,7 @@ def test_the_probe_runs_in_its_own_process_and_a_candidate_that_crashes_it_is_le
 def test_fp32_crashing_the_probe_fails_the_role_not_the_add_on(
     tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(precision, "load_per_core", quiet)
+    monkeypatch.setattr(precision, "BUSY_SHARE", 1.0)
     _hook_children(tmp_path, monkeypatch, CRASH_A_CANDIDATE, crash="-fp32")
     registry = ModelRegistry(tiny_settings(tmp_path / "data", tiny_models, precision="auto", profile="lite"))
     try:
@@ -746,7 +802,7 @@ def _probe_fp32_entries_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """``auto`` tries only the variants of the converted FP32 entries (nothing to convert), on a
     CPU that counts as idle (other work here must not re-probe)."""
     real_candidates = candidates
-    monkeypatch.setattr(precision, "load_per_core", quiet)
+    monkeypatch.setattr(precision, "BUSY_SHARE", 1.0)
     monkeypatch.setattr(
         precision, "candidates", lambda role, cpu: [c for c in real_candidates(role, cpu) if c.ir == "fp32"]
     )

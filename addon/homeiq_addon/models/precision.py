@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .other_work import OtherWork
 from .runtime import error_text
 from .types import Role
 
@@ -107,9 +108,10 @@ CLEARLY_SLOWER = 1.3
 # candidate (tens of ms) is at the mercy of the scheduler on a busy 2-core host.
 PROBE_SAMPLE_S = 0.2
 # Other work on the CPU skews the ranking (static INT8's many small kernels suffer more from a
-# stolen core than BF16's big ones): a probe run while the 1-minute load average per usable core
-# was above this is repeated at the next starts, at most MAX_BUSY_PROBES times in all.
-BUSY_LOAD_PER_CORE = 1.0
+# stolen core than BF16's big ones): a probe whose timing shared more than this of the usable
+# CPUs' time with other work (other_work.py) is repeated at the next starts, at most
+# MAX_BUSY_PROBES times in all.
+BUSY_SHARE = 0.25
 MAX_BUSY_PROBES = 3
 # Bumped when what a decision says changes: one stored by an older version is measured again.
 # 2: failed candidates' errors in one line (before, "could not be used (Exception from src/...")
@@ -394,7 +396,10 @@ class Decision:
     reason: str
     measurements: list[Measurement] = field(default_factory=list)
     decided_at: float = 0.0
-    busy: bool = False  # measured while other work loaded the CPU: measured again at the next start
+    # The share of the usable CPUs' time other work took while the candidates were timed (None:
+    # not known); above BUSY_SHARE the decision is busy: measured again at the next start.
+    other_work: float | None = None
+    busy: bool = False
     probes: int = 1  # how many probes this decision took (busy ones are repeated)
     format: int = DECISION_FORMAT
 
@@ -415,6 +420,7 @@ class Decision:
             reason=str(data["reason"]),
             measurements=measured,
             decided_at=float(data.get("decided_at", 0.0)),
+            other_work=None if data.get("other_work") is None else float(data["other_work"]),
             busy=bool(data.get("busy", False)),
             probes=int(data.get("probes", 1)),
             format=int(data.get("format", 1)),
@@ -432,6 +438,7 @@ def decide(
     rounds: int = PROBE_ROUNDS,
     sample_s: float = PROBE_SAMPLE_S,
     left_out: Mapping[str, str] | None = None,
+    other_work: OtherWork | None = None,
 ) -> Decision:
     """Time every candidate on the probe inputs, check it against FP32, and choose the fastest
     that passes the role's gate, or the one with the smallest weights among those close to it
@@ -447,10 +454,13 @@ def decide(
 
     A candidate that cannot be built or run is left out (with its error), as are those named in
     ``left_out`` (with why); FP32 must work. A :class:`ProbeProcess` decides where it runs.
+    What share of the CPU other work took while the candidates were timed is measured by
+    ``other_work`` (default: the kernel's counters, other_work.py) and kept in the decision.
     """
     if isinstance(probe, ProbeProcess):
         return probe.decide(role, model_id, cpu, list(tried))
     left_out = left_out or {}
+    meter = other_work or OtherWork()
     if FP32.name in left_out:
         raise RuntimeError(f"FP32 cannot be tried: {left_out[FP32.name]}")
     gate = GATES[role]
@@ -463,7 +473,7 @@ def decide(
 
     def timed(against: Any, name: str, model: Any) -> None:
         nonlocal anchor_best
-        best = _interleaved(probe, [against, model], clock, rounds, sample_s)
+        best = _interleaved(probe, [against, model], clock, rounds, sample_s, meter=meter)
         anchor_best = min(anchor_best, best[0])
         ratios[name] = best[1] / best[0]
 
@@ -487,17 +497,13 @@ def decide(
         probe.settle()  # a candidate timed is dropped here
     if anchor is None and reference is not None:  # only FP32 runs here
         anchor, reference = reference, None
-        anchor_best = _interleaved(probe, [anchor[1]], clock, rounds, sample_s)[0]
+        anchor_best = _interleaved(probe, [anchor[1]], clock, rounds, sample_s, meter=meter)[0]
     if anchor is not None:
         ratios[anchor[0]] = 1.0
     anchor = None
     probe.settle()
-    ref_answers = answers[FP32.name]
     for name, ratio in ratios.items():
-        m = results[name]
-        m.seconds = ratio * anchor_best
-        m.agreement = 1.0 if name == FP32.name else round(gate.measure(ref_answers, answers[name]), 4)
-        m.passed = name == FP32.name or m.agreement >= gate.threshold
+        _score(results[name], ratio * anchor_best, gate, answers)
     by_name = {c.name: c for c in tried}
     passing = [results[c.name] for c in tried if results[c.name].passed]
     fastest = min(passing, key=_seconds)
@@ -511,7 +517,15 @@ def decide(
         reason=_reason(cpu, gate, [results[c.name] for c in tried], by_name, chosen=chosen, fastest=fastest),
         measurements=[results[c.name] for c in tried],
         decided_at=time.time(),
+        other_work=share if (share := meter.share()) is None else round(share, 3),
     )
+
+
+def _score(m: Measurement, seconds: float, gate: Gate, answers: Mapping[str, Any]) -> None:
+    """Fill in ``m``'s time, its agreement with FP32's ``answers`` and whether it passed."""
+    m.seconds = seconds
+    m.agreement = 1.0 if m.name == FP32.name else round(gate.measure(answers[FP32.name], answers[m.name]), 4)
+    m.passed = m.name == FP32.name or m.agreement >= gate.threshold
 
 
 def _loaded(
@@ -554,21 +568,29 @@ def _finite(answers: Any) -> bool:
 
 
 def _interleaved(
-    probe: Probe, models: Sequence[Any], clock: Callable[[], float], rounds: int, sample_s: float
+    probe: Probe,
+    models: Sequence[Any],
+    clock: Callable[[], float],
+    rounds: int,
+    sample_s: float,
+    *,
+    meter: OtherWork,
 ) -> list[float]:
     """Each model's best mean seconds per run over ``rounds``, the models taking turns (a busy
     moment hits every one alike); after PROBE_MIN_ROUNDS, a second model CLEARLY_SLOWER than the
-    first (the anchor) ends the timing, as does a model timed alone (nothing to rank it against)."""
+    first (the anchor) ends the timing, as does a model timed alone (nothing to rank it against).
+    ``meter`` counts what other work did meanwhile."""
     best = [math.inf] * len(models)
-    for done in range(1, rounds + 1):
-        for i, model in enumerate(models):
-            runs, started = 0, clock()
-            while runs == 0 or clock() - started < sample_s:
-                probe.run(model)
-                runs += 1
-            best[i] = min(best[i], (clock() - started) / runs)
-        if done >= PROBE_MIN_ROUNDS and (len(models) == 1 or best[-1] >= CLEARLY_SLOWER * best[0]):
-            break
+    with meter.window():
+        for done in range(1, rounds + 1):
+            for i, model in enumerate(models):
+                runs, started = 0, clock()
+                while runs == 0 or clock() - started < sample_s:
+                    probe.run(model)
+                    runs += 1
+                best[i] = min(best[i], (clock() - started) / runs)
+            if done >= PROBE_MIN_ROUNDS and (len(models) == 1 or best[-1] >= CLEARLY_SLOWER * best[0]):
+                break
     return best
 
 
@@ -692,18 +714,6 @@ class PrecisionChoices:
             tmp.replace(self.path)
 
 
-def load_per_core() -> float:
-    """The 1-minute load average per usable core (0.0 where the OS does not say)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    try:
-        return os.getloadavg()[0] / max(1, cores)
-    except OSError:  # pragma: no cover - no load average on this OS
-        return 0.0
-
-
 def needs_probe(stored: Decision | None) -> bool:
     """Whether a role whose stored decision for this CPU is ``stored`` (None: there is none, or
     it is out of date) is measured at its next load: without one, or after a busy probe (at most
@@ -720,29 +730,31 @@ def choose(
     *,
     clock: Callable[[], float] = time.perf_counter,
     exclusive: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
-    load: Callable[[], float] | None = None,
+    other_work: Callable[[], OtherWork] = OtherWork,
 ) -> tuple[Decision, bool]:
     """The decision for ``role`` on ``cpu``: the stored one, else a fresh probe (stored).
 
     ``probe`` is made (and may convert what it needs) before the timing starts; the timing runs
     inside ``exclusive()``, so that no other heavy work (a conversion, hashing a cached model's
-    files) runs beside it. A decision measured on a busy CPU (``load()`` above
-    BUSY_LOAD_PER_CORE) is measured again at the next start, up to MAX_BUSY_PROBES probes in all;
-    the last one stands.
+    files) runs beside it. A decision whose timing shared more than BUSY_SHARE of the CPU with
+    other work (measured by ``other_work()`` where the probe runs in this process, by the probe's
+    own process otherwise) is measured again at the next start, up to MAX_BUSY_PROBES probes in
+    all; the last one stands.
     Returns the decision and whether it was measured just now.
     """
-    load = load or load_per_core  # looked up at call time, so tests can replace it
     stored = choices.get(role, model_id, cpu)
     if stored is not None and not needs_probe(stored):
         return stored, False
     ready = probe()
     with exclusive():
-        busy = load() > BUSY_LOAD_PER_CORE
-        decision = decide(role, model_id, cpu, candidates(role, cpu), ready, clock=clock)
-    decision.busy = busy and load() > BUSY_LOAD_PER_CORE  # busy before and after the timing
+        decision = decide(
+            role, model_id, cpu, candidates(role, cpu), ready, clock=clock, other_work=other_work()
+        )
+    share = decision.other_work
+    decision.busy = share is not None and share > BUSY_SHARE
     decision.probes = stored.probes + 1 if stored is not None else 1
     if decision.busy:
-        decision.reason += " (measured while other work kept the CPU busy" + (
+        decision.reason += f" (measured while other work took {share:.0%} of the CPU" + (
             "; measuring again at the next start)" if decision.probes < MAX_BUSY_PROBES else ")"
         )
     choices.put(role, decision)
