@@ -30,7 +30,9 @@ from typing import Any, TypeVar
 import aiohttp
 
 from homeiq_addon.launch import AddonProcess, ServerError, minilm_model_dir
+from homeiq_addon.models.other_work import OtherWork, with_ended_children
 from homeiq_addon.models.pattern_texts import pattern_texts
+from homeiq_addon.models.precision import BUSY_SHARE
 
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a loopback-only benchmark server
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -83,6 +85,16 @@ def load_embedder(args: argparse.Namespace) -> Any:
     registry.start_loading([Role.EMBEDDING])
     registry.wait(timeout=600)
     return OnInferenceThread(registry.get_embedder())
+
+
+def other_work_line(meter: OtherWork) -> str:
+    """What other work took of the CPU while ``meter`` measured, in words (the figures are an idle
+    machine's only where that is small)."""
+    share = meter.share()
+    if share is None:
+        return "other work beside the timings: not known (no kernel counters)"
+    verdict = "a quiet machine" if share <= BUSY_SHARE else "NOT a quiet machine: measure again"
+    return f"other work beside the timings: {share:.0%} of the CPU ({verdict})"
 
 
 def hardware() -> list[str]:
@@ -241,8 +253,10 @@ def main() -> None:
     ]
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'addon'}{os.pathsep}{ROOT}"}
     subprocess.run(fetch, env=env, check=True, stdout=subprocess.DEVNULL)
-    with server(args) as coalesced, server(args, "--max-batch-texts", "1") as plain:
+    beside = OtherWork(own=with_ended_children)  # the servers' processes are the benchmark's own
+    with beside.window(), server(args) as coalesced, server(args, "--max-batch-texts", "1") as plain:
         asyncio.run(measure(args, coalesced, plain))
+    print(other_work_line(beside))
 
 
 if __name__ == "__main__":

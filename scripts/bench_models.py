@@ -22,6 +22,9 @@ tried (static INT8, weight-only INT8, FP32, BF16 where the CPU has it) side by s
 FP32 and with the one ``auto`` serves. Each speed is the best of ``--repeats`` rounds; each
 round runs PyTorch then every OpenVINO variant, so all see the same machine load. Ratios > 1
 mean OpenVINO is faster. Accuracy figures compare each variant with the PyTorch FP32 reference.
+After the timings it says what share of the CPU other work took meanwhile (the kernel's counters
+less the benchmark's own processes: other_work.py): the figures are an idle machine's only where
+that is small.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from homeiq_addon.models.classifier import OVClassifier  # noqa: E402
 from homeiq_addon.models.embedder import OVEmbedder  # noqa: E402
 from homeiq_addon.models.labels import category_prompt, priority_prompt  # noqa: E402
 from homeiq_addon.models.loaded import LoadOptions  # noqa: E402
+from homeiq_addon.models.other_work import OtherWork, with_ended_children  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts, query_texts  # noqa: E402
 from homeiq_addon.models.precision import (  # noqa: E402
     CHOICES_FILE,
@@ -653,6 +657,40 @@ def acceptance(
     return lines
 
 
+def bench_speeds(
+    args: argparse.Namespace,
+    models: dict[str, Path],
+    sections: list[str],
+    *,
+    cpu: CpuIdentity,
+    chosen: dict[Role, str],
+    unusable: dict[Role, dict[str, str]],
+) -> dict[str, dict[str, Any]]:
+    """The embed, rerank and classify sections asked for, each printed; then what other work
+    took of the CPU meanwhile. Returns their results by section."""
+    benches: dict[str, tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = {
+        "embed": (bench_embeddings, (args.work, models["embedding"])),
+        "rerank": (bench_rerank, (models["reranker"],)),
+        "classify": (bench_classify, (models["classifier"],)),
+    }
+    results: dict[str, dict[str, Any]] = {}
+    beside = OtherWork(own=with_ended_children)  # the servers' processes are the benchmark's own
+    for section, (bench, extra) in benches.items():
+        if section not in sections:
+            continue
+        role = SECTION_ROLES[section]
+        loaded = variants(args.work, models, role, cpu, unusable[role])
+        with beside.window():
+            result = bench(loaded, chosen[role], *extra, args.repeats)
+        table = result.pop("table")
+        print(section, json.dumps(result), flush=True)
+        print("\n".join(table), flush=True)
+        results[section] = result
+    if results:
+        print(bench_api.other_work_line(beside), flush=True)
+    return results
+
+
 def main() -> int:
     """Prepare (convert once), then benchmark; prints one JSON object per section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -694,23 +732,7 @@ def main() -> int:
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     print(f"threads: torch {torch.get_num_threads()}, cores {len(os.sched_getaffinity(0))}")
     sections = args.only or ["embed", "rerank", "classify", "cold", "default-image"]
-    benches: dict[str, tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = {
-        "embed": (bench_embeddings, (args.work, models["embedding"])),
-        "rerank": (bench_rerank, (models["reranker"],)),
-        "classify": (bench_classify, (models["classifier"],)),
-    }
-    results: dict[str, dict[str, Any]] = {}
-    for section, (bench, extra) in benches.items():
-        if section not in sections:
-            continue
-        role = SECTION_ROLES[section]
-        loaded = variants(args.work, models, role, cpu, unusable[role])
-        result = bench(loaded, chosen[role], *extra, args.repeats)
-        table = result.pop("table")
-        print(section, json.dumps(result), flush=True)
-        print("\n".join(table), flush=True)
-        results[section] = result
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    results = bench_speeds(args, models, sections, cpu=cpu, chosen=chosen, unusable=unusable)
     if "cold" in sections:
         cold_start(args.work, models)  # the first run fills OpenVINO's compiled-model cache
         print("cold", json.dumps(cold_start(args.work, models)), flush=True)

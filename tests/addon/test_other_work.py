@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from homeiq_addon.models.other_work import MIN_MEASURED_S, OtherWork, busy_seconds
+from homeiq_addon.models.other_work import MIN_MEASURED_S, OtherWork, busy_seconds, with_ended_children
 from tests.addon.cpu_load import spinning_beside
 
 # /proc/stat as Linux writes it: the total, then one line per CPU (user nice system idle iowait
@@ -90,3 +90,14 @@ def test_the_kernels_counters_see_a_process_beside_this_one_and_not_this_one() -
     # cores, all of one) is not other work: only the machine's background is left of it.
     assert other_share > 0.9, other_share
     assert own_share + 0.6 < other_share, (own_share, other_share)
+
+
+def test_a_benchmarks_ended_children_are_its_own_work() -> None:
+    """A benchmark's servers run in processes of their own: once they have ended and been waited
+    for, with_ended_children counts them as its own work."""
+    alone, with_children = OtherWork(), OtherWork(own=with_ended_children)
+    with alone.window(), with_children.window(), spinning_beside():
+        time.sleep(1.0)
+    alone_share, children_share = alone.share(), with_children.share()
+    assert alone_share is not None and children_share is not None
+    assert alone_share > 0.6 and children_share + 0.5 < alone_share, (alone_share, children_share)

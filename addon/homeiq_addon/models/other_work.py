@@ -36,6 +36,13 @@ class Sample:
     own: float
 
 
+def with_ended_children() -> float:
+    """CPU seconds of this process and of its children that have ended and been waited for: a
+    benchmark's own work when it runs servers or conversions in processes of their own."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def usable_cpus() -> frozenset[int]:
     """The CPUs this process may run on."""
     try:
