@@ -602,6 +602,8 @@ def test_auto_measures_the_tiny_embedder_serves_its_choice_and_remembers_it(
     # The weights each candidate held, measured on its compiled graph: INT8's are a quarter of FP32's.
     held = {m["name"]: m["weight_mb"] for m in decision["measurements"]}
     assert 3.0 < held["fp32"] / held["int8-weights"] < 4.5, held
+    # What other work took of the CPU, measured in the probe's own process, came back with it.
+    assert 0.0 <= decision["other_work"] <= 1.0, decision
 
     # The next start reads the choice back: nothing is measured again.
     caplog.clear()
