@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from homeiq_addon.models.other_work import usable_cpus
+from homeiq_addon.models.runtime import usable_cpus
 
 
 @contextlib.contextmanager

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .runtime import usable_cpus
+
 PROC_STAT = Path("/proc/stat")
 # /proc/stat's fields per CPU that count time spent on something: user, nice, system, (idle,
 # iowait skipped), irq, softirq, steal (a guest's user time is already in user).
@@ -29,7 +31,7 @@ MIN_MEASURED_S = 0.5
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One reading: wall-clock seconds, CPU seconds spent on the usable CPUs by anything, and
-    CPU seconds spent by this process (every thread)."""
+    CPU seconds of this process's own work (every thread; :class:`OtherWork`'s ``own``)."""
 
     wall: float
     busy: float
@@ -41,14 +43,6 @@ def with_ended_children() -> float:
     benchmark's own work when it runs servers or conversions in processes of their own."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
-
-
-def usable_cpus() -> frozenset[int]:
-    """The CPUs this process may run on."""
-    try:
-        return frozenset(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return frozenset(range(os.cpu_count() or 1))
 
 
 def busy_seconds(stat_text: str, cpus: frozenset[int], tick_s: float) -> float:

@@ -46,14 +46,19 @@ def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
         return None
 
 
+def usable_cpus() -> frozenset[int]:
+    """The CPUs this process may run on."""
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return frozenset(range(os.cpu_count() or 1))
+
+
 def allowed_threads(requested: int | None = None) -> int:
     """Threads for one inference: the request, else the cgroup quota, else the usable cores."""
     if requested:
         return max(1, requested)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
+    cores = len(usable_cpus())
     quota = cgroup_cpu_limit()
     if quota is not None:
         cores = min(cores, max(1, math.ceil(quota)))
