@@ -107,10 +107,12 @@ CLEARLY_SLOWER = 1.3
 # Each timed sample repeats the probe inputs for at least this long: a single run of a fast
 # candidate (tens of ms) is at the mercy of the scheduler on a busy 2-core host.
 PROBE_SAMPLE_S = 0.2
-# Other work on the CPU skews the ranking (static INT8's many small kernels suffer more from a
-# stolen core than BF16's big ones): a probe whose timing shared more than this of the usable
-# CPUs' time with other work (other_work.py) is repeated at the next starts, at most
-# MAX_BUSY_PROBES times in all.
+# Other work on the CPU skews the ranking: a probe whose timing shared more than this of the
+# usable CPUs' time with other work (other_work.py) is repeated at the next starts, at most
+# MAX_BUSY_PROBES times in all. On a 2-core AMX Xeon, with a process spinning part of each 10 ms
+# beside the embedder's probe: at 15-20 % the candidates' ratios to FP32 moved by 5-8 %, alike;
+# at 29 % static INT8 came out 14 % ahead of BF16 (within 5 % when idle); at 37-38 % weight-only
+# INT8 fell to 0.72-0.79x FP32 and BF16 ranged over 1.7-4.9x.
 BUSY_SHARE = 0.25
 MAX_BUSY_PROBES = 3
 # Bumped when what a decision says changes: one stored by an older version is measured again.
