@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+from homeiq_addon.models.other_work import OtherWork
 from homeiq_addon.models.runtime import usable_cpus
 
 
@@ -24,3 +25,14 @@ def spinning_beside() -> Iterator[None]:
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
+
+
+class FixedShare(OtherWork):
+    """Other work that took ``share`` of the CPU while something was timed (None: not known)."""
+
+    def __init__(self, share: float | None) -> None:
+        super().__init__()
+        self.fixed = share
+
+    def share(self) -> float | None:
+        return self.fixed

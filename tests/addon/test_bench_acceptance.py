@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from homeiq_addon.models.other_work import OtherWork
 from homeiq_addon.models.precision import CpuIdentity
+from tests.addon.cpu_load import FixedShare
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import bench_models
@@ -107,22 +107,11 @@ def test_an_avx2_cpu_is_held_to_the_avx2_targets_and_arm_to_none() -> None:
     assert "embed: min cosine" in verdicts(arm)
 
 
-class Measured(OtherWork):
-    """Other work that took ``share`` of the CPU while a benchmark timed."""
-
-    def __init__(self, share: float | None) -> None:
-        super().__init__()
-        self.fixed = share
-
-    def share(self) -> float | None:
-        return self.fixed
-
-
 def test_the_benchmarks_say_whether_the_machine_was_quiet() -> None:
-    assert bench_models.bench_api.other_work_line(Measured(0.02)) == (
+    assert bench_models.bench_api.other_work_line(FixedShare(0.02)) == (
         "other work beside the timings: 2% of the CPU (a quiet machine)"
     )
-    assert bench_models.bench_api.other_work_line(Measured(0.4)) == (
+    assert bench_models.bench_api.other_work_line(FixedShare(0.4)) == (
         "other work beside the timings: 40% of the CPU (NOT a quiet machine: measure again)"
     )
-    assert "not known" in bench_models.bench_api.other_work_line(Measured(None))
+    assert "not known" in bench_models.bench_api.other_work_line(FixedShare(None))

@@ -34,7 +34,7 @@ from homeiq_addon.models.precision import (
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import CATEGORIES, PRIORITIES, Role, RoleState
 from homeiq_addon.settings import Settings
-from tests.addon.cpu_load import spinning_beside
+from tests.addon.cpu_load import FixedShare, spinning_beside
 from tests.tiny_models import tiny_settings
 
 AVX2 = CpuIdentity("AMD EPYC 7B13", ("avx2",), threads=2)
@@ -116,17 +116,6 @@ class FakeProbe:
 
     def settle(self) -> None:
         self.settled += 1
-
-
-class FixedShare(OtherWork):
-    """Other work that took ``share`` of the CPU while the probe was timed."""
-
-    def __init__(self, share: float | None) -> None:
-        super().__init__()
-        self.fixed = share
-
-    def share(self) -> float | None:
-        return self.fixed
 
 
 def quiet() -> OtherWork:
