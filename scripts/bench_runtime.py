@@ -43,6 +43,7 @@ from homeiq_addon.models.batching import (  # noqa: E402
 )
 from homeiq_addon.models.cache import ModelCache  # noqa: E402
 from homeiq_addon.models.loaded import load_tokenizer, token_rows  # noqa: E402
+from homeiq_addon.models.other_work import OtherWork  # noqa: E402
 from homeiq_addon.models.packing import packed_feed, packed_graph  # noqa: E402
 from homeiq_addon.models.pattern_texts import pattern_texts  # noqa: E402
 from homeiq_addon.models.types import Role  # noqa: E402
@@ -123,6 +124,7 @@ def main() -> int:
     cores = runtime.allowed_threads()
     cache = ModelCache(args.work / "data" / "models", offline=True)
     texts = pattern_texts(256, seed=3)
+    beside = OtherWork()  # everything timed runs in this process
     for precision in ("int8", "fp32"):
         entry = cache.ensure(Role.EMBEDDING, str(minilm_model_dir()), precision, lambda *_: None)
         xml = entry.path / "openvino_model.xml"
@@ -151,11 +153,12 @@ def main() -> int:
         best = dict.fromkeys(runs, float("inf"))
         for fn in runs.values():  # warm every shape
             fn()
-        for _ in range(args.rounds):
-            for name, fn in runs.items():
-                started = time.perf_counter()
-                fn()
-                best[name] = min(best[name], time.perf_counter() - started)
+        with beside.window():
+            for _ in range(args.rounds):
+                for name, fn in runs.items():
+                    started = time.perf_counter()
+                    fn()
+                    best[name] = min(best[name], time.perf_counter() - started)
         single = {name: serial(model, one) for name, model in settings.items()}
         single[addon] = serial(packed, packed_feeds(rows[:1]))
         for fn in single.values():
@@ -174,7 +177,7 @@ def main() -> int:
         for name, seconds in best.items():
             one_ms = f"  one text {median_ms[name]:5.1f} ms" if name in median_ms else ""
             print(f"  {name:52s} {len(texts) / seconds:7.0f} texts/s  {base / seconds:4.2f}x{one_ms}")
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(bench_api.other_work_line(beside))
     return 0
 
 
