@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import openvino as ov
 import pytest
 
 from homeiq_addon import models
-from homeiq_addon.models.cache import CONVERTED, MANIFEST, parse_model_id, verify_entry
+from homeiq_addon.models import static_int8
+from homeiq_addon.models.cache import CONVERTED, MANIFEST, parse_model_id, verify_entry, write_manifest
 from homeiq_addon.models.registry import ModelRegistry
 from homeiq_addon.models.types import InvalidModelIdError, ModelLoadError, Role, RoleState
 from homeiq_addon.settings import Settings
@@ -43,10 +45,9 @@ def lite(data: Path, hub: FakeHub | None, model: str = REPO, **kw: object) -> Mo
             data_dir=data,
             profile="lite",
             embedding_model=model,
-            precision="fp32",
             threads=1,
             hub_endpoint=hub.url if hub else "http://127.0.0.1:9",
-            **{"embedding_revision": "main", **kw},  # type: ignore[arg-type]
+            **{"embedding_revision": "main", "precision": "fp32", **kw},  # type: ignore[arg-type]
         )
     )
 
@@ -262,6 +263,58 @@ def test_entry_from_an_older_converter_is_converted_again(
     assert load(third) is RoleState.READY  # from the cache: not converted a third time
     third.close()
     assert not any("Converted" in r.getMessage() for r in caplog.records)
+
+
+def _largest_weight_code(entry: Path) -> int:
+    graph = ov.Core().read_model(entry / "openvino_model.xml")
+    codes = [
+        np.abs(op.get_data().astype(np.int32)).max()
+        for op in graph.get_ops()
+        if op.get_type_name() == "Constant" and op.get_output_element_type(0) == ov.Type.i8
+    ]
+    return int(max(codes))
+
+
+def test_static_int8_made_for_another_kind_of_cpu_is_made_again(
+    tiny_models: dict[str, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Static INT8 weights take 7 bits where the CPU's INT8 kernels saturate 8-bit ones (x86
+    without VNNI): an entry made for the other kind (a data folder moved, or made by a version
+    before that) is made again, once."""
+    model = str(tiny_models["embedding"])
+
+    def made(data: Path) -> Path:
+        registry = lite(data, None, model=model, offline=True, precision="int8")
+        assert load(registry) is RoleState.READY
+        registry.close()
+        (entry,) = (data / "models" / "embedding").glob("*/*-int8")
+        return entry
+
+    entry = made(tmp_path / "here")
+    info = json.loads((entry / "homeiq-model.json").read_text())
+    assert info["weight_steps"] == _largest_weight_code(entry) == static_int8.weight_steps()
+
+    other = static_int8.NARROW_WEIGHT_STEPS + static_int8.WEIGHT_STEPS - info["weight_steps"]
+    (entry / "homeiq-model.json").write_text(json.dumps(info | {"weight_steps": other}))
+    meta = json.loads((entry / MANIFEST).read_text())
+    write_manifest(entry, {k: v for k, v in meta.items() if k not in ("files", "created")})
+    caplog.set_level(logging.INFO, logger="homeiq_addon")
+    assert made(tmp_path / "here") == entry
+    assert f"holds static INT8 weights of up to {other} where this CPU's INT8 kernels take" in caplog.text
+    again = json.loads((entry / "homeiq-model.json").read_text())["weight_steps"]
+    assert again == _largest_weight_code(entry) == static_int8.weight_steps()
+    caplog.clear()
+    made(tmp_path / "here")
+    assert "Converted" not in caplog.text  # once
+
+    # oneDNN's cap makes this machine an x86 CPU without VNNI, in the derivation's process too.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    capped = made(tmp_path / "capped")
+    steps = json.loads((capped / "homeiq-model.json").read_text())["weight_steps"]
+    assert steps == _largest_weight_code(capped) == static_int8.NARROW_WEIGHT_STEPS
 
 
 @pytest.mark.parametrize(

@@ -464,6 +464,34 @@ def test_a_choice_stored_by_an_older_version_is_measured_again(choices: Precisio
     assert choose(Role.EMBEDDING, "m", AVX2, choices, make, clock=clock, other_work=quiet)[1] is False
 
 
+def test_a_format_13_choice_stands_only_where_static_int8_did_not_change(choices: PrecisionChoices) -> None:
+    """Format 14 changed static INT8 only on CPUs whose INT8 kernels saturate 8-bit weights (x86
+    without VNNI): a format 13 decision is measured again there, and kept everywhere else."""
+    clock = FakeClock()
+    speeds = {"int8": 0.5, "int8-weights": 0.9, "fp32": 1.0, "bf16": 0.6, "fp16": 0.7}
+    for cpu in (AVX2, VNNI, AMX, ARM):
+        decision, _ = choose(
+            Role.EMBEDDING,
+            cpu.model,
+            cpu,
+            choices,
+            lambda: FakeProbe(clock, speeds),
+            clock=clock,
+            other_work=quiet,
+        )
+        old = decision.to_json() | {"format": precision.SATURATION_FREE_FORMAT}
+        data = json.loads(choices.path.read_text(encoding="utf-8"))
+        choices.path.write_text(json.dumps(data | {f"embedding:{cpu.model}": old}), encoding="utf-8")
+    kept = {
+        cpu.model: choices.get(Role.EMBEDDING, cpu.model, cpu) is not None for cpu in (AVX2, VNNI, AMX, ARM)
+    }
+    assert kept == {AVX2.model: False, VNNI.model: True, AMX.model: True, ARM.model: True}
+    older = json.loads(choices.path.read_text(encoding="utf-8"))
+    older[f"embedding:{AMX.model}"]["format"] = precision.SATURATION_FREE_FORMAT - 1
+    choices.path.write_text(json.dumps(older), encoding="utf-8")
+    assert choices.get(Role.EMBEDDING, AMX.model, AMX) is None
+
+
 def test_a_damaged_choices_file_means_probing_again(choices: PrecisionChoices) -> None:
     choices.path.write_text("{not json", encoding="utf-8")
     assert choices.get(Role.EMBEDDING, "m", AVX2) is None
@@ -471,7 +499,10 @@ def test_a_damaged_choices_file_means_probing_again(choices: PrecisionChoices) -
     assert choices.get(Role.EMBEDDING, "m", AVX2) is None
 
 
-def test_cpu_identity_reads_the_model_name_and_isa_flags(tmp_path: Path) -> None:
+def test_cpu_identity_reads_the_model_name_and_isa_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)  # the test's CPU, whatever runs it
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(
         "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse avx2 fma\n\n"
@@ -487,6 +518,18 @@ def test_cpu_identity_reads_the_model_name_and_isa_flags(tmp_path: Path) -> None
     )
     assert AMX.describe() == "AVX-512 VNNI, AMX"
     assert CpuIdentity("Cortex-A72", ("asimd",)).describe() == "NEON, no dotprod"
+    # vpmaddubsw adds two 8-bit products in 16 bits: x86 without VNNI (AVX2 or AVX-512 alone).
+    skylake_x = CpuIdentity("Intel Xeon Gold 6148", ("avx2", "avx512f"))
+    n100 = CpuIdentity("Intel N100", ("avx2", "avx_vnni"))
+    saturating = {c.model: c.int8_pairs_saturate for c in (cpu, skylake_x, n100, VNNI, AMX, ARM)}
+    assert saturating == {
+        cpu.model: True,
+        skylake_x.model: True,
+        n100.model: False,
+        VNNI.model: False,
+        AMX.model: False,
+        ARM.model: False,
+    }
     # A Raspberry Pi 5 (Cortex-A76) or a Home Assistant Green (Cortex-A55): fp16 arithmetic.
     cpuinfo.write_text(
         "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics "
@@ -508,6 +551,7 @@ def test_cpu_identity_follows_onednn_isa_cap(tmp_path: Path, monkeypatch: pytest
     cpuinfo = tmp_path / "cpuinfo"
     flags = "fpu avx2 avx512f avx512_vnni avx_vnni avx512_bf16 avx512_fp16 amx_bf16 amx_int8 amx_tile"
     cpuinfo.write_text(f"model name\t: Intel Xeon\nflags\t\t: {flags}\n", encoding="utf-8")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     uncapped = cpu_identity(cpuinfo)
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
     capped = cpu_identity(cpuinfo)
@@ -517,6 +561,7 @@ def test_cpu_identity_follows_onednn_isa_cap(tmp_path: Path, monkeypatch: pytest
         "AVX2, no VNNI",
     )
     assert capped.key != uncapped.key and not capped.has_native_bf16
+    assert capped.int8_pairs_saturate and not uncapped.int8_pairs_saturate
     assert [c.name for c in candidates(Role.EMBEDDING, capped)] == ["int8", "int8-weights", "fp32"]
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
     assert cpu_identity(cpuinfo).describe() == "AVX-512 VNNI"

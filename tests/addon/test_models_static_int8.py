@@ -4,6 +4,7 @@ answers stay, on a graph with an outlier channel as transformers have them."""
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from collections import Counter
@@ -86,7 +87,7 @@ def test_every_matrix_product_takes_quantized_activations_and_8_bit_weights() ->
             codes = scale.input_value(0).get_node().input_value(0).get_node()
             assert codes.get_output_element_type(0) == ov.Type.i8
             values = np.asarray(codes.get_data())
-            assert np.abs(values).max() == static_int8.WEIGHT_STEPS  # each channel uses its range
+            assert np.abs(values).max() == static_int8.weight_steps()  # each channel uses its range
         if op.get_type_name() == "FakeQuantize":
             assert op.get_attributes()["levels"] == static_int8.LEVELS
             low, high = (float(np.asarray(op.input_value(i).get_node().get_data())) for i in (1, 2))
@@ -98,6 +99,46 @@ def test_answers_stay_close_and_smoothing_tames_the_outlier_channel(monkeypatch:
     plain = _error(monkeypatch, smooth=False)
     assert smoothed < 0.08  # 0.056 measured: a tenfold channel costs 8 bits that much
     assert smoothed < plain / 1.5  # 0.118 without smoothing
+
+
+# Run under oneDNN's ISA cap (read when OpenVINO loads, hence a process of its own): an all-positive
+# product, whose activation codes reach 255 and weight codes the top of their range, quantized
+# with 8-bit and with 7-bit weights; prints each one's error against FP32 and the steps this
+# (capped) CPU is given.
+_SATURATION = """
+import numpy as np, openvino as ov
+from openvino import opset13 as ops
+from homeiq_addon.models import static_int8
+rng = np.random.default_rng(0)
+w = rng.uniform(0.9, 1.0, (64, 16)).astype(np.float32)
+def graph():
+    x = ops.parameter([-1, 64], np.float32, name="x")
+    return ov.Model([ops.matmul(x, ops.constant(w), False, False)], [x])
+batch = {"x": rng.uniform(0.9, 1.0, (8, 64)).astype(np.float32)}
+def run(model):
+    return np.asarray(ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(batch)[0])
+reference = run(graph())
+for steps in (static_int8.WEIGHT_STEPS, static_int8.NARROW_WEIGHT_STEPS):
+    model = graph()
+    static_int8.quantize(model, [batch], steps=steps)
+    print(steps, float(np.abs(run(model) - reference).max() / np.abs(reference).max()))
+print("chosen", static_int8.weight_steps())
+"""
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86's INT8 kernels")
+@pytest.mark.parametrize("isa", ["AVX2", "AVX512_CORE"])
+def test_without_vnni_weights_take_7_bits_as_8_bit_products_saturate(isa: str) -> None:
+    """x86 without VNNI adds two 8-bit products in 16 bits (vpmaddubsw): 255 x 127 twice
+    overflows it. oneDNN's ISA cap makes this machine such a CPU (a real one needs no cap)."""
+    env = os.environ | {"ONEDNN_MAX_CPU_ISA": isa, "PYTHONPATH": str(Path(static_int8.__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", _SATURATION], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    errors = dict(line.split() for line in done.stdout.splitlines())
+    assert float(errors[str(static_int8.WEIGHT_STEPS)]) > 0.2  # 0.45 measured: saturated
+    assert float(errors[str(static_int8.NARROW_WEIGHT_STEPS)]) < 0.02  # what quantizing costs
+    assert errors["chosen"] == str(static_int8.NARROW_WEIGHT_STEPS)
 
 
 def _masked_attention() -> ov.Model:

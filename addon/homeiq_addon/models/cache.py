@@ -56,6 +56,7 @@ from .children import ChildProcesses
 from .convert import FORMAT, OV_MODEL, precision_label
 from .layouts import Plan, available_tools, missing_tool_message, plan_files
 from .loaded import INFO_FILE, read_info
+from .static_int8 import WEIGHT_STEPS, weight_steps
 from .types import (
     CHECKSUM_MISMATCH,
     CONVERSION_FAILED,
@@ -207,6 +208,16 @@ def verify_entry(root: Path) -> dict[str, Any]:
     return manifest
 
 
+def _weight_steps_to_remake(info: dict[str, Any]) -> int | None:
+    """The largest weight code of a static INT8 entry this add-on made (``convert.derive``) for
+    another kind of CPU than this one (the data folder moved, or a version before 2026-12-07 made
+    it with 8-bit weights for a CPU whose INT8 kernels saturate them); None for any other entry."""
+    if info.get("derived_from") != "fp32" or info.get("precision") != "int8":
+        return None
+    steps = int(info.get("weight_steps", WEIGHT_STEPS))
+    return None if steps == weight_steps() else steps
+
+
 def _tree_bytes(root: Path) -> int:
     """Bytes of every file under ``root``, partial downloads included (they may vanish meanwhile)."""
     total = 0
@@ -279,6 +290,16 @@ class ModelCache:
                         "Cached %s model %s was converted by an older version; converting it again",
                         role,
                         model_id,
+                    )
+                    self._remove(entry_dir)
+                elif (steps := _weight_steps_to_remake(info)) is not None:
+                    _LOGGER.info(
+                        "Cached %s model %s holds static INT8 weights of up to %d where this CPU's "
+                        "INT8 kernels take %d; making them again",
+                        role,
+                        model_id,
+                        steps,
+                        weight_steps(),
                     )
                     self._remove(entry_dir)
                 elif made is not None and made != precision_label(precision):

@@ -107,10 +107,10 @@ def _batches(rows: list[list[int]], pad_id: int, size: int, max_len: int) -> Ite
         yield pad_ids(chunk, len(chunk), bucket_length(max(map(len, chunk)), max_len), pad_id)
 
 
-def _quantize(model: Any, items: list[dict[str, Any]], mapped: tuple[Path, ...] = ()) -> Any:
+def _quantize(model: Any, items: list[dict[str, Any]], mapped: tuple[Path, ...] = (), *, steps: int) -> Any:
     from .static_int8 import quantize
 
-    quantize(model, items, mapped)
+    quantize(model, items, mapped, steps=steps)
     return model
 
 
@@ -417,9 +417,14 @@ def derive(role: str, source: Path, out: Path, precision: str) -> dict[str, Any]
         info = {k: v for k, v in fp32_info.items() if k not in ("format", "convert_seconds")}
         info["precision"] = precision_label(precision)
         info["derived_from"] = "fp32"
+        if precision == "int8":
+            from .static_int8 import weight_steps
+
+            info["weight_steps"] = weight_steps()  # 7 bits where this CPU's INT8 kernels saturate
 
         def static(model: Any) -> Any:
-            return _quantize(model, _calibration_items(role, src, model, fp32_info), (src,))
+            items = _calibration_items(role, src, model, fp32_info)
+            return _quantize(model, items, (src,), steps=info["weight_steps"])
 
         variant = {"fp16": _halved, "int8w": _compress_weights, "int8": static}[precision]
         for name in (OV_ENCODER, OV_DECODER) if role == "classifier" else (OV_MODEL,):

@@ -61,6 +61,7 @@ ISA_FLAGS = (
     "asimdhp",
 )
 BF16_FLAGS = ("amx_bf16", "avx512_bf16", "avx512_fp16")
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # 8-bit products summed in 32 bits
 FP16_FLAGS = ("asimdhp",)  # ARM's half-precision arithmetic (FEAT_FP16)
 # oneDNN's ISA cap (``ONEDNN_MAX_CPU_ISA``), which OpenVINO's CPU plugin obeys. Capped to AVX2 on
 # an AMX Xeon, static INT8 MiniLM ran at 300 texts/s instead of 2,130: the probe must see the cap,
@@ -135,7 +136,11 @@ MAX_BUSY_PROBES = 3
 # 12: the classifier has a static INT8 candidate (its encoder; it was weight-only INT8 as "int8").
 # 13: a choice holds for the thread allowance it was measured with (CpuIdentity.threads), and
 # smaller weights are served within AS_FAST 2 % of the fastest instead of 5 %.
-DECISION_FORMAT = 13
+# 14: static INT8's weights take 7 bits on x86 CPUs without VNNI (static_int8.weight_steps), where
+# 8-bit ones saturated: measured again there. Elsewhere nothing changed, and a format 13
+# decision stands (SATURATION_FREE_FORMAT): no probe at the upgrade.
+DECISION_FORMAT = 14
+SATURATION_FREE_FORMAT = 13
 # How much slower than the fastest candidate one with smaller weights may be and still be served:
 # AS_FAST for any smaller weights, MEMORY_SLACK where they are MEMORY_SAVING smaller or more.
 # On a Zen 1 EPYC (AVX2) the reranker's static INT8 came out 0.94x, 0.99x, 1.03x and 1.05x FP32
@@ -194,11 +199,24 @@ class CpuIdentity:
         fp16 unless told otherwise)."""
         return any(flag in self.flags for flag in FP16_FLAGS)
 
+    @property
+    def is_arm(self) -> bool:
+        """True on an ARM CPU (its NEON flag, or this machine's architecture)."""
+        return "asimd" in self.flags or platform.machine().lower() in ("aarch64", "arm64")
+
+    @property
+    def int8_pairs_saturate(self) -> bool:
+        """True on an x86 CPU without VNNI (AVX2, or AVX-512 alone): OpenVINO's INT8 kernels
+        there multiply 8-bit activations by 8-bit weights with ``vpmaddubsw``, which adds each
+        pair of products in 16 bits and saturates (2 x 255 x 127 > 32,767). VNNI and AMX add
+        them in 32 bits, ARM's kernels widen them."""
+        return not self.is_arm and not any(flag in self.flags for flag in VNNI_FLAGS)
+
     def describe(self) -> str:
         """The features that matter, in words: "AVX2, no VNNI", "AVX-512 VNNI, AMX", "NEON, dotprod,
         FP16"."""
         has = set(self.flags)
-        if "asimd" in has or platform.machine().lower() in ("aarch64", "arm64"):
+        if self.is_arm:
             words = ["NEON", "dotprod" if "asimddp" in has else "no dotprod"]
             if self.has_native_fp16:
                 words.append("FP16")
@@ -703,7 +721,10 @@ class PrecisionChoices:
             return None
         if decision.cpu != cpu.key or decision.chosen not in {c.name for c in candidates(role, cpu)}:
             return None
-        return decision if decision.format >= DECISION_FORMAT else None
+        current = decision.format >= DECISION_FORMAT or (
+            decision.format >= SATURATION_FREE_FORMAT and not cpu.int8_pairs_saturate
+        )
+        return decision if current else None
 
     def put(self, role: Role, decision: Decision) -> None:
         """Store ``decision`` (atomically: written beside the file, then renamed)."""

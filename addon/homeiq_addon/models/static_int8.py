@@ -7,7 +7,8 @@ OpenVINO's CPU plugin turns into INT8 kernels (VNNI, AMX):
   calibration batches showed (per tensor, asymmetric: the mean over batches of each batch's
   minimum and maximum, widened to include 0, counting real tokens only);
 - each MatMul's constant weight as signed 8-bit codes with a scale per output channel
-  (symmetric, 255 levels): ``Constant(i8) -> Convert(f32) -> Multiply(scale)``;
+  (symmetric, 255 levels): ``Constant(i8) -> Convert(f32) -> Multiply(scale)``; 7 bits (127
+  levels) on a CPU whose INT8 kernels saturate (:func:`weight_steps`), as nncf's overflow fix;
 - SmoothQuant first, where an activation feeds only such MatMuls: its channels divided by
   ``s = max|x|^ALPHA / max|w|^(1 - ALPHA)`` and the weights' input rows multiplied by it, so that
   outlier channels move into the weights, which have a scale per channel anyway;
@@ -41,11 +42,18 @@ import numpy.typing as npt
 import openvino as ov
 from openvino import opset13 as ops
 
+from .precision import CpuIdentity, cpu_identity
 from .runtime import release_file_pages
 from .weight_int8 import weight_source
 
 LEVELS = 256  # activations: unsigned 8-bit
 WEIGHT_STEPS = 127  # weights: signed 8-bit, symmetric (-127..127)
+# Weights on an x86 CPU without VNNI (CpuIdentity.int8_pairs_saturate): 7 bits, so that two
+# products of an activation code (0..255) and a weight code add up within 16 bits (2 x 255 x 63 <
+# 32,767). Measured on the AMX Xeon capped to AVX2 (2026-12-07; the real all-MiniLM-L6-v2, 256
+# pattern texts, min / mean cosine to FP32): 8-bit weights 0.9966 / 0.9987 uncapped but 0.9933 /
+# 0.9967 capped (saturated); 7-bit weights 0.9950 / 0.9971 both ways (none saturate).
+NARROW_WEIGHT_STEPS = 63
 ALPHA = 0.8  # SmoothQuant's migration strength
 _SCALE_BOUNDS = (1e-2, 1e2)  # smoothing never scales a channel by more than this
 Batch = Mapping[str, npt.NDArray[Any]]
@@ -173,16 +181,22 @@ def _fake_quantize(activation: _Activation) -> None:
         target.replace_source_output(quantized.output(0))
 
 
-def _quantize_weight(weight: _Weight) -> None:
-    """The MatMul's weight (smoothed, if its activation is) as signed 8-bit codes with a scale
-    per output channel."""
+def weight_steps(cpu: CpuIdentity | None = None) -> int:
+    """The largest weight code for ``cpu`` (this machine's CPU by default): NARROW_WEIGHT_STEPS
+    where its INT8 kernels saturate, WEIGHT_STEPS elsewhere."""
+    return NARROW_WEIGHT_STEPS if (cpu or cpu_identity()).int8_pairs_saturate else WEIGHT_STEPS
+
+
+def _quantize_weight(weight: _Weight, steps: int) -> None:
+    """The MatMul's weight (smoothed, if its activation is) as signed codes (-steps..steps) with
+    a scale per output channel."""
     array = weight.data()
     if weight.rows is not None:
         array = array * (weight.rows[:, None] if weight.in_first else weight.rows[None, :])
     summed = 0 if weight.in_first else 1  # the axis summed over
-    scale = np.abs(array).max(axis=summed, keepdims=True) / WEIGHT_STEPS
+    scale = np.abs(array).max(axis=summed, keepdims=True) / steps
     scale = np.where(scale < 1e-12, 1e-12, scale).astype(np.float32)
-    codes = np.clip(np.round(array / scale), -WEIGHT_STEPS, WEIGHT_STEPS).astype(np.int8)
+    codes = np.clip(np.round(array / scale), -steps, steps).astype(np.int8)
     source = _weight_operand(weight.matmul)
     assert source is not None
     name = source.get_node().get_friendly_name()
@@ -209,13 +223,17 @@ def widen_integer_converts(model: ov.Model) -> int:
     return widened
 
 
-def quantize(model: ov.Model, batches: Sequence[Batch], mapped: Iterable[Path] = ()) -> int:
+def quantize(
+    model: ov.Model, batches: Sequence[Batch], mapped: Iterable[Path] = (), *, steps: int | None = None
+) -> int:
     """Make ``model`` static INT8 in place, calibrated on ``batches`` (the graph's inputs);
     returns how many activations it quantizes. ``mapped``: the folders whose files ``model``
     was read from, whose pages this process gives back once it holds what it needs elsewhere
-    (on XLM-R base, 344 MB of FP32 weights that would otherwise count twice)."""
+    (on XLM-R base, 344 MB of FP32 weights that would otherwise count twice). ``steps``: the
+    largest weight code (this CPU's :func:`weight_steps` by default)."""
     if not batches:
         raise ValueError("static INT8 needs at least one calibration batch")
+    steps = weight_steps() if steps is None else steps
     mapped = list(mapped)
     widen_integer_converts(model)
     found, weighted = _activations(model)
@@ -224,7 +242,7 @@ def quantize(model: ov.Model, batches: Sequence[Batch], mapped: Iterable[Path] =
         _smooth(activation)
         _fake_quantize(activation)
     for weight in weighted:
-        _quantize_weight(weight)
+        _quantize_weight(weight, steps)
     release_file_pages(mapped)  # the FP32 weights are read for the last time
     model.validate_nodes_and_infer_types()
     return len(found)
