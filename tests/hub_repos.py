@@ -44,7 +44,7 @@ def sentence_transformers_repo(source: Path, out: Path) -> Path:
 
     _copy_root_files(source, out)
     export = out.parent / f"{out.name}-export"
-    OVModelForFeatureExtraction.from_pretrained(source, export=True).save_pretrained(export)
+    OVModelForFeatureExtraction.from_pretrained(source, export=True, compile=False).save_pretrained(export)
     (out / "openvino").mkdir()
     shutil.copy(export / "openvino_model.xml", out / ST_FP32)
     shutil.copy(export / "openvino_model.bin", out / ST_FP32.replace(".xml", ".bin"))

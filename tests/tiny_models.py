@@ -192,7 +192,9 @@ def export_openvino_rerankers(source: Path, root: Path, precisions: Iterable[str
     from tokenizers import Tokenizer
 
     export = root / "optimum-export"
-    OVModelForSequenceClassification.from_pretrained(source, export=True).save_pretrained(export)
+    OVModelForSequenceClassification.from_pretrained(source, export=True, compile=False).save_pretrained(
+        export
+    )
     folders = {}
     for precision in precisions:
         model = ov.Core().read_model(export / "openvino_model.xml")
@@ -236,7 +238,9 @@ def export_openvino_classifier(source: Path, out: Path, *, stateful: bool) -> Pa
     with-past one), with the tokenizer files; the layout of pre-converted flan-t5 repositories."""
     from optimum.intel import OVModelForSeq2SeqLM
 
-    OVModelForSeq2SeqLM.from_pretrained(source, export=True, stateful=stateful).save_pretrained(out)
+    OVModelForSeq2SeqLM.from_pretrained(
+        source, export=True, stateful=stateful, compile=False
+    ).save_pretrained(out)
     _copy_tokenizer_files(source, out)
     return out
 
