@@ -729,8 +729,9 @@ def main() -> int:
         return 0
     import torch
 
-    torch.set_num_threads(len(runtime.usable_cpus()))
-    print(f"threads: torch {torch.get_num_threads()}, cores {len(runtime.usable_cpus())}")
+    cores = len(runtime.usable_cpus())
+    torch.set_num_threads(cores)
+    print(f"threads: torch {torch.get_num_threads()}, cores {cores}")
     sections = args.only or ["embed", "rerank", "classify", "cold", "default-image"]
     results = bench_speeds(args, models, sections, cpu=cpu, chosen=chosen, unusable=unusable)
     if "cold" in sections:

@@ -208,14 +208,15 @@ def verify_entry(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def _weight_steps_to_remake(info: dict[str, Any]) -> int | None:
-    """The largest weight code of a static INT8 entry this add-on made (``convert.derive``) for
-    another kind of CPU than this one (the data folder moved, or a version before 2026-12-07 made
-    it with 8-bit weights for a CPU whose INT8 kernels saturate them); None for any other entry."""
+def _weight_steps_to_remake(info: dict[str, Any]) -> tuple[int, int] | None:
+    """For a static INT8 entry this add-on made (``convert.derive``) for another kind of CPU than
+    this one (the data folder moved, or a version before 2026-12-07 made it with 8-bit weights for
+    a CPU whose INT8 kernels saturate them): its largest weight code and this CPU's. None for any
+    other entry."""
     if info.get("derived_from") != "fp32" or info.get("precision") != "int8":
         return None
-    steps = int(info.get("weight_steps", WEIGHT_STEPS))
-    return None if steps == weight_steps() else steps
+    made, wanted = int(info.get("weight_steps", WEIGHT_STEPS)), weight_steps()
+    return None if made == wanted else (made, wanted)
 
 
 def _tree_bytes(root: Path) -> int:
@@ -298,8 +299,7 @@ class ModelCache:
                         "INT8 kernels take %d; making them again",
                         role,
                         model_id,
-                        steps,
-                        weight_steps(),
+                        *steps,
                     )
                     self._remove(entry_dir)
                 elif made is not None and made != precision_label(precision):

@@ -42,7 +42,7 @@ import numpy.typing as npt
 import openvino as ov
 from openvino import opset13 as ops
 
-from .precision import CpuIdentity, cpu_identity
+from .precision import cpu_identity
 from .runtime import release_file_pages
 from .weight_int8 import weight_source
 
@@ -181,10 +181,10 @@ def _fake_quantize(activation: _Activation) -> None:
         target.replace_source_output(quantized.output(0))
 
 
-def weight_steps(cpu: CpuIdentity | None = None) -> int:
-    """The largest weight code for ``cpu`` (this machine's CPU by default): NARROW_WEIGHT_STEPS
-    where its INT8 kernels saturate, WEIGHT_STEPS elsewhere."""
-    return NARROW_WEIGHT_STEPS if (cpu or cpu_identity()).int8_pairs_saturate else WEIGHT_STEPS
+def weight_steps() -> int:
+    """The largest weight code for this machine's CPU (as OpenVINO may use it: ``cpu_identity``):
+    NARROW_WEIGHT_STEPS where its INT8 kernels saturate, WEIGHT_STEPS elsewhere."""
+    return NARROW_WEIGHT_STEPS if cpu_identity().int8_pairs_saturate else WEIGHT_STEPS
 
 
 def _quantize_weight(weight: _Weight, steps: int) -> None:
